@@ -1,0 +1,140 @@
+"""The config records that decide everything a design is, and the named presets.
+
+Everything else (port widths, multiplier counts, K per cycle) is derived here,
+once; the Verilog manifest carries these numbers to the testbenches and the CLI.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+from sim.formats import get_format
+
+__all__ = ["MacConfig", "CoreConfig", "PRESETS", "preset", "signed_bits_for"]
+
+MAX_ACC_BITS = 64  # the numpy model accumulates in int64
+
+
+def signed_bits_for(lo, hi):
+    """Smallest two's complement width that holds every integer in [lo, hi]."""
+    bits = 1
+    while not (-(1 << (bits - 1)) <= lo and hi <= (1 << (bits - 1)) - 1):
+        bits += 1
+    return bits
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+
+@dataclass(frozen=True)
+class MacConfig:
+    """One multiply-accumulate lane: weight format x activation format into acc_bits."""
+
+    weights: str = "int8"
+    acts: str = "int8"
+    acc_bits: int = 32
+
+    def __post_init__(self):
+        get_format(self.weights, "weights")
+        get_format(self.acts, "acts")
+        _check_positive_int("acc_bits", self.acc_bits)
+        needed = self.min_acc_bits
+        if not needed <= self.acc_bits <= MAX_ACC_BITS:
+            raise ValueError(
+                f"acc_bits must be in {needed}..{MAX_ACC_BITS} for {self.weights} x "
+                f"{self.acts}{self._acc_bits_reason()}, not {self.acc_bits!r}")
+
+    def _acc_bits_reason(self):
+        return ""
+
+    @property
+    def min_acc_bits(self):
+        return self.product_bits
+
+    @property
+    def weight_format(self):
+        return get_format(self.weights, "weights")
+
+    @property
+    def act_format(self):
+        return get_format(self.acts, "acts")
+
+    @property
+    def product_range(self):
+        w, a = self.weight_format, self.act_format
+        corners = [x * y for x in (w.min, w.max) for y in (a.min, a.max)]
+        return min(corners), max(corners)
+
+    @property
+    def product_bits(self):
+        return signed_bits_for(*self.product_range)
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class CoreConfig(MacConfig):
+    """A 2:4 sparse tensor core producing a rows x cols output tile.
+
+    Per cycle it consumes a K-chunk of 4*groups in sparse mode (2 of every 4
+    weights kept, with 2-bit indices) or 2*groups in dense mode, on the same
+    rows*cols*2*groups multipliers.
+    """
+
+    rows: int = 4
+    cols: int = 4
+    groups: int = 2
+
+    def __post_init__(self):
+        for name in ("rows", "cols", "groups"):
+            _check_positive_int(name, getattr(self, name))
+        super().__post_init__()
+
+    def _acc_bits_reason(self):
+        return f" with groups={self.groups} (one K-chunk's sum)"
+
+    @property
+    def min_acc_bits(self):
+        return self.chunk_sum_bits
+
+    @property
+    def products_per_lane(self):
+        """Multipliers per output element: 2 kept values per group."""
+        return 2 * self.groups
+
+    @property
+    def multipliers(self):
+        return self.rows * self.cols * self.products_per_lane
+
+    @property
+    def k_sparse(self):
+        """K consumed per cycle in sparse mode."""
+        return 4 * self.groups
+
+    @property
+    def k_dense(self):
+        """K consumed per cycle in dense mode."""
+        return 2 * self.groups
+
+    @property
+    def chunk_sum_bits(self):
+        lo, hi = self.product_range
+        n = self.products_per_lane
+        return signed_bits_for(n * lo, n * hi)
+
+
+PRESETS = {
+    "tiny": CoreConfig(rows=2, cols=2, groups=1),
+    "default": CoreConfig(),
+    "ternary_uint4": CoreConfig(weights="ternary", acts="uint4"),
+    "int4_int4": CoreConfig(weights="int4", acts="int4"),
+    "wrap": CoreConfig(rows=2, cols=2, groups=1, acc_bits=18),
+}
+
+
+def preset(name):
+    if name not in PRESETS:
+        raise ValueError(f"config must be one of {', '.join(PRESETS)}, not {name!r}")
+    return PRESETS[name]
