@@ -8,8 +8,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from sim.formats import get_format
+from sim.requant import DEFAULT_MULT_BITS, DEFAULT_SHIFT_BITS, check_fields
 
-__all__ = ["MacConfig", "CoreConfig", "PRESETS", "preset", "signed_bits_for"]
+__all__ = ["MacConfig", "CoreConfig", "OutputStageConfig", "PRESETS", "preset",
+           "signed_bits_for"]
 
 MAX_ACC_BITS = 64  # the numpy model accumulates in int64
 
@@ -123,6 +125,67 @@ class CoreConfig(MacConfig):
         lo, hi = self.product_range
         n = self.products_per_lane
         return signed_bits_for(n * lo, n * hi)
+
+
+@dataclass(frozen=True)
+class OutputStageConfig:
+    """The output stage between a core's accumulators and the next layer.
+
+    Fields:
+        acc_bits: width of the accumulators coming in (the core's ``acc_bits``).
+        acts: activation format going out (``int8``, ``uint8``, ``int4``, ``uint4``).
+        lanes: accumulators per beat.
+        mult_bits: width of the unsigned fixed-point scale multiplier.
+        shift_bits: width of the right-shift field (shifts 0 .. 2**shift_bits - 1).
+
+    The bias is ``acc_bits`` wide (accumulator units). The arithmetic is in
+    ``sim/requant.py``, which also validates the widths.
+    """
+
+    acc_bits: int = 32
+    acts: str = "uint4"
+    lanes: int = 4
+    mult_bits: int = DEFAULT_MULT_BITS
+    shift_bits: int = DEFAULT_SHIFT_BITS
+
+    def __post_init__(self):
+        get_format(self.acts, "acts")
+        _check_positive_int("lanes", self.lanes)
+        check_fields(self.acc_bits, self.mult_bits, self.shift_bits)
+
+    @classmethod
+    def for_core(cls, core, acts=None, **fields):
+        """The output stage after ``core``: its acc_bits, and its activation format
+        unless ``acts`` names another (the last layer's logits, say)."""
+        if not isinstance(core, CoreConfig):
+            raise ValueError(f"core must be a CoreConfig, not {core!r}")
+        fields.setdefault("lanes", core.cols)
+        return cls(acc_bits=core.acc_bits, acts=core.acts if acts is None else acts, **fields)
+
+    @property
+    def act_format(self):
+        return get_format(self.acts, "acts")
+
+    @property
+    def bias_bits(self):
+        return self.acc_bits
+
+    @property
+    def sum_bits(self):
+        """acc + bias, exact."""
+        return self.acc_bits + 1
+
+    @property
+    def product_bits(self):
+        """(acc + bias) * mult, exact (mult is unsigned)."""
+        return self.sum_bits + self.mult_bits
+
+    @property
+    def max_shift(self):
+        return (1 << self.shift_bits) - 1
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
 
 
 PRESETS = {

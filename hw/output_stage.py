@@ -1,0 +1,139 @@
+"""The output stage: accumulators -> the next layer's activation codes.
+
+Per lane (the arithmetic and its rounding are defined in ``sim/requant.py``,
+the bit-exact numpy twin)::
+
+    out = clip(relu?(round_half_even((acc + bias) * mult / 2**shift)), fmt.min, fmt.max)
+
+Pipeline (one register after each step; the whole pipeline stalls together
+when the output is held, so a beat is never dropped or doubled)::
+
+    stage 1: total   = acc + bias                        sum_bits = acc_bits + 1
+    stage 2: product = total * mult                      product_bits = sum_bits + mult_bits
+    stage 3: rounded = product + rounding term           (2**(shift-1) - 1 + product[shift])
+    stage 4: y = rounded >> shift, ReLU, clip to the activation format -> code
+"""
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.config import OutputStageConfig
+
+__all__ = ["OutputStage", "input_layout", "output_layout"]
+
+
+def input_layout(config):
+    """Payload of the input stream: ``lanes`` accumulators with their per-lane parameters.
+
+    Fields (packed in this order, low bits first; arrays are element i at
+    bits [i*w, (i+1)*w), SPEC §4):
+
+    | field | shape                                 | meaning                          |
+    |-------|---------------------------------------|----------------------------------|
+    | acc   | lanes x signed(acc_bits)              | accumulators from the core       |
+    | bias  | lanes x signed(acc_bits)              | bias, accumulator units          |
+    | mult  | lanes x unsigned(mult_bits)           | scale multiplier                 |
+    | shift | lanes x unsigned(shift_bits)          | scale right shift                |
+    | relu  | 1                                     | clamp negatives to 0 (this beat) |
+    """
+    lanes = config.lanes
+    return data.StructLayout({
+        "acc": data.ArrayLayout(signed(config.acc_bits), lanes),
+        "bias": data.ArrayLayout(signed(config.bias_bits), lanes),
+        "mult": data.ArrayLayout(unsigned(config.mult_bits), lanes),
+        "shift": data.ArrayLayout(unsigned(config.shift_bits), lanes),
+        "relu": unsigned(1),
+    })
+
+
+def output_layout(config):
+    """Payload of the output stream: ``lanes`` raw activation codes (SPEC §1 bit patterns)."""
+    return data.ArrayLayout(unsigned(config.act_format.bits), config.lanes)
+
+
+class OutputStage(wiring.Component):
+    """Per-channel fixed-point rescale, bias, ReLU, round and clip, as a stream pipeline.
+
+    Parameters:
+        config: :class:`hw.config.OutputStageConfig`.
+
+    Members:
+        i: In(stream.Signature(input_layout(config))), accumulators and parameters.
+        o: Out(stream.Signature(output_layout(config))), activation codes.
+
+    Latency and throughput: a beat accepted on ``i`` in cycle t appears on ``o``
+    in cycle t + :attr:`latency` when ``o`` is not stalled; one beat per cycle.
+    ``i.ready`` is high whenever the output register is empty or being read.
+    """
+
+    LATENCY = 4
+
+    def __init__(self, config):
+        if not isinstance(config, OutputStageConfig):
+            raise ValueError(f"config must be an OutputStageConfig, not {config!r}")
+        self._config = config
+        super().__init__({
+            "i": In(stream.Signature(input_layout(config))),
+            "o": Out(stream.Signature(output_layout(config))),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def latency(self):
+        """Cycles from a beat accepted on ``i`` to its result valid on ``o``."""
+        return self.LATENCY
+
+    @property
+    def throughput(self):
+        """Beats per cycle when ``o`` is always ready."""
+        return 1
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        fmt = cfg.act_format
+        lanes = range(cfg.lanes)
+        # a shifted-in half can be as wide as the shift range
+        round_bits = max(cfg.product_bits, cfg.max_shift) + 1
+
+        # every stage moves on together when the output register can take a beat
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+
+        valid = [Signal(name=f"valid{s}") for s in (1, 2, 3)]
+        total = [Signal(signed(cfg.sum_bits), name=f"total{n}") for n in lanes]
+        product = [Signal(signed(cfg.product_bits), name=f"product{n}") for n in lanes]
+        rounded = [Signal(signed(round_bits), name=f"rounded{n}") for n in lanes]
+        # shift and relu travel alongside the data
+        mult1 = [Signal(unsigned(cfg.mult_bits), name=f"mult1_{n}") for n in lanes]
+        shift = [[Signal(unsigned(cfg.shift_bits), name=f"shift{s}_{n}") for n in lanes]
+                 for s in (1, 2, 3)]
+        relu = [Signal(name=f"relu{s}") for s in (1, 2, 3)]
+
+        payload = self.i.payload
+        with m.If(advance):
+            m.d.sync += [valid[0].eq(self.i.valid), valid[1].eq(valid[0]),
+                         valid[2].eq(valid[1]), self.o.valid.eq(valid[2]),
+                         relu[0].eq(payload.relu), relu[1].eq(relu[0]), relu[2].eq(relu[1])]
+            for n in lanes:
+                # stage 1: bias
+                m.d.sync += [total[n].eq(payload.acc[n] + payload.bias[n]),
+                             mult1[n].eq(payload.mult[n]), shift[0][n].eq(payload.shift[n])]
+                # stage 2: scale multiplier
+                m.d.sync += [product[n].eq(total[n] * mult1[n]), shift[1][n].eq(shift[0][n])]
+                # stage 3: round half to even: add 2**(shift-1) - 1 + the bit that lands on lsb
+                s = shift[1][n]
+                half = (Const(1, cfg.max_shift + 1) << s)[1:]
+                lsb = (product[n] >> s)[0]  # sign-filled, like numpy's >>
+                m.d.sync += [rounded[n].eq(product[n] + Mux(s == 0, 0, half - 1 + lsb)),
+                             shift[2][n].eq(s)]
+                # stage 4: shift, ReLU, clip to the format, keep the code's bits
+                y = rounded[n] >> shift[2][n]
+                y = Mux(relu[2] & (y < 0), 0, y)
+                y = Mux(y > fmt.max, fmt.max, Mux(y < fmt.min, fmt.min, y))
+                m.d.sync += self.o.payload[n].eq(y[:fmt.bits])
+        return m
