@@ -71,6 +71,7 @@ class OutputStage(wiring.Component):
 
     def __init__(self, config):
         if not isinstance(config, OutputStageConfig):
+            self._MustUse__silence = True   # refused, never meant to be elaborated
             raise ValueError(f"config must be an OutputStageConfig, not {config!r}")
         self._config = config
         super().__init__({
@@ -91,6 +92,10 @@ class OutputStage(wiring.Component):
     def throughput(self):
         """Beats per cycle when ``o`` is always ready."""
         return 1
+
+    def manifest_extra(self):
+        return {"throughput": {"beats_per_cycle": self.throughput, "lanes": self._config.lanes},
+                "rounding": "half_to_even"}
 
     def elaborate(self, platform):
         m = Module()
