@@ -1,0 +1,39 @@
+"""Two's complement helpers shared by the numpy model.
+
+Accumulators are ``acc_bits`` wide and wrap modulo ``2**acc_bits`` (SPEC §1);
+``wrap`` is the one place that says how.
+"""
+
+import numpy as np
+
+from sim.formats import check_integer_array
+
+__all__ = ["MAX_WRAP_BITS", "check_acc_bits", "wrap"]
+
+MAX_WRAP_BITS = 64  # the model computes in 64-bit integers
+
+
+def check_acc_bits(acc_bits, name="acc_bits"):
+    """Return ``acc_bits`` if it is an integer in 1..64, else raise ValueError."""
+    if (isinstance(acc_bits, bool) or not isinstance(acc_bits, (int, np.integer))
+            or not 1 <= acc_bits <= MAX_WRAP_BITS):
+        raise ValueError(f"{name} must be an integer in 1..{MAX_WRAP_BITS}, not {acc_bits!r}")
+    return int(acc_bits)
+
+
+def wrap(x, bits):
+    """Reduce integers to ``bits``-bit two's complement, as an int64 array.
+
+    ``wrap(x, b) == ((x + 2**(b-1)) mod 2**b) - 2**(b-1)``. Inputs are taken
+    modulo 2**64 first (int64 arithmetic that overflowed stays correct), which
+    is exact for every ``bits`` <= 64.
+    """
+    bits = check_acc_bits(bits, "bits")
+    arr = check_integer_array(x, "x")
+    u = arr.view(np.uint64)
+    if bits == 64:
+        return u.view(np.int64).copy()
+    sign = np.uint64(1 << (bits - 1))
+    low = u & np.uint64((1 << bits) - 1)
+    # (low ^ sign) - sign sign-extends from bit bits-1; both fit int64 for bits < 64.
+    return (low ^ sign).astype(np.int64) - np.int64(1 << (bits - 1))

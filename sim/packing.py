@@ -1,0 +1,156 @@
+"""Packed words and ``$readmemh`` hex files (SPEC §4).
+
+Layout, the same for every bus and file: a row of n elements of a ``w``-bit
+field becomes one ``n * w``-bit word with element i at bits [i*w, (i+1)*w),
+little end first. Signed values travel as two's complement codes (the
+format's ``encode``/``decode``); metadata codes use ``sim.sparsity.META_FORMAT``
+(group g at bits [4g, 4g+4)), results ``sim.gemm.acc_format(acc_bits)``.
+
+Hex files are ``$readmemh``-compatible:
+
+- one word per line, ``ceil(width / 4)`` lowercase hex digits, zero-padded,
+  most significant digit first (so element 0 is in the rightmost digits);
+- line r (not counting comments) is word r, i.e. row r of the matrix;
+- the first line is a ``//`` comment giving the word count, width and layout.
+
+A matrix is written row by row; to put its columns on the lines, pass its
+transpose. ``read_hex`` and ``read_hex_words`` accept what ``$readmemh`` reads
+except address records (``@``) and x/z digits, which they refuse.
+"""
+
+import os
+import re
+
+import numpy as np
+
+from sim.formats import Format, get_format
+
+__all__ = [
+    "pack_rows", "unpack_rows",
+    "write_hex_words", "read_hex_words", "write_hex", "read_hex",
+]
+
+
+def _format(fmt):
+    return fmt if isinstance(fmt, Format) else get_format(fmt)
+
+
+def _check_count(name, value, lo=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+        raise ValueError(f"{name} must be an integer >= {lo}, not {value!r}")
+    return int(value)
+
+
+def _word_bytes(width):
+    return -(-width // 8)
+
+
+def pack_rows(matrix, fmt, what="values"):
+    """Pack each row of an R x n matrix into one ``n * fmt.bits``-bit word; list of R ints.
+
+    ``fmt`` is a Format or a format name. Values outside the format raise
+    ValueError naming the first offending index (nothing is clipped).
+    """
+    fmt = _format(fmt)
+    if fmt.bits == 64:  # Format.encode's mask overflows int64 at this width
+        codes = fmt.check(matrix, what).view(np.uint64)
+    else:
+        codes = fmt.encode(matrix, what)
+    if codes.ndim != 2:
+        raise ValueError(f"{what}: expected a 2-D matrix (rows x elements), got shape "
+                         f"{codes.shape}")
+    rows, n = codes.shape
+    # Bit j of element i goes to bit i*w + j of the word; packbits does the rest.
+    bits = np.empty((rows, n, fmt.bits), dtype=np.uint8)
+    for j in range(fmt.bits):
+        bits[..., j] = (codes >> np.uint64(j)) & np.uint64(1)
+    packed = np.packbits(bits.reshape(rows, n * fmt.bits), axis=1, bitorder="little")
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
+def unpack_rows(words, fmt, n, what="words"):
+    """Inverse of ``pack_rows``: R words of ``n * fmt.bits`` bits -> R x n int64 values."""
+    fmt = _format(fmt)
+    n = _check_count("n", n)
+    width = n * fmt.bits
+    words = list(words)
+    for r, word in enumerate(words):
+        if isinstance(word, bool) or not isinstance(word, (int, np.integer)):
+            raise ValueError(f"{what}: word {r} is {type(word).__name__}, not an integer")
+        word = words[r] = int(word)
+        if not 0 <= word < 1 << width:
+            raise ValueError(f"{what}: word {r} = {word:#x} does not fit in {width} bits")
+    nbytes = _word_bytes(width)
+    raw = np.frombuffer(b"".join(w.to_bytes(nbytes, "little") for w in words),
+                        dtype=np.uint8).reshape(len(words), nbytes)
+    bits = np.unpackbits(raw, axis=1, bitorder="little")[:, :width]
+    bits = bits.reshape(len(words), n, fmt.bits)
+    codes = np.zeros((len(words), n), dtype=np.uint64)
+    for j in range(fmt.bits):
+        codes |= bits[..., j].astype(np.uint64) << np.uint64(j)
+    if fmt.bits == 64:  # the only field whose codes do not fit int64
+        return codes.view(np.int64) if fmt.signed else fmt.check(codes, what)
+    return fmt.decode(codes.astype(np.int64), what)
+
+
+def write_hex_words(path, words, width, comment=None):
+    """Write ``width``-bit words to a ``$readmemh`` file, one per line; return ``path``."""
+    width = _check_count("width", width)
+    digits = -(-width // 4)
+    lines = []
+    for i, word in enumerate(words):
+        if isinstance(word, bool) or not isinstance(word, (int, np.integer)):
+            raise ValueError(f"words: word {i} is {type(word).__name__}, not an integer")
+        word = int(word)
+        if not 0 <= word < 1 << width:
+            raise ValueError(f"words: word {i} = {word:#x} does not fit in {width} bits")
+        lines.append(f"{word:0{digits}x}")
+    header = comment or (f"{len(lines)} words of {width} bits, one per line, "
+                         f"most significant hex digit first")
+    with open(path, "w", encoding="ascii") as f:
+        f.write(f"// {header}\n")
+        f.write("".join(line + "\n" for line in lines))
+    return path
+
+
+_COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def read_hex_words(path, width):
+    """Read a ``$readmemh`` file of ``width``-bit words; list of ints in file order."""
+    width = _check_count("width", width)
+    name = os.fspath(path)
+    with open(path, encoding="ascii") as f:
+        text = f.read()
+    # Blank out comments but keep their newlines so line numbers stay right.
+    text = _COMMENTS.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    words = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        for token in line.split():
+            if token.startswith("@"):
+                raise ValueError(f"{name}:{line_no}: address record {token!r} is not supported")
+            if not re.fullmatch(r"[0-9a-fA-F][0-9a-fA-F_]*", token):
+                raise ValueError(f"{name}:{line_no}: {token!r} is not a hex word")
+            word = int(token.replace("_", ""), 16)
+            if word >> width:
+                raise ValueError(f"{name}:{line_no}: word {token} does not fit in {width} bits")
+            words.append(word)
+    return words
+
+
+def write_hex(path, matrix, fmt):
+    """Write an R x n matrix as R ``$readmemh`` words of ``n * fmt.bits`` bits; return ``path``."""
+    fmt = _format(fmt)
+    words = pack_rows(matrix, fmt, "matrix")
+    n = np.shape(matrix)[1]
+    width = n * fmt.bits
+    return write_hex_words(path, words, width, comment=(
+        f"{len(words)} rows of {n} {fmt.name} ({fmt.bits} bits each), one {width}-bit word "
+        f"per line, element 0 in the least significant bits"))
+
+
+def read_hex(path, fmt, n):
+    """Read a file written by ``write_hex``: R x n int64 values of format ``fmt``."""
+    fmt = _format(fmt)
+    n = _check_count("n", n)
+    return unpack_rows(read_hex_words(path, n * fmt.bits), fmt, n, what=os.fspath(path))

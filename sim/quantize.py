@@ -1,0 +1,82 @@
+"""Quantizers of the seed papers (SPEC §2): WRPN weights and activations, TWN ternary.
+
+Each returns integer codes (int64) and a scale: the real value is
+``scale * code``. Rounding is half to even (``np.rint``) everywhere, so
+0.5 -> 0 and 1.5 -> 2.
+
+Which hardware format holds the codes:
+
+| quantizer                        | codes         | format    |
+|----------------------------------|---------------|-----------|
+| ``quantize_weights(w, 2)``       | -1..1         | `ternary` |
+| ``quantize_weights(w, 3..4)``    | -3..3, -7..7  | `int4`    |
+| ``quantize_weights(w, 5..8)``    | up to -127..127 | `int8`  |
+| ``ternarize(w)``                 | -1, 0, 1      | `ternary` |
+| ``quantize_activations(a, 1..4)``| 0..15 at most | `uint4`   |
+| ``quantize_activations(a, 5..8)``| 0..255 at most| `uint8`   |
+"""
+
+import numpy as np
+
+__all__ = ["quantize_weights", "quantize_activations", "ternarize"]
+
+
+def _check_bits(bits, lo, hi):
+    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not lo <= bits <= hi:
+        raise ValueError(f"bits must be an integer in {lo}..{hi}, not {bits!r}")
+    return int(bits)
+
+
+def _real(values, what):
+    """``values`` as float64; refuse bool, complex, non-numeric, NaN and infinities."""
+    arr = np.asarray(values)
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer)
+                                     or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{what}: expected an integer or real array, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    bad = np.argwhere(~np.isfinite(arr))
+    if len(bad):
+        idx = tuple(int(i) for i in bad[0])
+        raise ValueError(f"{what}: non-finite value {arr[idx]} at index {idx}")
+    return arr
+
+
+def quantize_weights(w, bits):
+    """WRPN weights: clip to [-1, 1], code = rint((2**(bits-1) - 1) * w).
+
+    ``bits`` in 2..8. Returns ``(codes, scale)`` with scale = 1 / (2**(bits-1) - 1);
+    codes are symmetric, so the format's most negative code never comes out.
+    """
+    bits = _check_bits(bits, 2, 8)
+    levels = (1 << (bits - 1)) - 1
+    codes = np.rint(np.clip(_real(w, "w"), -1.0, 1.0) * levels).astype(np.int64)
+    return codes, 1.0 / levels
+
+
+def quantize_activations(a, bits):
+    """WRPN activations: clip to [0, 1], code = rint((2**bits - 1) * a).
+
+    ``bits`` in 1..8. Returns ``(codes, scale)`` with scale = 1 / (2**bits - 1).
+    """
+    bits = _check_bits(bits, 1, 8)
+    levels = (1 << bits) - 1
+    codes = np.rint(np.clip(_real(a, "a"), 0.0, 1.0) * levels).astype(np.int64)
+    return codes, 1.0 / levels
+
+
+def ternarize(w):
+    """TWN ternary weights (as Apprentice uses them), one scale for the whole tensor.
+
+    delta = 0.7 * mean(|w|); code = sign(w) where |w| > delta, else 0;
+    alpha = mean(|w|) over the kept weights (0.0 when none is kept).
+    Returns ``(codes, alpha)``; w ~ alpha * codes.
+    """
+    arr = _real(w, "w")
+    if arr.size == 0:
+        raise ValueError("w: empty array, the threshold mean(|w|) is undefined")
+    magnitude = np.abs(arr)
+    delta = 0.7 * magnitude.mean()
+    kept = magnitude > delta
+    codes = (np.sign(arr) * kept).astype(np.int64)
+    alpha = float(magnitude[kept].mean()) if kept.any() else 0.0
+    return codes, alpha
