@@ -281,17 +281,19 @@ def _tile_sum(beats, geometry):
     return wrap(total, g.acc_bits)
 
 
-def expected_results(beats, geometry):
+def expected_results(beats, geometry, previous=None):
     """The (n_tiles, rows, cols) results the core returns for ``beats``, from the model.
 
     A tile whose first beat has ``accumulate`` starts from the previous tile's
-    result (zero for the first tile after reset); sums wrap to acc_bits.
+    result: ``previous`` for the first tile (default zero, as after reset);
+    sums wrap to acc_bits. Beats after the last ``last`` make no result.
     """
     g = geometry if isinstance(geometry, Geometry) else Geometry.of(geometry)
     ends = np.flatnonzero(beats.last) + 1
     starts = np.concatenate([[0], ends[:-1]])
     out = np.zeros((len(ends), g.rows, g.cols), dtype=np.int64)
-    previous = np.zeros((g.rows, g.cols), dtype=np.int64)
+    previous = (np.zeros((g.rows, g.cols), dtype=np.int64) if previous is None
+                else check_integer_array(previous, "previous"))
     for t, (s, e) in enumerate(zip(starts, ends, strict=True)):
         tile = _tile_sum(beats.select(slice(s, e)), g)
         if beats.accumulate[s]:
