@@ -30,8 +30,8 @@ def _best_time(fn, repeats):
 def bench_model(m=4096, k=4096, n=64, repeats=3, seed=0):
     """Time the 2:4 model path; return a dict of seconds and throughputs."""
     rng = np.random.default_rng(seed)
-    a = prune_2to4(rng.integers(-128, 127, size=(m, k), endpoint=True, dtype=np.int64))
-    b = rng.integers(-128, 127, size=(k, n), endpoint=True, dtype=np.int64)
+    a = prune_2to4(rng.integers(-128, 127, size=(m, k), endpoint=True, dtype=np.int8))
+    b = rng.integers(-128, 127, size=(k, n), endpoint=True, dtype=np.int8)
     timings = {}
     timings["compress_2to4"], (values, meta) = _best_time(lambda: compress_2to4(a), repeats)
     timings["decompress_2to4"], dense = _best_time(lambda: decompress_2to4(values, meta, k),
