@@ -52,7 +52,8 @@ class Format:
     def encode(self, values, what="values"):
         """Values -> unsigned bit codes (uint64 array)."""
         arr = self.check(values, what)
-        return (arr & self.mask).astype(np.uint64)
+        # via uint64 so that a 64-bit field's mask does not overflow int64
+        return arr.astype(np.uint64) & np.uint64(self.mask)
 
     def decode(self, codes, what="codes"):
         """Unsigned bit codes -> values (int64 array); the reserved code is refused."""

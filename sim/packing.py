@@ -52,10 +52,7 @@ def pack_rows(matrix, fmt, what="values"):
     ValueError naming the first offending index (nothing is clipped).
     """
     fmt = _format(fmt)
-    if fmt.bits == 64:  # Format.encode's mask overflows int64 at this width
-        codes = fmt.check(matrix, what).view(np.uint64)
-    else:
-        codes = fmt.encode(matrix, what)
+    codes = fmt.encode(matrix, what)
     if codes.ndim != 2:
         raise ValueError(f"{what}: expected a 2-D matrix (rows x elements), got shape "
                          f"{codes.shape}")
