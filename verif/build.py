@@ -41,9 +41,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth.lib import wiring
-
-from hw.emit import emit, load_manifest
+# amaranth and hw are imported inside the functions that need them: testbenches
+# import this module inside the simulator, where every import costs start-up time.
 from verif.toolchain import AMARANTH_WAIVERS, verilator_environment, verilator_version
 
 __all__ = [
@@ -105,6 +104,8 @@ def waves_requested():
 
 def component_for(design):
     """A component from a component or a config record (MacConfig, CoreConfig)."""
+    from amaranth.lib import wiring
+
     if isinstance(design, wiring.Component):
         return design
     from hw.config import CoreConfig, MacConfig
@@ -135,6 +136,8 @@ def build(design, name, *, waves=None, build_args=(), root=None):
     the last successful build in that folder. Builds of the same folder from
     concurrent processes wait for each other (a file lock).
     """
+    from hw.emit import emit
+
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")
     waves = waves_requested() if waves is None else bool(waves)
@@ -279,7 +282,8 @@ def run(build, test_module, testcase=None, *, extra_env=None, waves=None, seed=N
 
 def testbench_manifest():
     """Inside a cocotb test: the manifest of the design under test (from SPARSECORE_MANIFEST)."""
-    return load_manifest(os.environ[MANIFEST_ENV])
+    with open(os.environ[MANIFEST_ENV]) as f:
+        return json.load(f)
 
 
 def testbench_seed():
