@@ -27,6 +27,14 @@ lint: $(STAMP)
 	$(PY) -m verif.lint
 	$(VENV)/bin/ruff check hw sim verif
 
+## Longer regression: every testbench under $(SEEDS) fresh seeds, 5x the core's random MAC checks
+regress: $(STAMP)
+	@for i in $$(seq $(SEEDS)); do \
+	  seed=$$($(PY) -c 'import random; print(random.getrandbits(31))'); \
+	  echo "regress $$i/$(SEEDS): SPARSECORE_SEED=$$seed"; \
+	  SPARSECORE_SEED=$$seed SPARSECORE_CORE_MACS=750000 $(PY) -m pytest -q verif || exit 1; \
+	done
+
 clean:
 	rm -rf build sim_build .pytest_cache .hypothesis .ruff_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
