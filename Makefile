@@ -27,6 +27,11 @@ lint: $(STAMP)
 	$(PY) -m verif.lint
 	$(VENV)/bin/ruff check hw sim verif
 
+## A demo GEMM through `sparsecore gemm --waves`: build/waves/demo.{vcd,gtkw,png}, docs/waves.png
+waves: $(STAMP)
+	$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install --quiet matplotlib
+	$(PY) -m verif.waves demo --out build/waves --png build/waves/demo.png --png docs/waves.png
+
 ## Longer regression: every testbench under $(SEEDS) fresh seeds, 5x the core's random MAC checks
 regress: $(STAMP)
 	@for i in $$(seq $(SEEDS)); do \

@@ -231,6 +231,9 @@ def _save_npy(path, array):
     try:
         with os.fdopen(fd, "wb") as f:
             np.save(f, array)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp's 0600 is for the temporary name only
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -359,8 +359,9 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
         wave_path = Path(waves) if waves is not None else dump
         if waves is not None:
             shutil.move(str(dump), wave_path)
-        from verif.waves import write_gtkw
-        gtkw_path = write_gtkw(wave_path, manifest)
+        from verif.waves import verilog_names, write_gtkw
+        gtkw_path = write_gtkw(wave_path, manifest, available=verilog_names(
+            built.verilog.read_text()) if fst else None)
         if waves is None:
             print(f"sparsecore: waves of this GEMM: {wave_path} (gtkwave {gtkw_path})",
                   file=sys.stderr)

@@ -19,7 +19,8 @@ import re
 import sys
 from pathlib import Path
 
-__all__ = ["trace_groups", "write_gtkw", "read_vcd", "vcd_names", "render_png", "main"]
+__all__ = ["trace_groups", "write_gtkw", "verilog_names", "read_vcd", "vcd_names",
+           "render_png", "main"]
 
 # Internal signals of hw.core.SparseTensorCore worth a look, by name pattern.
 ACCUMULATOR = re.compile(r"acc_\d+_\d+")
@@ -76,15 +77,26 @@ def trace_groups(manifest, available=None):
     return [(g, traces) for g, traces in groups if traces]
 
 
-def write_gtkw(wave_path, manifest, gtkw_path=None):
-    """Write a GTKWave save file for ``wave_path``; return its path (default: .gtkw beside)."""
+def verilog_names(verilog_text):
+    """Names of the signals a Verilog module declares (escaped names unescaped)."""
+    decl = re.compile(r"^\s*(?:reg|wire|input|output)\b(?:\s+signed)?(?:\s*\[[^\]]*\])?"
+                      r"\s*\\?([^\s;=]+)", re.M)
+    return set(decl.findall(verilog_text))
+
+
+def write_gtkw(wave_path, manifest, gtkw_path=None, available=None):
+    """Write a GTKWave save file for ``wave_path``; return its path (default: .gtkw beside).
+
+    ``available``: the signal names to pick from (see :func:`trace_groups`);
+    by default those in the VCD. An FST cannot be read here: pass the names
+    from the Verilog (:func:`verilog_names`), or only the manifest's are used.
+    """
     from vcd.gtkw import GTKWSave
 
     wave_path = Path(wave_path)
     gtkw_path = Path(gtkw_path) if gtkw_path else wave_path.with_suffix(".gtkw")
     top = manifest["top"]
-    available = None
-    if wave_path.suffix == ".vcd":
+    if available is None and wave_path.suffix == ".vcd":
         available = {n.split(".", 1)[1] for n in vcd_names(wave_path)
                      if n.startswith(f"{top}.")}
     with open(gtkw_path, "w") as f:
@@ -171,7 +183,7 @@ def read_vcd(path, names):
 
 def _png_traces(manifest, available):
     """The main signals for a picture: handshakes, descriptor, one result and accumulator."""
-    chosen = []
+    chosen = [("rst", "rst", "bin")] if "rst" in available else []
     for group, traces in trace_groups(manifest, available):
         if group == "clock and reset":
             continue

@@ -15,7 +15,7 @@ import pytest
 from hw.cli import main
 from hw.config import preset
 from sim import compress_2to4, prune_2to4
-from verif.gemm import run_gemm
+from verif.gemm import fst_supported, run_gemm
 
 SEED = 20261125
 
@@ -248,3 +248,20 @@ def test_waves_png(tmp_path):
     result = run_gemm(preset("tiny"), a=a, b=b, waves=tmp_path / "w.vcd", progress=False)
     png = render_png(result.waves, result.build.manifest, tmp_path / "w.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(not fst_supported(), reason="no lz4/zlib headers: FST cannot be built here")
+def test_cli_waves_fst(capsys, tmp_path):
+    """--waves x.fst where the machine can: an FST file and its save file."""
+    np.save(tmp_path / "A.npy", np.array([[1, 0, 0, 2]]))
+    np.save(tmp_path / "B.npy", np.array([[1], [2], [3], [4]]))
+    fst = tmp_path / "run.fst"
+    code, out, err = run_cli(capsys, "gemm", "--a", tmp_path / "A.npy", "--b",
+                             tmp_path / "B.npy", "--weights", "int8", "--acts", "int8",
+                             "--config", "tiny", "--out", tmp_path / "C.npy", "--waves", fst,
+                             "--check")
+    assert code == 0, err
+    assert fst.read_bytes()[:1] == b"\x00"    # an FST header block, not VCD text
+    gtkw = (tmp_path / "run.gtkw").read_text()
+    assert '[dumpfile] "run.fst"' in gtkw and "acc_0_0" in gtkw
+    assert np.load(tmp_path / "C.npy")[0, 0] == 9
