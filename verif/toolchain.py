@@ -23,13 +23,16 @@ __all__ = [
 
 REQUIRED_VERSION = (5, 48)
 
-# Warnings that Amaranth's Verilog raises by construction (its RTLIL->Verilog
-# backend sizes intermediate wires to the full result and slices them, names
-# cells "$n", keeps every cell port). Waived by name, nothing else.
+# Warnings that Amaranth's Verilog raises by construction, waived by name and
+# nothing else. Its RTLIL->Verilog backend sizes intermediate wires to the full
+# result and slices them, declares registers with their init value, writes
+# submodules `top.sub` into one file and keeps every named Signal as a wire.
 AMARANTH_WAIVERS = (
-    "WIDTHEXPAND",    # `{1'h0, a}` and narrower operands of wider ops
-    "WIDTHTRUNC",     # `x = wide_expr` where only the low bits are kept
-    "UNUSEDSIGNAL",   # bits of `$n` intermediates that a slice does not read
+    "WIDTHEXPAND",    # `{1'h0, a}` and narrower operands of wider operators
+    "WIDTHTRUNC",     # `x = wide_expr` keeping the low bits; `!x` on a vector
+    "PROCASSINIT",    # `reg acc = 32'd0;` then assigned in an always block
+    "DECLFILENAME",   # modules named `top.sub` in the file `top.v`
+    "UNUSEDSIGNAL",   # `$n` intermediates and alias wires (lint keeps it for ports)
 )
 
 
