@@ -294,7 +294,8 @@ def cmd_gemm(args):
     overrides = {"weights": args.weights, "acts": args.acts}
     if args.acc_bits is not None:
         overrides["acc_bits"] = args.acc_bits
-    config = resolve_config(args.config, overrides, what="--acc-bits")
+    config = resolve_config(args.config, overrides, what="--acc-bits" if args.acc_bits
+                            is not None else f"--config {args.config} with these formats")
     out = _check_output_path(args.out, "--out")
     waves = None
     if args.waves is not None:
@@ -326,8 +327,7 @@ def cmd_gemm(args):
                                      acc_bits=config.acc_bits)
         mismatch = result.describe_mismatch(expected)
     check = None if not args.check else ("fail" if mismatch else "pass")
-    print(gemm_summary(config_label(args.config, {}), config, result.mode, inputs.shape,
-                       result.cycles, check))
+    print(gemm_summary(args.config, config, result.mode, inputs.shape, result.cycles, check))
     if mismatch:
         hint = "" if waves else "; add --waves run.vcd to see it in a waveform"
         print(f"sparsecore gemm: check failed: {mismatch}{hint}", file=sys.stderr)

@@ -265,3 +265,20 @@ def test_cli_waves_fst(capsys, tmp_path):
     gtkw = (tmp_path / "run.gtkw").read_text()
     assert '[dumpfile] "run.fst"' in gtkw and "acc_0_0" in gtkw
     assert np.load(tmp_path / "C.npy")[0, 0] == 9
+
+
+def test_progress_on_stderr_only_for_long_steps(monkeypatch, capsys):
+    import time
+
+    from verif import gemm
+
+    with gemm._Progress("quick step", lambda: "1/2 beats"):
+        pass
+    assert capsys.readouterr() == ("", "")
+    monkeypatch.setattr(gemm, "PROGRESS_AFTER_S", 0.01)
+    monkeypatch.setattr(gemm, "PROGRESS_LOG_S", 0.01)
+    with gemm._Progress("long step", lambda: "1/2 beats"):
+        time.sleep(0.2)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "sparsecore: long step: 1/2 beats" in err and "long step: done in" in err
