@@ -1,12 +1,14 @@
 """pytest entry: build each core configuration once and run the cocotb core tests on it.
 
 Configurations: the named presets, plus one small core for each weight x
-activation pair that no preset has, so every one of the 12 pairs is simulated.
+activation pair that no preset has, so every one of the 12 pairs is simulated
+(every other one with a narrow accumulator, so that wrapping is tested there too).
 Each run's coverage and MAC-check count is read back from the run folder;
 every configuration must reach every coverage bin and at least MIN_MAC_CHECKS
 random MAC checks. ``make regress SEEDS=N`` reruns them with N seeds.
 """
 
+import dataclasses
 import json
 
 import pytest
@@ -30,8 +32,10 @@ def _configs():
         for a in ACTIVATION_FORMATS:
             if (w, a) not in covered:
                 rows, cols, groups = shapes[n % len(shapes)]
-                configs[f"core_{w}_{a}"] = CoreConfig(rows=rows, cols=cols, groups=groups,
-                                                      weights=w, acts=a)
+                config = CoreConfig(rows=rows, cols=cols, groups=groups, weights=w, acts=a)
+                if n % 2:   # a narrow accumulator, so the wrap test runs on this pair too
+                    config = dataclasses.replace(config, acc_bits=config.chunk_sum_bits + 5)
+                configs[f"core_{w}_{a}"] = config
                 n += 1
     return configs
 
