@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.config import PRESETS, CoreConfig, preset
-from sim.formats import check_integer_array, get_format
+from sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS, check_integer_array, get_format
 
 __all__ = ["main", "BadInput", "parse_overrides", "load_matrix", "GemmInputs", "read_gemm_inputs"]
 
@@ -341,7 +341,10 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     presets = ", ".join(PRESETS)
 
-    v = sub.add_parser("verilog", help="write Verilog and a JSON manifest for a configuration")
+    v = sub.add_parser(
+        "verilog", help="write Verilog and a JSON manifest for a configuration",
+        epilog="exit codes: 0 success; 2 bad --config/--set (one line on stderr); 1 anything "
+               "else")
     v.add_argument("--config", default="default", metavar="NAME",
                    help=f"preset to start from: {presets} (default: default)")
     v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -350,16 +353,25 @@ def build_parser():
                    help="output directory (default: build/verilog)")
     v.set_defaults(run=cmd_verilog)
 
-    g = sub.add_parser("gemm", help="run C = A x B on the Verilated core")
+    g = sub.add_parser(
+        "gemm", help="run C = A x B on the Verilated core",
+        description="Run C = A x B on the Verilated core (any M, N, K >= 1, zero-padded to "
+                    "the tile). .npy inputs hold plain integer values. Prints one line of "
+                    "key=value words (mode, config, cycles, macs, utilization, ...).",
+        epilog="exit codes: 0 success; 2 bad input (one line on stderr naming the file and "
+               "the problem, nothing written); 1 anything else (failed run, --check mismatch)")
     g.add_argument("--a", metavar="A.npy", help="dense A, M x K")
     g.add_argument("--a-values", metavar="V.npy", help="compressed A: kept values, M x K/2")
     g.add_argument("--a-meta", metavar="M.npy",
                    help="compressed A: one 4-bit code per group of four, M x K/4")
     g.add_argument("--b", required=True, metavar="B.npy", help="B, K x N")
-    g.add_argument("--weights", required=True, metavar="FMT", help="format of A")
-    g.add_argument("--acts", required=True, metavar="FMT", help="format of B")
+    g.add_argument("--weights", required=True, metavar="FMT",
+                   help=f"format of A: {', '.join(WEIGHT_FORMATS)}")
+    g.add_argument("--acts", required=True, metavar="FMT",
+                   help=f"format of B: {', '.join(ACTIVATION_FORMATS)}")
     g.add_argument("--dense", action="store_true", help="run in dense mode (A uncompressed)")
-    g.add_argument("--acc-bits", type=int, metavar="N", help="accumulator width")
+    g.add_argument("--acc-bits", type=int, metavar="N",
+                   help="accumulator width (default: the config's)")
     g.add_argument("--config", default="default", metavar="NAME",
                    help=f"core preset: {presets} (default: default)")
     g.add_argument("--out", required=True, metavar="C.npy", help="where C (int64) goes")
