@@ -155,11 +155,12 @@ class OutputStageConfig:
 
     @classmethod
     def for_core(cls, core, acts=None, **fields):
-        """The output stage after ``core``: its acc_bits, and its activation format
-        unless ``acts`` names another (the last layer's logits, say)."""
+        """The output stage after ``core``: its acc_bits, one result tile (rows x cols
+        accumulators) per beat, and its activation format unless ``acts`` names another
+        (the last layer's logits, say)."""
         if not isinstance(core, CoreConfig):
             raise ValueError(f"core must be a CoreConfig, not {core!r}")
-        fields.setdefault("lanes", core.cols)
+        fields.setdefault("lanes", core.rows * core.cols)
         return cls(acc_bits=core.acc_bits, acts=core.acts if acts is None else acts, **fields)
 
     @property

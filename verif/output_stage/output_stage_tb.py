@@ -15,20 +15,17 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 
 from sim.formats import get_format
-from sim.gemm import acc_format
 from sim.requant import requantize
 from verif.build import testbench_manifest, testbench_seed
+from verif.output_stage.run import pack_input, unpack_output
 from verif.streams import (
-    BIT,
     CycleLoop,
     Idle,
-    PayloadCodec,
     ProtocolChecker,
     Scoreboard,
     StreamPorts,
     StreamSink,
     StreamSource,
-    raw_format,
 )
 
 
@@ -47,8 +44,6 @@ class TB:
         self.rng = np.random.default_rng([self.seed, test_id])
         py_rng = random.Random(self.seed * 1000 + test_id)
         streams = self.manifest["streams"]
-        self.in_codec = PayloadCodec(streams["i"])
-        self.out_codec = PayloadCodec(streams["o"])
         self.source = StreamSource(StreamPorts(dut, streams["i"]), Idle(py_rng, idle, burst), "i")
         out_ports = StreamPorts(dut, streams["o"])
         self.sink = StreamSink(out_ports, Idle(py_rng, stall, burst), "o")
@@ -72,7 +67,7 @@ class TB:
         self.checker.reset()
 
     def _decode(self, word):
-        return self.out_codec.unpack([word], "", self.out)[0]
+        return unpack_output(self.manifest, [word], self.out)[0]
 
     def _describe(self, index, got, want, cycle):
         acc, bias, mult, shift, relu = self.beats[index]
@@ -92,13 +87,7 @@ class TB:
 
     def send(self, acc, bias, mult, shift, relu):
         """Queue beats (arrays beats x lanes; relu per beat) and their expected codes."""
-        acc_fmt = acc_format(self.acc_bits)
-        words = self.in_codec.pack({
-            "acc": (acc, acc_fmt), "bias": (bias, acc_fmt),
-            "mult": (mult, raw_format(self.mult_bits)),
-            "shift": (shift, raw_format(self.shift_bits)),
-            "relu": (relu.reshape(-1, 1), BIT)})
-        self.source.send(words)
+        self.source.send(pack_input(self.manifest, acc, bias, mult, shift, relu))
         self.scoreboard.expect(list(self.expected(acc, bias, mult, shift, relu)))
         self.beats.extend(zip(acc.tolist(), bias.tolist(), mult.tolist(), shift.tolist(),
                               relu.tolist(), strict=True))
