@@ -1,8 +1,8 @@
 """Run a whole GEMM on the Verilated tensor core: the engine behind ``sparsecore gemm``.
 
 :func:`run_gemm` tiles C = A x B with :func:`sim.tiling.tile_gemm`, packs the
-beats into the core's payload words (layouts from the manifest, element
-packing from :mod:`sim.packing`), builds the core for the configuration once
+beats into the core's payload words (:class:`verif.streams.PayloadCodec`, by
+the manifest's layouts), builds the core for the configuration once
 (:func:`verif.build.build` caches it: a second run with the same
 configuration does not rebuild), streams the beats through it with the cocotb
 module :mod:`verif.gemm_tb`, and puts C back together from the result beats.
