@@ -57,6 +57,10 @@ class SparseTensorCore(wiring.Component):
     Parameters:
         config: :class:`hw.config.CoreConfig` (rows M, cols N, groups G, weight
             and activation formats, acc_bits).
+        sparse: True (default) for the sparse-capable core. False builds the
+            dense-only core with the same M*N*2G lanes, for area comparisons:
+            no ``meta`` or ``dense`` field, 2G activation rows, no
+            multiplexers; it behaves as the sparse-capable core in dense mode.
 
     Members:
         weights: In(stream.Signature(weights_layout)), one beat per K-chunk, with
@@ -93,11 +97,15 @@ class SparseTensorCore(wiring.Component):
     changes. A tile's result drains while the next tile computes.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, sparse=True):
         if not isinstance(config, CoreConfig):
             self._MustUse__silence = True   # refused, never meant to be elaborated
             raise ValueError(f"config must be a CoreConfig, not {config!r}")
+        if not isinstance(sparse, bool):
+            self._MustUse__silence = True
+            raise ValueError(f"sparse must be True or False, not {sparse!r}")
         self._config = config
+        self._sparse = sparse
         super().__init__({
             "weights": In(stream.Signature(self.weights_layout)),
             "activations": In(stream.Signature(self.acts_layout)),
@@ -111,22 +119,29 @@ class SparseTensorCore(wiring.Component):
         return self._config
 
     @property
+    def sparse(self):
+        """True for the sparse-capable core, False for the dense-only variant."""
+        return self._sparse
+
+    @property
+    def modes(self):
+        return ("sparse", "dense") if self._sparse else ("dense",)
+
+    @property
     def weights_layout(self):
         c = self._config
-        return data.StructLayout({
-            "values": data.ArrayLayout(
-                data.ArrayLayout(code_shape(c.weight_format), c.products_per_lane), c.rows),
-            "meta": data.ArrayLayout(data.ArrayLayout(4, c.groups), c.rows),
-            "dense": 1,
-            "last": 1,
-            "accumulate": 1,
-        })
+        fields = {"values": data.ArrayLayout(
+            data.ArrayLayout(code_shape(c.weight_format), c.products_per_lane), c.rows)}
+        if self._sparse:
+            fields["meta"] = data.ArrayLayout(data.ArrayLayout(4, c.groups), c.rows)
+            fields["dense"] = 1
+        return data.StructLayout({**fields, "last": 1, "accumulate": 1})
 
     @property
     def acts_layout(self):
         c = self._config
-        return data.ArrayLayout(
-            data.ArrayLayout(code_shape(c.act_format), c.cols), c.k_sparse)
+        return data.ArrayLayout(data.ArrayLayout(code_shape(c.act_format), c.cols),
+                                c.k_sparse if self._sparse else c.k_dense)
 
     @property
     def results_layout(self):
@@ -159,12 +174,13 @@ class SparseTensorCore(wiring.Component):
 
     def manifest_extra(self):
         c = self._config
+        k = {"sparse": c.k_sparse, "dense": c.k_dense}
         return {
             "latency": self.latency,
+            "sparse_capable": self._sparse,
             "throughput": {
-                "k_per_cycle": {"sparse": c.k_sparse, "dense": c.k_dense},
-                "macs_per_cycle": {"sparse": self.macs_per_cycle(False),
-                                   "dense": self.macs_per_cycle(True)},
+                "k_per_cycle": {m: k[m] for m in self.modes},
+                "macs_per_cycle": {m: self.macs_per_cycle(m == "dense") for m in self.modes},
                 "multipliers": c.multipliers,
                 "beats_per_cycle": 1,
                 "results_per_tile": 1,
@@ -215,7 +231,6 @@ class SparseTensorCore(wiring.Component):
             code_shape(c.weight_format), P), M))
         s1_codes = Signal(data.ArrayLayout(data.ArrayLayout(4, G), M))
         s1_acts = Signal(self.acts_layout)
-        dense = w_in.p.dense
         with m.If(adv):
             m.d.sync += s1_valid.eq(take)
             with m.If(take):
@@ -224,18 +239,22 @@ class SparseTensorCore(wiring.Component):
                     s1_fresh.eq(first & ~w_in.p.accumulate),
                     s1_values.eq(w_in.p.values),
                 ]
-                for i in range(M):
+                if self._sparse:
+                    dense = w_in.p.dense
+                    for i in range(M):
+                        for g in range(G):
+                            m.d.sync += s1_codes[i][g].eq(
+                                Mux(dense, DENSE_CODE, w_in.p.meta[i][g]))
                     for g in range(G):
-                        m.d.sync += s1_codes[i][g].eq(
-                            Mux(dense, DENSE_CODE, w_in.p.meta[i][g]))
-                for g in range(G):
-                    for p in range(4):
-                        row = a_in.p[4 * g + p]
-                        if p < 2 and 2 * g + p != 4 * g + p:
-                            row = Mux(dense, a_in.p[2 * g + p].as_value(), row.as_value())
-                        m.d.sync += s1_acts[4 * g + p].eq(row)
+                        for p in range(4):
+                            row = a_in.p[4 * g + p].as_value()
+                            if p < 2 and 2 * g + p != 4 * g + p:
+                                row = Mux(dense, a_in.p[2 * g + p].as_value(), row)
+                            m.d.sync += s1_acts[4 * g + p].eq(row)
+                else:
+                    m.d.sync += s1_acts.eq(a_in.p)
 
-        # -- stage 2: 4:1 multiplexer + product lane, registered -----------------
+        # -- stage 2: 4:1 multiplexer (sparse-capable core) + product lane --------
         prod_shape = signed(c.product_bits)
         s2_valid = Signal()
         s2_last = Signal()
@@ -252,9 +271,12 @@ class SparseTensorCore(wiring.Component):
                         index = code[2 * s:2 * s + 2]
                         w_code = s1_values[i][2 * g + s]
                         for j in range(N):
-                            group = Array(s1_acts[4 * g + p][j] for p in range(4))
-                            m.d.sync += s2_prod[i][j][2 * g + s].eq(
-                                product(c, w_code, group[index]))
+                            if self._sparse:
+                                group = Array(s1_acts[4 * g + p][j] for p in range(4))
+                                act = group[index]
+                            else:
+                                act = s1_acts[2 * g + s][j]
+                            m.d.sync += s2_prod[i][j][2 * g + s].eq(product(c, w_code, act))
 
         # -- adder tree, a register every TREE_LEVELS_PER_STAGE levels -----------
         sum_shape = signed(c.chunk_sum_bits)   # bounds every partial sum too

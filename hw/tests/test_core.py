@@ -6,6 +6,7 @@ of sim/ and of the core.
 
 import numpy as np
 import pytest
+from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
 from hw.config import PRESETS, CoreConfig
@@ -51,20 +52,23 @@ def _expected(c, tiles):
     return out
 
 
-def _run(c, tiles, *, in_gap=0.0, out_stall=0.0, seed=0, max_cycles=20000):
-    """Drive tiles into the core; returns (results, accept_cycles, result_cycles)."""
-    dut = SparseTensorCore(c)
+def _run(c, tiles, *, in_gap=0.0, out_stall=0.0, seed=0, max_cycles=20000, sparse=True):
+    """Drive tiles into the core; returns (results, accept_cycles, result_cycles, latency)."""
+    dut = SparseTensorCore(c, sparse=sparse)
     rng = np.random.default_rng(seed)
     wf, af = c.weight_format, c.act_format
     beats = []
     for beats_of_tile, accumulate in tiles:
         for n, (values, meta, acts, dense) in enumerate(beats_of_tile):
-            beats.append(dut.weights_layout.const({
-                "values": (values & wf.mask).tolist(), "meta": meta.tolist(),
-                "dense": int(dense), "last": int(n == len(beats_of_tile) - 1),
-                "accumulate": int(accumulate),
-            }))
-            beats[-1] = (beats[-1], dut.acts_layout.const((acts & af.mask).tolist()))
+            fields = {"values": (values & wf.mask).tolist(),
+                      "last": int(n == len(beats_of_tile) - 1), "accumulate": int(accumulate)}
+            if sparse:
+                fields.update(meta=meta.tolist(), dense=int(dense))
+            else:
+                assert dense
+                acts = acts[:2 * c.groups]
+            beats.append((dut.weights_layout.const(fields),
+                          dut.acts_layout.const((acts & af.mask).tolist())))
     results, accept_cycles, result_cycles = [], [], []
 
     async def drive(ctx):
@@ -141,6 +145,24 @@ def test_latency_and_full_rate():
     assert [p - a for a, p in zip(accepted, produced, strict=True)] == [latency] * 10
 
 
+def test_dense_only_variant():
+    """The dense-only core (area reference) computes what the sparse-capable one does densely."""
+    c = CoreConfig(rows=3, cols=2, groups=2, weights="int8", acts="uint4", acc_bits=20)
+    rng = np.random.default_rng(4)
+    tiles = [([_random_beat(rng, c, True) for _ in range(int(rng.integers(1, 4)))],
+              bool(t and rng.integers(2))) for t in range(10)]
+    got, _, _, _ = _run(c, tiles, in_gap=0.3, out_stall=0.4, seed=5, sparse=False)
+    for t, (g, w) in enumerate(zip(got, _expected(c, tiles), strict=True)):
+        np.testing.assert_array_equal(g, w, err_msg=f"tile {t}")
+    dense_only = SparseTensorCore(c, sparse=False)
+    assert dense_only.acts_layout.size == 2 * c.groups * c.cols * 4
+    assert "meta" not in dict(dense_only.weights_layout)
+    assert list(dense_only.manifest_extra()["throughput"]["k_per_cycle"]) == ["dense"]
+    Fragment.get(dense_only, None)     # elaborates (and is marked used)
+
+
 def test_bad_config():
     with pytest.raises(ValueError, match="config must be a CoreConfig"):
         SparseTensorCore("default")
+    with pytest.raises(ValueError, match="sparse must be True or False"):
+        SparseTensorCore(PRESETS["tiny"], sparse="no")
