@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
+DEMO_STAMP := $(VENV)/.installed-demo
 CONFIG ?= default
 SEEDS  ?= 10
 
@@ -39,6 +40,14 @@ regress: $(STAMP)
 	  echo "regress $$i/$(SEEDS): SPARSECORE_SEED=$$seed"; \
 	  SPARSECORE_SEED=$$seed SPARSECORE_CORE_MACS=750000 $(PY) -m pytest -q verif || exit 1; \
 	done
+
+$(DEMO_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,demo]'
+	touch $@
+
+## The seeds' workflow on the digits: train, prune 2:4, quantize, infer on the RTL -> docs/workflow.md
+demo: $(DEMO_STAMP)
+	$(PY) -m verif.workflow --out docs
 
 clean:
 	rm -rf build sim_build .pytest_cache .hypothesis .ruff_cache

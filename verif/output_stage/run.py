@@ -37,6 +37,7 @@ class OutputStageRun:
     out: np.ndarray   # M x N int64 values of the activation format
     cycles: int       # first beat offered .. last beat taken
     beats: int
+    latency: int      # the stage's latency, from its manifest
     seconds: float    # wall time of the simulator run
 
 
@@ -112,4 +113,4 @@ def run_output_stage(config, acc, mult, shift, bias, relu, *, root=None):
         cycles = int(np.load(folder / "cycles.npy"))
     out = unpack_output(built.manifest, out_words, config.act_format).reshape(-1)
     return OutputStageRun(out=out[:m * n].reshape(m, n), cycles=cycles, beats=beats,
-                          seconds=result.seconds)
+                          latency=built.manifest["latency"], seconds=result.seconds)

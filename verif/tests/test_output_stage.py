@@ -44,7 +44,8 @@ def test_run_output_stage(relu):
                       config.shift_bits)
     assert np.array_equal(got.out, want)
     assert 0 < (want[(want > -128) & (want < 127)]).size  # not all clipped
-    assert got.beats == 12 and got.cycles == got.beats + OutputStage(config).latency
+    assert got.latency == OutputStage.LATENCY
+    assert got.beats == 12 and got.cycles == got.beats + got.latency
 
 
 def test_run_output_stage_refuses_bad_params():
