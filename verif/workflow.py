@@ -77,9 +77,10 @@ def stage_config(core, net, layer):
                                       shift_bits=net.shift_bits)
 
 
-def run_variant_on_rtl(net, x_codes, dense, log=print):
+def run_variant_on_rtl(net, x_codes, dense, core=None, log=print):
     """Run ``net`` on the RTL in one mode; compare every layer with numpy; return a ModeRun.
 
+    ``core``: the :class:`hw.config.CoreConfig` to run on (default :func:`core_for`).
     Everything that can be refused is checked before the first simulation:
     the network against the core (formats, acc_bits, shapes that chain) and
     every layer's output stage configuration.
@@ -87,7 +88,7 @@ def run_variant_on_rtl(net, x_codes, dense, log=print):
     from verif.gemm import run_gemm
     from verif.output_stage.run import run_output_stage
 
-    core = core_for(net)
+    core = core_for(net) if core is None else core
     net.check(core.weights, core.acts, core.acc_bits)
     stages = [stage_config(core, net, layer) for layer in net.layers]
     mode = "dense" if dense else "sparse"
