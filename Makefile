@@ -38,7 +38,7 @@ regress: $(STAMP)
 	@for i in $$(seq $(SEEDS)); do \
 	  seed=$$($(PY) -c 'import random; print(random.getrandbits(31))'); \
 	  echo "regress $$i/$(SEEDS): SPARSECORE_SEED=$$seed"; \
-	  SPARSECORE_SEED=$$seed SPARSECORE_CORE_MACS=750000 $(PY) -m pytest -q verif || exit 1; \
+	  SPARSECORE_SEED=$$seed SPARSECORE_CORE_MACS=600000 $(PY) -m pytest -q verif || exit 1; \
 	done
 
 $(DEMO_STAMP): $(STAMP)
