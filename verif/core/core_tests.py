@@ -2,7 +2,7 @@
 
 Every test drives beats built from plain integers, lets :class:`CoreTB` compare
 each result beat with sim/, and ends drained. ``SPARSECORE_CORE_MACS`` sets how
-many random MAC checks ``test_random_tiles`` does (default 150000).
+many random MAC checks ``test_random_tiles`` does (default 120000).
 """
 
 import os
@@ -16,7 +16,7 @@ from sim.tiling import Beats, Geometry, expected_results, tile_gemm
 from verif.build import testbench_manifest
 from verif.core.tb import COVERAGE, STATS, CoreTB, save_coverage
 
-MAC_TARGET = int(os.environ.get("SPARSECORE_CORE_MACS", "150000"))
+MAC_TARGET = int(os.environ.get("SPARSECORE_CORE_MACS", "120000"))
 
 _MANIFEST = testbench_manifest()
 _CONFIG = _MANIFEST["config"]

@@ -26,7 +26,7 @@ def _configs():
     configs = {f"core_{name}": cfg for name, cfg in PRESETS.items()}
     covered = {(c.weights, c.acts) for c in PRESETS.values()}
     # Small cores of varied shape for the remaining pairs (a few lanes each).
-    shapes = [(2, 2, 1), (1, 3, 2), (3, 1, 1), (2, 2, 2), (1, 2, 1), (2, 1, 2)]
+    shapes = [(2, 2, 1), (1, 3, 2), (3, 2, 1), (2, 2, 2), (1, 4, 2), (2, 1, 2)]
     n = 0
     for w in WEIGHT_FORMATS:
         for a in ACTIVATION_FORMATS:
