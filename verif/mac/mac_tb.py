@@ -104,8 +104,8 @@ class TB:
 async def test_every_code_pair(dut):
     """Every (w code, a code) once with clear each cycle: acc is exactly that product.
 
-    Covers each format's extremes and the reserved ternary code; then the same
-    codes again accumulating (no clear) in a shuffled order.
+    Covers each format's extremes and the reserved ternary code; then up to 4096
+    of them again, accumulating (no clear) in a shuffled order.
     """
     tb = TB(dut, 1)
     await tb.reset()
@@ -113,10 +113,12 @@ async def test_every_code_pair(dut):
     w, a = w.ravel(), a.ravel()
     n = w.size
     await tb.check(w, a, np.ones(n), np.ones(n), what="every code pair, clear each cycle")
-    order = tb.rng.permutation(n)
-    clear = np.zeros(n)
+    # Sums of many of them (a sample for the 8-bit x 8-bit pairs; test_random adds more).
+    order = tb.rng.permutation(n)[:4096]
+    clear = np.zeros(order.size)
     clear[0] = 1
-    await tb.check(w[order], a[order], np.ones(n), clear, what="every code pair, accumulated")
+    await tb.check(w[order], a[order], np.ones(order.size), clear,
+                   what="code pairs, accumulated")
 
 
 @cocotb.test()
