@@ -173,17 +173,17 @@ def numpy_output_stage(layer, acc, acc_bits, mult_bits, shift_bits):
                       acc_bits, mult_bits, shift_bits)
 
 
-def run_network(net, x_codes, gemm=numpy_gemm, output_stage=numpy_output_stage, dense=False):
-    """Layer by layer: ``gemm(layer, codes, acc_bits, dense)`` then
-    ``output_stage(layer, acc, acc_bits, mult_bits, shift_bits)``.
+def run_network(net, x_codes, dense=False):
+    """The numpy model, layer by layer: :func:`numpy_gemm` then :func:`numpy_output_stage`.
 
-    The defaults are the numpy model; the RTL runs pass their own. Returns the list
-    of ``(acc, out_codes)`` per layer; the last out holds the logits' codes.
+    ``x_codes``: K x N input activation codes (:meth:`IntegerNetwork.input_codes`).
+    Returns the list of ``(acc, out_codes)`` per layer; the last out holds the
+    logits' codes. The RTL runs (``verif/workflow.py``) compare with this, layer by layer.
     """
     trace = []
     for layer in net.layers:
-        acc = gemm(layer, x_codes, net.acc_bits, dense)
-        x_codes = output_stage(layer, acc, net.acc_bits, net.mult_bits, net.shift_bits)
+        acc = numpy_gemm(layer, x_codes, net.acc_bits, dense)
+        x_codes = numpy_output_stage(layer, acc, net.acc_bits, net.mult_bits, net.shift_bits)
         trace.append((acc, x_codes))
     return trace
 
