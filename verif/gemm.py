@@ -33,7 +33,7 @@ import numpy as np
 from sim.gemm import acc_format
 from sim.sparsity import META_FORMAT
 from sim.tiling import Geometry, TiledGemm, assemble, explain_mismatch, tile_gemm
-from verif.streams import BIT, PayloadCodec
+from verif.streams import BIT, PayloadCodec, bytes_to_words, words_to_bytes
 
 __all__ = ["GemmResult", "GemmJob", "run_gemm", "core_build_name", "pack_beats",
            "unpack_results", "fst_supported", "wave_formats", "JOB_ENV", "BARE_CYCLES_ENV"]
@@ -121,12 +121,12 @@ class GemmJob:
 
     # host -> simulator
     def write_beats(self, weights, acts, weights_width, acts_width, n_results):
-        np.savez(self.folder / "beats.npz", weights=_words_to_bytes(weights, weights_width),
-                 acts=_words_to_bytes(acts, acts_width), n_results=n_results)
+        np.savez(self.folder / "beats.npz", weights=words_to_bytes(weights, weights_width),
+                 acts=words_to_bytes(acts, acts_width), n_results=n_results)
 
     def read_beats(self):
         with np.load(self.folder / "beats.npz") as f:
-            return (_bytes_to_words(f["weights"]), _bytes_to_words(f["acts"]),
+            return (bytes_to_words(f["weights"]), bytes_to_words(f["acts"]),
                     int(f["n_results"]))
 
     # simulator -> host
@@ -140,7 +140,7 @@ class GemmJob:
 
     def write_results(self, words, cycles, seconds):
         width = max((w.bit_length() for w in words), default=1)
-        np.save(self.folder / "results.npy", _words_to_bytes(words, width))
+        np.save(self.folder / "results.npy", words_to_bytes(words, width))
         self._write_json("run.json", {"cycles": cycles, "seconds": seconds,
                                       "results": len(words)})
 
@@ -148,7 +148,7 @@ class GemmJob:
         info = self._read_json("run.json")
         if info is None:
             return None
-        return _bytes_to_words(np.load(self.folder / "results.npy")), info
+        return bytes_to_words(np.load(self.folder / "results.npy")), info
 
     def write_bare_loop(self, cycles, seconds):
         self._write_json("bare_loop.json", {"cycles": cycles, "seconds": seconds})
@@ -166,16 +166,6 @@ class GemmJob:
             return json.loads((self.folder / name).read_text())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
-
-
-def _words_to_bytes(words, width):
-    nbytes = max(1, -(-width // 8))
-    return np.frombuffer(b"".join(w.to_bytes(nbytes, "little") for w in words),
-                         dtype=np.uint8).reshape(len(words), nbytes)
-
-
-def _bytes_to_words(rows):
-    return [int.from_bytes(row.tobytes(), "little") for row in rows]
 
 
 # -- packing: beats <-> payload words, layouts from the manifest --------------------

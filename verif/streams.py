@@ -33,7 +33,8 @@ from sim.formats import Format
 from sim.packing import pack_rows, unpack_rows
 
 __all__ = [
-    "BIT", "raw_format", "PayloadCodec", "StreamPorts", "Idle", "StreamSource", "StreamSink",
+    "BIT", "raw_format", "PayloadCodec", "words_to_bytes", "bytes_to_words", "StreamPorts",
+    "Idle", "StreamSource", "StreamSink",
     "ProtocolChecker", "ProtocolError", "Scoreboard", "Coverage", "CycleLoop",
 ]
 
@@ -91,6 +92,22 @@ class PayloadCodec:
         mask = (1 << width) - 1
         count = width // fmt.bits
         return unpack_rows([(w >> offset) & mask for w in words], fmt, count)
+
+
+def words_to_bytes(words, width):
+    """Payload ints of ``width`` bits -> (len(words), bytes) uint8 rows, little end first.
+
+    How payload words cross between the host and a simulator run in a job
+    folder (``np.save``); :func:`bytes_to_words` reads them back.
+    """
+    nbytes = max(1, -(-width // 8))
+    return np.frombuffer(b"".join(w.to_bytes(nbytes, "little") for w in words),
+                         dtype=np.uint8).reshape(len(words), nbytes)
+
+
+def bytes_to_words(rows):
+    """The payload ints of :func:`words_to_bytes` rows."""
+    return [int.from_bytes(row.tobytes(), "little") for row in rows]
 
 
 class StreamPorts:

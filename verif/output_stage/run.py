@@ -8,9 +8,10 @@ streams the beats through it with the cocotb module
 :mod:`verif.output_stage.job_tb` and returns the codes as values of the
 activation format, M x N.
 
-Host and simulator exchange files in a job folder: ``beats.npz`` in
-(payload words as little-endian bytes), ``out.npz`` back (output words and the
-cycle count from the first beat offered to the last beat taken).
+Host and simulator exchange files in a job folder: ``beats.npy`` in (payload
+words as little-endian bytes, :func:`verif.streams.words_to_bytes`),
+``out.npy`` back (the output words, the same way) and ``cycles.npy`` (from the
+first beat offered to the last beat taken).
 """
 
 import os
@@ -23,10 +24,10 @@ import numpy as np
 
 from sim.formats import check_integer_array
 from sim.gemm import acc_format
-from verif.streams import BIT, PayloadCodec, raw_format
+from verif.streams import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
 
 __all__ = ["OutputStageRun", "run_output_stage", "build_name", "pack_input", "unpack_output",
-           "write_words", "read_words", "JOB_ENV"]
+           "JOB_ENV"]
 
 JOB_ENV = "SPARSECORE_OUTPUT_STAGE_JOB"
 TB_MODULE = "verif.output_stage.job_tb"
@@ -55,16 +56,6 @@ def pack_input(manifest, acc, bias, mult, shift, relu):
 def unpack_output(manifest, words, fmt):
     """beats x lanes values of ``fmt`` from ``o`` payload words."""
     return PayloadCodec(manifest["streams"]["o"]).unpack(words, "", fmt)
-
-
-def write_words(path, words, width):
-    nbytes = max(1, -(-width // 8))
-    rows = np.frombuffer(b"".join(w.to_bytes(nbytes, "little") for w in words), np.uint8)
-    np.save(path, rows.reshape(len(words), nbytes))
-
-
-def read_words(path):
-    return [int.from_bytes(row.tobytes(), "little") for row in np.load(path)]
 
 
 def build_name(config):
@@ -106,10 +97,11 @@ def run_output_stage(config, acc, mult, shift, bias, relu, *, root=None):
     words = pack_input(built.manifest, *fields, np.full(beats, int(bool(relu))))
     with tempfile.TemporaryDirectory(prefix="sparsecore-output-stage-") as folder:
         folder = Path(folder)
-        write_words(folder / "beats.npy", words, built.manifest["streams"]["i"]["payload_width"])
+        np.save(folder / "beats.npy",
+                words_to_bytes(words, built.manifest["streams"]["i"]["payload_width"]))
         result = run(built, TB_MODULE, "run_job", extra_env={JOB_ENV: str(folder)},
                      run_name=f"job-{os.getpid()}-{threading.get_ident()}")
-        out_words = read_words(folder / "out.npy")
+        out_words = bytes_to_words(np.load(folder / "out.npy"))
         cycles = int(np.load(folder / "cycles.npy"))
     out = unpack_output(built.manifest, out_words, config.act_format).reshape(-1)
     return OutputStageRun(out=out[:m * n].reshape(m, n), cycles=cycles, beats=beats,

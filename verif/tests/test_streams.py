@@ -13,7 +13,15 @@ from hw.emit import emit
 from sim.formats import get_format
 from sim.gemm import acc_format
 from sim.sparsity import META_FORMAT
-from verif.streams import BIT, Coverage, Idle, PayloadCodec, raw_format
+from verif.streams import (
+    BIT,
+    Coverage,
+    Idle,
+    PayloadCodec,
+    bytes_to_words,
+    raw_format,
+    words_to_bytes,
+)
 
 
 @pytest.mark.parametrize("config", [PRESETS["default"], PRESETS["ternary_uint4"],
@@ -83,3 +91,14 @@ def test_idle_bursts_and_coverage():
     other.hit("g", "b", 2)
     cov.merge(other)
     assert cov.missing() == {} and cov.groups["g"] == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize("width", [1, 8, 9, 130])
+def test_words_bytes_round_trip(width):
+    rng = random.Random(width)
+    words = [0, (1 << width) - 1] + [rng.getrandbits(width) for _ in range(20)]
+    rows = words_to_bytes(words, width)
+    assert rows.dtype == np.uint8 and rows.shape == (len(words), -(-width // 8))
+    assert int.from_bytes(rows[1].tobytes(), "little") == (1 << width) - 1
+    assert bytes_to_words(rows) == words
+    assert bytes_to_words(words_to_bytes([], width)) == []
