@@ -1,16 +1,35 @@
-"""Two's complement helpers shared by the numpy model.
+"""Two's complement and parameter checks shared by the numpy model.
 
 Accumulators are ``acc_bits`` wide and wrap modulo ``2**acc_bits`` (SPEC §1);
-``wrap`` is the one place that says how.
+``wrap`` is the one place that says how. The ``check_*`` helpers are the one
+way the model refuses a bad size or a non-numeric array (ValueError naming
+the parameter, the value and what is accepted).
 """
 
 import numpy as np
 
 from sim.formats import check_integer_array
 
-__all__ = ["MAX_WRAP_BITS", "check_acc_bits", "wrap"]
+__all__ = ["MAX_WRAP_BITS", "check_acc_bits", "check_positive_int", "check_real_array", "wrap"]
 
 MAX_WRAP_BITS = 64  # the model computes in 64-bit integers
+
+
+def check_positive_int(name, value):
+    """Return ``value`` as an int if it is an integer >= 1 (bool refused), else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return int(value)
+
+
+def check_real_array(values, what="values"):
+    """``values`` as an array of integers or reals, unconverted; bool, complex and
+    non-numeric dtypes raise ValueError (they would be cast silently otherwise)."""
+    arr = np.asarray(values)
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer)
+                                     or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{what}: expected an integer or real array, got dtype {arr.dtype}")
+    return arr
 
 
 def check_acc_bits(acc_bits, name="acc_bits"):

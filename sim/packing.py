@@ -23,6 +23,7 @@ import re
 
 import numpy as np
 
+from sim.arith import check_positive_int
 from sim.formats import Format, get_format
 
 __all__ = [
@@ -33,12 +34,6 @@ __all__ = [
 
 def _format(fmt):
     return fmt if isinstance(fmt, Format) else get_format(fmt)
-
-
-def _check_count(name, value, lo=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
-        raise ValueError(f"{name} must be an integer >= {lo}, not {value!r}")
-    return int(value)
 
 
 def _word_bytes(width):
@@ -68,7 +63,7 @@ def pack_rows(matrix, fmt, what="values"):
 def unpack_rows(words, fmt, n, what="words"):
     """Inverse of ``pack_rows``: R words of ``n * fmt.bits`` bits -> R x n int64 values."""
     fmt = _format(fmt)
-    n = _check_count("n", n)
+    n = check_positive_int("n", n)
     width = n * fmt.bits
     words = list(words)
     for r, word in enumerate(words):
@@ -92,7 +87,7 @@ def unpack_rows(words, fmt, n, what="words"):
 
 def write_hex_words(path, words, width, comment=None):
     """Write ``width``-bit words to a ``$readmemh`` file, one per line; return ``path``."""
-    width = _check_count("width", width)
+    width = check_positive_int("width", width)
     digits = -(-width // 4)
     lines = []
     for i, word in enumerate(words):
@@ -115,7 +110,7 @@ _COMMENTS = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
 
 def read_hex_words(path, width):
     """Read a ``$readmemh`` file of ``width``-bit words; list of ints in file order."""
-    width = _check_count("width", width)
+    width = check_positive_int("width", width)
     name = os.fspath(path)
     with open(path, encoding="ascii") as f:
         text = f.read()
@@ -149,5 +144,5 @@ def write_hex(path, matrix, fmt):
 def read_hex(path, fmt, n):
     """Read a file written by ``write_hex``: R x n int64 values of format ``fmt``."""
     fmt = _format(fmt)
-    n = _check_count("n", n)
+    n = check_positive_int("n", n)
     return unpack_rows(read_hex_words(path, n * fmt.bits), fmt, n, what=os.fspath(path))

@@ -18,6 +18,8 @@ Which hardware format holds the codes:
 
 import numpy as np
 
+from sim.arith import check_real_array
+
 __all__ = ["quantize_weights", "quantize_activations", "ternarize"]
 
 
@@ -29,11 +31,7 @@ def _check_bits(bits, lo, hi):
 
 def _real(values, what):
     """``values`` as float64; refuse bool, complex, non-numeric, NaN and infinities."""
-    arr = np.asarray(values)
-    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer)
-                                     or np.issubdtype(arr.dtype, np.floating)):
-        raise ValueError(f"{what}: expected an integer or real array, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
+    arr = check_real_array(values, what).astype(np.float64)
     bad = np.argwhere(~np.isfinite(arr))
     if len(bad):
         idx = tuple(int(i) for i in bad[0])

@@ -31,6 +31,7 @@ have shape (M,).
 
 import numpy as np
 
+from sim.arith import check_positive_int, check_real_array
 from sim.formats import check_integer_array, get_format
 
 __all__ = [
@@ -43,16 +44,11 @@ DEFAULT_SHIFT_BITS = 5
 _INT64_BITS = 63  # bits of magnitude in int64
 
 
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
-
-
 def check_fields(acc_bits, mult_bits=DEFAULT_MULT_BITS, shift_bits=DEFAULT_SHIFT_BITS):
     """Validate the output stage's field widths; raise ValueError naming the culprit."""
-    _check_positive_int("acc_bits", acc_bits)
-    _check_positive_int("mult_bits", mult_bits)
-    _check_positive_int("shift_bits", shift_bits)
+    check_positive_int("acc_bits", acc_bits)
+    check_positive_int("mult_bits", mult_bits)
+    check_positive_int("shift_bits", shift_bits)
     if acc_bits + 1 + mult_bits > _INT64_BITS - 1:
         # product plus the rounding term must fit int64 exactly
         raise ValueError(
@@ -83,7 +79,7 @@ def fixed_point_scale(scale, mult_bits=DEFAULT_MULT_BITS, shift_bits=DEFAULT_SHI
     too small scale (see :func:`scale_range`) is a ValueError naming the channel.
     """
     check_fields(1, mult_bits, shift_bits)
-    scale = np.asarray(scale, dtype=np.float64)
+    scale = check_real_array(scale, "scale").astype(np.float64)
     if scale.ndim != 1:
         raise ValueError(f"scale must be a 1-D array (one per channel), not shape {scale.shape}")
     lo, hi = scale_range(mult_bits, shift_bits)

@@ -39,6 +39,7 @@ need not be the canonical one for the pattern its values make.
 
 import numpy as np
 
+from sim.arith import check_real_array
 from sim.formats import Format, check_integer_array
 
 __all__ = [
@@ -74,10 +75,7 @@ _CODE_OF_PATTERN = _code_of_pattern()
 
 def _real_array(values, what):
     """``values`` as an array of integers or reals (not bool, not complex)."""
-    arr = np.asarray(values)
-    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer)
-                                     or np.issubdtype(arr.dtype, np.floating)):
-        raise ValueError(f"{what}: expected an integer or real array, got dtype {arr.dtype}")
+    arr = check_real_array(values, what)
     if arr.ndim < 1:
         raise ValueError(f"{what}: expected at least one axis, got a scalar")
     return arr

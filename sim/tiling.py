@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim.arith import check_acc_bits, wrap
+from sim.arith import check_acc_bits, check_positive_int, wrap
 from sim.formats import check_integer_array
 from sim.gemm import matmul, sparse_matmul
 from sim.sparsity import CANONICAL_CODES, GROUP, check_compressed, compress_2to4
@@ -42,12 +42,6 @@ __all__ = ["Geometry", "Beats", "TiledGemm", "tile_gemm", "expected_results",
            "assemble", "explain_mismatch"]
 
 ZERO_GROUP_CODE = CANONICAL_CODES["0000"]
-
-
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -61,7 +55,7 @@ class Geometry:
 
     def __post_init__(self):
         for name in ("rows", "cols", "groups"):
-            object.__setattr__(self, name, _positive(name, getattr(self, name)))
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))
         object.__setattr__(self, "acc_bits", check_acc_bits(self.acc_bits))
 
     @classmethod
@@ -164,7 +158,7 @@ def _pad_to(arr, shape):
 
 def _split_parts(n_chunks, k_parts):
     """Boundaries cutting n_chunks into k_parts contiguous, nearly equal, non-empty parts."""
-    k_parts = min(_positive("k_parts", k_parts), n_chunks)
+    k_parts = min(check_positive_int("k_parts", k_parts), n_chunks)
     return np.linspace(0, n_chunks, k_parts + 1).round().astype(int)
 
 

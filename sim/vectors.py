@@ -32,7 +32,7 @@ stored in int8/uint8 (they fit every format), ``c`` in int64, and
 
 import numpy as np
 
-from sim.arith import check_acc_bits
+from sim.arith import check_acc_bits, check_positive_int
 from sim.formats import get_format
 from sim.gemm import matmul, sparse_matmul
 from sim.sparsity import CANONICAL_CODES, GROUP, compress_2to4
@@ -55,12 +55,6 @@ def _param(name, explicit, config, default=None):
     if value is None:
         raise ValueError(f"{name} must be given, directly or as an attribute of config")
     return value
-
-
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    return int(value)
 
 
 def _uniform(rng, fmt, shape):
@@ -101,10 +95,10 @@ def golden_vectors(rng, config=None, *, weights=None, acts=None, acc_bits=None, 
     fw = get_format(_param("weights", weights, config), "weights")
     fa = get_format(_param("acts", acts, config), "acts")
     acc_bits = check_acc_bits(_param("acc_bits", acc_bits, config))
-    groups = _positive("groups", _param("groups", groups, config))
-    rows = _positive("rows", _param("rows", rows, config, 1))
-    cols = _positive("cols", _param("cols", cols, config, 1))
-    max_wrap_k = _positive("max_wrap_k", max_wrap_k)
+    groups = check_positive_int("groups", _param("groups", groups, config))
+    rows = check_positive_int("rows", _param("rows", rows, config, 1))
+    cols = check_positive_int("cols", _param("cols", cols, config, 1))
+    max_wrap_k = check_positive_int("max_wrap_k", max_wrap_k)
     chunk = GROUP * groups
     cases = {}
 

@@ -133,6 +133,9 @@ def test_fixed_point_scale_by_hand():
     ([-0.5], "channel 0 does not fit"),
     ([float("nan")], "channel 0 does not fit"),
     ([[0.5]], "1-D array"),
+    # would otherwise be cast to a real scale without a word
+    ([True], "scale: expected an integer or real array, got dtype bool"),
+    ([0.5 + 1j], "scale: expected an integer or real array, got dtype complex128"),
 ])
 def test_fixed_point_scale_refuses(scale, match):
     with pytest.raises(ValueError, match=match):
