@@ -154,12 +154,6 @@ class GemmInputs:
     values: np.ndarray | None = None
     meta: np.ndarray | None = None
 
-    @property
-    def shape(self):
-        """(M, K, N) of the user's GEMM (K is B's row count)."""
-        m = (self.a if self.a is not None else self.values).shape[0]
-        return m, self.b.shape[0], self.b.shape[1]
-
 
 def read_gemm_inputs(config, b_path, a_path=None, values_path=None, meta_path=None, dense=False):
     """Load and check the operands for ``config``; BadInput names the file and the problem.
@@ -248,13 +242,18 @@ def cmd_verilog(args):
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise BadInput(f"{args.out}: --out must be a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"{args.out}: cannot create the --out directory ({exc.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise BadInput(f"{args.out}: the --out directory is not writable")
 
     from hw.core import SparseTensorCore
     from hw.emit import emit
 
     label = config_label(args.config, overrides)
     name = module_name(label)
-    out.mkdir(parents=True, exist_ok=True)
     manifest = emit(SparseTensorCore(config), out, name)
     print(f"config={label} " + " ".join(f"{k}={v}" for k, v in config.as_dict().items())
           + f" latency={manifest['latency']} verilog={out / manifest['verilog']}"
@@ -262,15 +261,14 @@ def cmd_verilog(args):
     return 0
 
 
-def gemm_summary(config_name, config, mode, shape, cycles, check):
-    m, k, n = shape
-    macs = m * n * k
-    peak = config.multipliers * (2 if mode == "sparse" else 1)
-    utilization = macs / (cycles * peak) if cycles else 0.0
-    words = [f"mode={mode}", f"config={config_name}", f"weights={config.weights}",
+def gemm_summary(config_name, config, result, check):
+    """The one summary line (SPEC §5) of a :class:`verif.gemm.GemmResult`."""
+    m, n, k = result.tiled.shape
+    words = [f"mode={result.mode}", f"config={config_name}", f"weights={config.weights}",
              f"acts={config.acts}", f"acc_bits={config.acc_bits}", f"rows={config.rows}",
              f"cols={config.cols}", f"groups={config.groups}", f"m={m}", f"k={k}", f"n={n}",
-             f"cycles={cycles}", f"macs={macs}", f"utilization={utilization:.4f}"]
+             f"cycles={result.cycles}", f"macs={result.macs}",
+             f"utilization={result.utilization(config):.4f}"]
     if check is not None:
         words.append(f"check={check}")
     return " ".join(words)
@@ -327,7 +325,7 @@ def cmd_gemm(args):
                                      acc_bits=config.acc_bits)
         mismatch = result.describe_mismatch(expected)
     check = None if not args.check else ("fail" if mismatch else "pass")
-    print(gemm_summary(args.config, config, result.mode, inputs.shape, result.cycles, check))
+    print(gemm_summary(args.config, config, result, check))
     if mismatch:
         hint = "" if waves else "; add --waves run.vcd to see it in a waveform"
         print(f"sparsecore gemm: check failed: {mismatch}{hint}", file=sys.stderr)
@@ -394,6 +392,9 @@ def main(argv=None):
     except BadInput as exc:
         print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:   # a write that failed after the checks (disk full, ...)
+        print(f"{command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

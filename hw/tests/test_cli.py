@@ -1,6 +1,6 @@
 """The ``sparsecore`` command: bad inputs (exit 2, one line, nothing written) and Verilog.
 
-The GEMMs that go through the RTL are in verif/tests/test_gemm.py.
+The GEMMs that go through the RTL are in verif/tests/test_gemm_runner.py.
 """
 
 import json
@@ -279,6 +279,19 @@ def test_verilog_bad_set(capsys, tmp_path, item, needles):
     out = tmp_path / "v"
     assert_bad_input(capsys, tmp_path, ["verilog", "--set", item, "--out", out],
                      "--set", *needles)
+
+
+def test_verilog_out_cannot_be_created(capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "v"
+    assert_bad_input(capsys, tmp_path, ["verilog", "--config", "tiny", "--out", out],
+                     str(out), "cannot create the --out directory")
+
+
+def test_verilog_out_is_a_file(capsys, tmp_path):
+    (tmp_path / "v.txt").write_text("")
+    assert_bad_input(capsys, tmp_path, ["verilog", "--out", tmp_path / "v.txt"],
+                     "v.txt", "--out must be a directory")
 
 
 def test_verilog_unknown_config(capsys, tmp_path):
