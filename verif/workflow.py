@@ -403,7 +403,7 @@ def write_markdown(path, info):
         "make demo                                   # installs the demo extra, writes docs/"
         "workflow.{md,png,json}",
         ".venv/bin/python -m verif.workflow --seeds 5 --out docs   # the same, by hand",
-        ".venv/bin/python -m verif.workflow --quick --out /tmp/wf  # a fast smoke run",
+        ".venv/bin/python -m verif.workflow --quick --out build/wf  # a fast smoke run",
         "```",
         "",
         "Everything is seeded (training seeds 0.., the split's permutation seed 0); the "
