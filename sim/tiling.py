@@ -29,6 +29,7 @@ The expected result of every tile comes from the model's ``sparse_matmul`` and
 ``matmul`` (SPEC §3 meaning, any of the 16 codes) and ``wrap`` (acc_bits).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,11 +43,18 @@ __all__ = ["Geometry", "Beats", "TiledGemm", "tile_gemm", "expected_results",
            "assemble", "explain_mismatch"]
 
 ZERO_GROUP_CODE = CANONICAL_CODES["0000"]
+KEPT_PER_GROUP = 2  # 2:4: two of every GROUP weights are kept (SPEC §3)
 
 
 @dataclass(frozen=True)
 class Geometry:
-    """What tiling needs to know of a core: tile size, groups per beat, acc_bits."""
+    """What tiling needs to know of a core: tile size, groups per beat, acc_bits.
+
+    sim/ does not import hw/, so K per beat follows from SPEC §3 here (a sparse
+    beat is ``groups`` groups of GROUP, a dense one the KEPT_PER_GROUP * groups
+    values the same lanes take); :meth:`of` checks it against the numbers the
+    config record or the manifest states.
+    """
 
     rows: int
     cols: int
@@ -60,17 +68,41 @@ class Geometry:
 
     @classmethod
     def of(cls, config):
-        """From a config record, or a mapping such as a manifest's ``config``."""
-        get = config.get if isinstance(config, dict) else lambda k: getattr(config, k)
-        return cls(get("rows"), get("cols"), get("groups"), get("acc_bits"))
+        """From a config record (``hw.config.CoreConfig``), a manifest's ``config``
+        mapping, or a whole manifest (a mapping with ``config`` and ``derived``).
+
+        Where the source states ``k_sparse``/``k_dense`` (a CoreConfig's
+        properties, a manifest's ``derived``), a disagreement is a ValueError.
+        """
+        if isinstance(config, Mapping):
+            stated = config.get("derived", {})
+            fields = config.get("config", config)
+        else:
+            stated = {k: getattr(config, k) for k in ("k_sparse", "k_dense")
+                      if hasattr(config, k)}
+            fields = {k: getattr(config, k) for k in ("rows", "cols", "groups", "acc_bits")
+                      if hasattr(config, k)}
+        missing = [k for k in ("rows", "cols", "groups", "acc_bits") if k not in fields]
+        if missing:
+            raise ValueError(f"config must give rows, cols, groups and acc_bits; "
+                             f"{', '.join(missing)} missing from {config!r}")
+        geometry = cls(fields["rows"], fields["cols"], fields["groups"], fields["acc_bits"])
+        for name in ("k_sparse", "k_dense"):
+            if name in stated and stated[name] != getattr(geometry, name):
+                raise ValueError(f"{name} is {stated[name]!r} in the config but SPEC §3 "
+                                 f"tiling with groups={geometry.groups} needs "
+                                 f"{getattr(geometry, name)}")
+        return geometry
 
     @property
     def k_sparse(self):
-        return 4 * self.groups
+        """K per sparse beat: ``groups`` groups of four."""
+        return GROUP * self.groups
 
     @property
     def k_dense(self):
-        return 2 * self.groups
+        """K per dense beat: as many values as a sparse beat keeps."""
+        return KEPT_PER_GROUP * self.groups
 
     def k_per_beat(self, dense):
         return self.k_dense if dense else self.k_sparse
@@ -94,23 +126,9 @@ class Beats:
     def n_tiles(self):
         return int(self.last.sum())
 
-    @property
-    def tile_of_beat(self):
-        """Tile index of every beat (a beat after the final ``last`` gets n_tiles)."""
-        return np.concatenate([[0], np.cumsum(self.last)[:-1]]).astype(np.int64)
-
-    @property
-    def first(self):
-        """True on the first beat of each tile."""
-        return np.concatenate([[True], self.last[:-1]]) if len(self) else self.last.copy()
-
     def k_of_beat(self, geometry):
         """K consumed by each beat."""
         return np.where(self.dense, geometry.k_dense, geometry.k_sparse)
-
-    def macs(self, geometry):
-        """rows * cols * K summed over all beats (counting K, padding included)."""
-        return int(self.k_of_beat(geometry).sum()) * geometry.rows * geometry.cols
 
     @classmethod
     def concat(cls, parts):
@@ -217,12 +235,13 @@ def tile_gemm(geometry, b, *, a=None, values=None, meta=None, dense=False, k_par
         a_pad = _pad_to(a, (mp, kp))
         vals = a_pad.reshape(tm, g.rows, n_chunks, k_beat).transpose(0, 2, 1, 3)
         codes = np.zeros((tm, n_chunks, g.rows, g.groups), dtype=np.int64)
-        # Dense beats use activation rows 0..2G-1; the rest is zero.
-        acts = np.concatenate([acts, np.zeros_like(acts)], axis=2)
+        # Dense beats use activation rows 0..2G-1; the rest of the 4G rows is zero.
+        unused = np.zeros(acts.shape[:2] + (g.k_sparse - k_beat, g.cols), dtype=np.int64)
+        acts = np.concatenate([acts, unused], axis=2)
     else:
         gp = n_chunks * g.groups
-        vals = _pad_to(values, (mp, 2 * gp)).reshape(
-            tm, g.rows, n_chunks, 2 * g.groups).transpose(0, 2, 1, 3)
+        vals = _pad_to(values, (mp, KEPT_PER_GROUP * gp)).reshape(
+            tm, g.rows, n_chunks, g.k_dense).transpose(0, 2, 1, 3)
         codes = np.full((mp, gp), ZERO_GROUP_CODE, dtype=np.int64)
         codes[:m, :meta.shape[1]] = meta
         codes = codes.reshape(tm, g.rows, n_chunks, g.groups).transpose(0, 2, 1, 3)
@@ -240,9 +259,9 @@ def tile_gemm(geometry, b, *, a=None, values=None, meta=None, dense=False, k_par
     part_accumulate[bounds[1:-1]] = True
 
     beats = Beats(
-        values=beat_values.reshape(n_beats, g.rows, 2 * g.groups).copy(),
+        values=beat_values.reshape(n_beats, g.rows, g.k_dense).copy(),
         meta=beat_meta.reshape(n_beats, g.rows, g.groups).copy(),
-        acts=beat_acts.reshape(n_beats, 4 * g.groups, g.cols).copy(),
+        acts=beat_acts.reshape(n_beats, g.k_sparse, g.cols).copy(),
         dense=np.full(n_beats, bool(dense)),
         last=np.tile(part_last, tm * tn),
         accumulate=np.tile(part_accumulate, tm * tn),

@@ -118,5 +118,21 @@ def test_bad_input(kwargs, message):
 
 def test_geometry_from_mapping():
     assert Geometry.of({"rows": 4, "cols": 2, "groups": 1, "acc_bits": 20}) == Geometry(4, 2, 1, 20)
+    # SPEC §3: a sparse beat is G groups of four, a dense beat the 2G values they keep.
+    assert (Geometry(4, 2, 3).k_sparse, Geometry(4, 2, 3).k_dense) == (12, 6)
     with pytest.raises(ValueError, match="groups must be a positive integer"):
         Geometry(2, 2, 0)
+    with pytest.raises(ValueError, match="acc_bits missing"):
+        Geometry.of({"rows": 4, "cols": 2, "groups": 1})
+
+
+def test_geometry_from_config_and_manifest():
+    from hw.config import CoreConfig
+
+    config = CoreConfig(rows=3, cols=2, groups=3, acc_bits=24)
+    assert Geometry.of(config) == Geometry(3, 2, 3, 24)
+    manifest = {"config": config.as_dict(), "derived": {"k_sparse": 12, "k_dense": 6}}
+    assert Geometry.of(manifest) == Geometry(3, 2, 3, 24)
+    manifest["derived"]["k_dense"] = 4
+    with pytest.raises(ValueError, match="k_dense is 4 in the config but .* needs 6"):
+        Geometry.of(manifest)
