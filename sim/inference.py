@@ -43,8 +43,9 @@ __all__ = ["IntegerLayer", "IntegerNetwork", "LOGIT_FORMAT", "integer_network",
 LOGIT_FORMAT = "int8"
 # Leave headroom over the calibration set's largest logit so that test logits rarely clip.
 LOGIT_CODE_MAX = 96
-ACT_FORMATS = {4: "uint4", 8: "uint8"}
-WEIGHT_FORMATS = {"int4": "int4", "ternary": "ternary"}
+# Which core format holds a recipe's codes (sim.nn's weight kinds, WRPN activation bits).
+ACT_FORMAT_OF_BITS = {4: "uint4", 8: "uint8"}
+WEIGHT_FORMAT_OF_KIND = {"int4": "int4", "ternary": "ternary"}
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,8 @@ def integer_network(recipe, layers, x_calib, acc_bits=32, mult_bits=DEFAULT_MULT
     if not recipe.quantized:
         raise ValueError(f"recipe {recipe.name!r} is not quantized: weights={recipe.weights!r}")
     act_bits = recipe.act_bits
-    if act_bits not in ACT_FORMATS:
-        raise ValueError(f"act_bits must be one of {', '.join(map(str, ACT_FORMATS))}, "
+    if act_bits not in ACT_FORMAT_OF_BITS:
+        raise ValueError(f"act_bits must be one of {', '.join(map(str, ACT_FORMAT_OF_BITS))}, "
                          f"not {act_bits!r}")
     x_step = 1.0 / ((1 << act_bits) - 1)
     codes_in = quantize_activations(x_calib, act_bits)[0].T
@@ -146,7 +147,7 @@ def integer_network(recipe, layers, x_calib, acc_bits=32, mult_bits=DEFAULT_MULT
             out_scale = max(float(np.abs(z).max()), 1e-12) / LOGIT_CODE_MAX
             out, relu = LOGIT_FORMAT, False
         else:
-            out_scale, out, relu = x_step, ACT_FORMATS[act_bits], True
+            out_scale, out, relu = x_step, ACT_FORMAT_OF_BITS[act_bits], True
         mult, shift = fixed_point_scale(np.full(codes.shape[0], acc_scale / out_scale),
                                         mult_bits, shift_bits)
         int_layer = IntegerLayer(codes, layer.mask is not None, mult, shift, bias, relu, out)
@@ -154,8 +155,8 @@ def integer_network(recipe, layers, x_calib, acc_bits=32, mult_bits=DEFAULT_MULT
         if not last:
             codes_in = numpy_output_stage(int_layer, matmul(codes, codes_in, acc_bits),
                                           acc_bits, mult_bits, shift_bits)
-    net = IntegerNetwork(WEIGHT_FORMATS[recipe.weights], ACT_FORMATS[act_bits], act_bits,
-                         acc_bits, mult_bits, shift_bits, tuple(int_layers))
+    net = IntegerNetwork(WEIGHT_FORMAT_OF_KIND[recipe.weights], ACT_FORMAT_OF_BITS[act_bits],
+                         act_bits, acc_bits, mult_bits, shift_bits, tuple(int_layers))
     return net.check()
 
 

@@ -47,8 +47,8 @@ from sim.quantize import quantize_activations, quantize_weights, ternarize
 from sim.sparsity import prune_2to4
 
 __all__ = [
-    "Recipe", "Layer", "load_digits_split", "init_mlp", "quantized_weights", "bias_codes",
-    "forward",
+    "Recipe", "Layer", "load_digits_split", "init_mlp", "prepare", "quantized_weights",
+    "bias_codes", "forward",
     "train", "accuracy", "RECIPES", "train_all",
 ]
 
