@@ -14,11 +14,13 @@ layouts and latency; nobody re-derives them. Its keys:
   ``weights__payload``, ``weights__valid``, ``weights__ready``.
 - ``streams``: for each ``stream.Signature`` member (name = member path joined
   by "."): ``ports`` (``payload``/``valid``/``ready`` -> Verilog port name),
-  ``payload_width``, ``signed``, and for a data layout payload ``fields``:
-  ``{field: {"offset", "width", "signed"}}`` with nested struct fields joined
-  by "."; array fields add ``"elem_width"``, ``"count"`` (and ``"elem_fields"``,
-  offsets relative to the element, when elements are layouts themselves). A
-  payload that is itself an array has ``elem_width``/``count`` at top level.
+  ``direction`` (``"in"``/``"out"``), ``payload_width``, ``signed``, and for a
+  data layout payload ``fields``: ``{field: {"offset", "width", "signed"}}``
+  with nested struct fields joined by "."; array fields add ``"elem_width"``,
+  ``"count"``, ``"elem_signed"`` and, when elements are layouts themselves,
+  ``"elem"`` (the same for an array of arrays) or ``"elem_fields"`` (offsets
+  relative to the element). A payload that is itself an array has these
+  ``elem_*``/``count`` keys at top level.
 - ``latency``: ``component.latency``; anything from
   ``component.manifest_extra()`` (throughput etc.) is merged in at top level.
 - ``formats``: ``{"weights"|"acts": {"name", "bits", "signed", "min", "max"}}``
