@@ -15,7 +15,6 @@ input never leaves a half-written output behind.
 
 import argparse
 import dataclasses
-import math
 import os
 import sys
 import tempfile
@@ -25,10 +24,9 @@ import numpy as np
 
 from hw.config import PRESETS, CoreConfig, preset
 from sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS, check_integer_array, get_format
+from sim.sparsity import GROUP, META_FORMAT
 
 __all__ = ["main", "BadInput", "parse_overrides", "load_matrix", "GemmInputs", "read_gemm_inputs"]
-
-META_CODES = range(16)  # every 4-bit code is a legal metadata input (SPEC §3)
 
 
 class BadInput(Exception):
@@ -138,13 +136,6 @@ def _check_range(arr, fmt, path):
         raise BadInput(_one_line(exc)) from None
 
 
-def _check_meta_codes(meta, path):
-    bad = (meta < META_CODES.start) | (meta >= META_CODES.stop)
-    if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise BadInput(f"{path}: metadata code {int(meta[idx])} at index {idx} is outside 0..15")
-
-
 @dataclasses.dataclass
 class GemmInputs:
     """Checked operands of one GEMM: dense ``a``, or compressed ``values``/``meta``."""
@@ -191,12 +182,12 @@ def read_gemm_inputs(config, b_path, a_path=None, values_path=None, meta_path=No
     if values.shape[1] != 2 * groups:
         raise BadInput(f"{values_path}: values has {values.shape[1]} columns but meta "
                        f"({meta_path}) has {groups} groups; values must be M x 2*groups")
-    if math.ceil(b.shape[0] / 4) != groups:
+    needed = -(-b.shape[0] // GROUP)
+    if needed != groups:
         raise BadInput(f"{b_path}: B has K = {b.shape[0]} rows, which needs ceil(K/4) = "
-                       f"{math.ceil(b.shape[0] / 4)} metadata groups, but meta ({meta_path}) "
-                       f"has {groups}")
+                       f"{needed} metadata groups, but meta ({meta_path}) has {groups}")
     _check_range(values, wfmt, values_path)
-    _check_meta_codes(meta, meta_path)
+    _check_range(meta, META_FORMAT, meta_path)   # every code 0..15 is legal (SPEC §3)
     _check_range(b, afmt, b_path)
     return GemmInputs(b=b, values=values, meta=meta)
 
