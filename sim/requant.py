@@ -49,8 +49,12 @@ def check_fields(acc_bits, mult_bits=DEFAULT_MULT_BITS, shift_bits=DEFAULT_SHIFT
     check_positive_int("acc_bits", acc_bits)
     check_positive_int("mult_bits", mult_bits)
     check_positive_int("shift_bits", shift_bits)
+    # product plus the rounding term must fit int64 exactly: acc_bits + 1 + mult_bits <= 62
+    max_acc_bits = _INT64_BITS - 3   # leaves mult_bits = 1
+    if acc_bits > max_acc_bits:
+        raise ValueError(f"acc_bits must be in 1..{max_acc_bits} for the output stage "
+                         f"(acc_bits + 1 + mult_bits <= {_INT64_BITS - 1}), not {acc_bits!r}")
     if acc_bits + 1 + mult_bits > _INT64_BITS - 1:
-        # product plus the rounding term must fit int64 exactly
         raise ValueError(
             f"mult_bits must be in 1..{_INT64_BITS - 2 - acc_bits} with acc_bits={acc_bits}"
             f" (acc_bits + 1 + mult_bits <= {_INT64_BITS - 1}), not {mult_bits!r}")

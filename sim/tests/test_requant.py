@@ -165,3 +165,12 @@ def test_requantize_refuses(kwargs, match):
 def test_check_fields_refuses_wide_shift():
     with pytest.raises(ValueError, match="shift_bits must be in 1..6, not 7"):
         check_fields(32, 16, 7)
+
+
+def test_check_fields_bounds_acc_bits():
+    # acc + bias (acc_bits + 1) times a mult of at least 1 bit must fit 62 bits
+    check_fields(60, 1, 5)
+    with pytest.raises(ValueError, match=r"acc_bits must be in 1\.\.60 .*, not 61"):
+        check_fields(61, 1, 5)
+    with pytest.raises(ValueError, match=r"mult_bits must be in 1\.\.1 with acc_bits=60"):
+        check_fields(60, 2, 5)
