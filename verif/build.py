@@ -35,6 +35,7 @@ import os
 import random
 import re
 import shutil
+import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -273,7 +274,8 @@ def run(build, test_module, testcase=None, *, extra_env=None, waves=None, seed=N
     seconds = time.monotonic() - start
     if crashed is not None or failures or tests == 0:
         message = _failure_message(build, test_module, seed, log, tests, failures, crashed)
-        print(log.read_text(errors="replace") if log.is_file() else "")
+        # stderr: pytest shows it with the failure, and the CLI's stdout keeps only its summary
+        print(log.read_text(errors="replace") if log.is_file() else "", file=sys.stderr)
         raise SimulationFailed(message)
     vcd = test_dir / "dump.vcd"
     return RunResult(results_xml=results_xml, log=log, seed=seed, tests=tests,
