@@ -7,11 +7,11 @@ once; the Verilog manifest carries these numbers to the testbenches and the CLI.
 import dataclasses
 from dataclasses import dataclass
 
-from sim.formats import get_format
+from sim.formats import ACTIVATION_FORMATS, get_format
 from sim.requant import DEFAULT_MULT_BITS, DEFAULT_SHIFT_BITS, check_fields
 
-__all__ = ["MacConfig", "CoreConfig", "OutputStageConfig", "PRESETS", "preset",
-           "signed_bits_for"]
+__all__ = ["MacConfig", "CoreConfig", "OutputStageConfig", "LayerConfig", "PRESETS",
+           "preset", "signed_bits_for"]
 
 MAX_ACC_BITS = 64  # the numpy model accumulates in int64
 
@@ -187,6 +187,54 @@ class OutputStageConfig:
 
     def as_dict(self):
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class LayerConfig(CoreConfig):
+    """One network layer in hardware: a core and the output stage after it (hw/layer.py).
+
+    The core's fields, plus:
+        out: activation format of the output codes (default: the core's ``acts``,
+            a hidden layer feeding the next one; e.g. ``int8`` for logits).
+        mult_bits, shift_bits: the output stage's fixed-point fields.
+
+    :attr:`core` and :attr:`output_stage` are the two records the layer builds
+    its blocks from; nothing else decides a width.
+    """
+
+    out: str | None = None
+    mult_bits: int = DEFAULT_MULT_BITS
+    shift_bits: int = DEFAULT_SHIFT_BITS
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.out is None:
+            object.__setattr__(self, "out", self.acts)
+        if self.out not in ACTIVATION_FORMATS:
+            raise ValueError(f"out must be one of {', '.join(ACTIVATION_FORMATS)}, "
+                             f"not {self.out!r}")
+        check_fields(self.acc_bits, self.mult_bits, self.shift_bits)
+
+    @classmethod
+    def of(cls, core, **fields):
+        """The layer around the core ``core`` (a CoreConfig) with output stage ``fields``."""
+        if not isinstance(core, CoreConfig):
+            raise ValueError(f"core must be a CoreConfig, not {core!r}")
+        return cls(**MacConfig.as_dict(core), **fields)
+
+    @property
+    def core(self):
+        return CoreConfig(**{f.name: getattr(self, f.name)
+                             for f in dataclasses.fields(CoreConfig)})
+
+    @property
+    def output_stage(self):
+        return OutputStageConfig.for_core(self.core, acts=self.out, mult_bits=self.mult_bits,
+                                          shift_bits=self.shift_bits)
+
+    @property
+    def out_format(self):
+        return get_format(self.out, "acts")
 
 
 PRESETS = {
