@@ -38,7 +38,7 @@ from sim.requant import (
 from sim.sparsity import compress_2to4, is_2to4
 
 __all__ = ["IntegerLayer", "IntegerNetwork", "LOGIT_FORMAT", "integer_network",
-           "numpy_gemm", "numpy_output_stage", "run_network", "predict"]
+           "numpy_gemm", "numpy_output_stage", "numpy_layer", "run_network", "predict"]
 
 LOGIT_FORMAT = "int8"
 # Leave headroom over the calibration set's largest logit so that test logits rarely clip.
@@ -174,8 +174,15 @@ def numpy_output_stage(layer, acc, acc_bits, mult_bits, shift_bits):
                       acc_bits, mult_bits, shift_bits)
 
 
+def numpy_layer(layer, x_codes, acc_bits, mult_bits, shift_bits, dense=False):
+    """One layer as the fused hardware layer (``hw/layer.py``) computes it:
+    ``(acc, out_codes)`` = :func:`numpy_gemm`, then :func:`numpy_output_stage` on it."""
+    acc = numpy_gemm(layer, x_codes, acc_bits, dense)
+    return acc, numpy_output_stage(layer, acc, acc_bits, mult_bits, shift_bits)
+
+
 def run_network(net, x_codes, dense=False):
-    """The numpy model, layer by layer: :func:`numpy_gemm` then :func:`numpy_output_stage`.
+    """The numpy model, layer by layer: :func:`numpy_layer`.
 
     ``x_codes``: K x N input activation codes (:meth:`IntegerNetwork.input_codes`).
     Returns the list of ``(acc, out_codes)`` per layer; the last out holds the
@@ -183,8 +190,8 @@ def run_network(net, x_codes, dense=False):
     """
     trace = []
     for layer in net.layers:
-        acc = numpy_gemm(layer, x_codes, net.acc_bits, dense)
-        x_codes = numpy_output_stage(layer, acc, net.acc_bits, net.mult_bits, net.shift_bits)
+        acc, x_codes = numpy_layer(layer, x_codes, net.acc_bits, net.mult_bits, net.shift_bits,
+                                   dense)
         trace.append((acc, x_codes))
     return trace
 

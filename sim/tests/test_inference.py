@@ -10,6 +10,7 @@ from sim.inference import (
     IntegerNetwork,
     integer_network,
     numpy_gemm,
+    numpy_layer,
     predict,
     run_network,
 )
@@ -132,3 +133,16 @@ def test_numpy_gemm_uses_the_compressed_form():
     b = np.array([[1], [2], [3], [4]])
     assert numpy_gemm(layer, b, 32).tolist() == [[-3]]
     assert numpy_gemm(layer, b, 32, dense=True).tolist() == [[-3]]
+
+
+def test_numpy_layer_is_gemm_then_output_stage():
+    """Worked by hand: acc = 1*1 - 4 = -3 (row 0), 2*2 + 3 = 7 (row 1); then
+    (acc + bias) * mult / 2**shift, half to even, ReLU, uint4."""
+    layer = IntegerLayer(np.array([[1, 0, 0, -1], [0, 2, 1, 0]]), True, mult=np.array([3, 5]),
+                         shift=np.array([1, 2]), bias=np.array([5, -9]), relu=True, out="uint4")
+    b = np.array([[1], [2], [3], [4]])
+    for dense in (False, True):
+        acc, out = numpy_layer(layer, b, 32, 16, 5, dense=dense)
+        assert acc.tolist() == [[-3], [7]]
+        # row 0: (2 * 3) / 2 = 3; row 1: (-2 * 5) / 4 = -2.5 -> -2 (even) -> ReLU 0
+        assert out.tolist() == [[3], [0]]
