@@ -14,6 +14,13 @@ accepted (no backpressure), so it is the core's own time for the GEMM.
 The host and the simulator exchange files in a job folder (:class:`GemmJob`):
 operands in, results and cycle counts out, plus a progress note that the host
 shows on stderr during long runs.
+
+:func:`run_layer` is the same run on a network layer in hardware
+(:class:`hw.layer.SparseLayer`: the core with the output stage after it): the
+same beats, plus one ``params`` beat per result tile (each tile row's bias,
+multiplier and shift, and the ReLU flag), and activation codes back instead
+of accumulators. Its ``cycles`` run to the last code beat taken, so they
+include the output stage's latency once per GEMM.
 """
 
 import json
@@ -30,13 +37,15 @@ from pathlib import Path
 
 import numpy as np
 
+from sim.formats import check_integer_array
 from sim.gemm import acc_format
 from sim.sparsity import META_FORMAT
 from sim.tiling import Geometry, TiledGemm, assemble, explain_mismatch, tile_gemm
-from verif.streams import BIT, PayloadCodec, bytes_to_words, words_to_bytes
+from verif.streams import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
 
-__all__ = ["GemmResult", "GemmJob", "run_gemm", "core_build_name", "pack_beats",
-           "unpack_results", "fst_supported", "wave_formats", "JOB_ENV", "BARE_CYCLES_ENV"]
+__all__ = ["GemmResult", "GemmJob", "LayerResult", "run_gemm", "run_layer", "core_build_name",
+           "layer_build_name", "pack_beats", "pack_params", "unpack_results", "unpack_codes",
+           "fst_supported", "wave_formats", "JOB_ENV", "BARE_CYCLES_ENV"]
 
 JOB_ENV = "SPARSECORE_GEMM_JOB"
 BARE_CYCLES_ENV = "SPARSECORE_BARE_CYCLES"
@@ -120,13 +129,18 @@ class GemmJob:
         return cls(os.environ[JOB_ENV])
 
     # host -> simulator
-    def write_beats(self, weights, acts, weights_width, acts_width, n_results):
+    def write_beats(self, weights, acts, weights_width, acts_width, n_results, params=None,
+                    params_width=None):
+        """The input words; ``params`` (one word per result) only for a layer design."""
+        extra = {} if params is None else {"params": words_to_bytes(params, params_width)}
         np.savez(self.folder / "beats.npz", weights=words_to_bytes(weights, weights_width),
-                 acts=words_to_bytes(acts, acts_width), n_results=n_results)
+                 acts=words_to_bytes(acts, acts_width), n_results=n_results, **extra)
 
     def read_beats(self):
+        """(weights words, activation words, params words or None, number of results)."""
         with np.load(self.folder / "beats.npz") as f:
-            return (bytes_to_words(f["weights"]), bytes_to_words(f["acts"]),
+            params = bytes_to_words(f["params"]) if "params" in f.files else None
+            return (bytes_to_words(f["weights"]), bytes_to_words(f["acts"]), params,
                     int(f["n_results"]))
 
     # simulator -> host
@@ -195,6 +209,42 @@ def unpack_results(manifest, config, words):
     return flat.reshape(len(words), config.rows, config.cols)
 
 
+def _per_row(name, values, m):
+    arr = check_integer_array(values, name)
+    if arr.shape != (m,):
+        raise ValueError(f"{name} must have shape ({m},) (one per row of A), not {arr.shape}")
+    return arr
+
+
+def pack_params(manifest, config, tiled, mult, shift, bias, relu):
+    """``params`` words of a layer design, one per result tile of ``tiled``.
+
+    ``mult``, ``shift``, ``bias``: one per row of A (output channel); rows past
+    M get 0s (their codes are the format's 0 and are dropped by ``assemble``).
+    ``relu``: one flag for every tile. Out-of-range values are refused by the
+    packing (ValueError naming the field and the first index).
+    """
+    g = tiled.geometry
+    m = tiled.shape[0]
+    padded = -(-m // g.rows) * g.rows
+    rows = tiled.tile_origin[:, :1] + np.arange(g.rows)     # (tiles, rows) row of A
+    fields = {}
+    for name, values, fmt in (("bias", bias, acc_format(config.acc_bits)),
+                              ("mult", mult, raw_format(config.mult_bits)),
+                              ("shift", shift, raw_format(config.shift_bits))):
+        per_row = np.zeros(padded, np.int64)
+        per_row[:m] = _per_row(name, values, m)
+        fields[name] = (per_row[rows], fmt)
+    fields["relu"] = (np.full((len(rows), 1), int(bool(relu))), BIT)
+    return PayloadCodec(manifest["streams"]["params"]).pack(fields)
+
+
+def unpack_codes(manifest, config, words):
+    """(n, rows, cols) int64 values of the ``out`` format from a layer's code words."""
+    flat = PayloadCodec(manifest["streams"]["codes"]).unpack(words, "", config.out_format)
+    return flat.reshape(len(words), config.rows, config.cols)
+
+
 # -- building ------------------------------------------------------------------------
 
 def core_build_name(config, fst=False):
@@ -210,6 +260,13 @@ def core_build_name(config, fst=False):
         name = (f"core_{config.rows}x{config.cols}x{config.groups}_{config.weights}_"
                 f"{config.acts}_acc{config.acc_bits}")
     return f"{name}_fst" if fst else name
+
+
+def layer_build_name(config):
+    """Build folder / module name of the layer design for a :class:`hw.config.LayerConfig`."""
+    return (f"layer_{config.rows}x{config.cols}x{config.groups}_{config.weights}_"
+            f"{config.acts}_to_{config.out}_acc{config.acc_bits}_m{config.mult_bits}_"
+            f"s{config.shift_bits}")
 
 
 @lru_cache(maxsize=1)
@@ -310,7 +367,7 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
     raises :class:`verif.build.SimulationFailed` when the core stalls or the
     simulator fails.
     """
-    from verif.build import build, run, waves_requested
+    from verif.build import build, waves_requested
 
     tiled = tile_gemm(Geometry.of(config), b, a=a, values=values, meta=meta, dense=dense,
                       k_parts=k_parts)
@@ -326,21 +383,8 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
                       build_args=["--trace-fst"] if fst else [], root=root)
     manifest = built.manifest
     weights, acts = pack_beats(manifest, config, tiled.beats)
-
-    with tempfile.TemporaryDirectory(prefix="sparsecore-gemm-") as folder:
-        job = GemmJob(folder)
-        job.write_beats(weights, acts, manifest["streams"]["weights"]["payload_width"],
-                        manifest["streams"]["activations"]["payload_width"],
-                        tiled.beats.n_tiles)
-        cases = (["clock_loop"] if bare_cycles else []) + ["gemm"]
-        env = {JOB_ENV: folder, BARE_CYCLES_ENV: str(bare_cycles)}
-        with _Progress(f"{'dense' if dense else 'sparse'} GEMM on {name}",
-                       _progress_note(job), enabled=progress):
-            result = run(built, TB_MODULE, cases, extra_env=env, waves=record,
-                         run_name=f"gemm-{os.getpid()}-{threading.get_ident()}")
-        words, info = job.read_results()
-        bare = job.read_bare_loop() if bare_cycles else None
-
+    result, words, info, bare = _stream(built, tiled, weights, acts, None, dense, record,
+                                        progress, bare_cycles)
     results = unpack_results(manifest, config, words)
     wave_path = gtkw_path = None
     run_dir = result.log.parent
@@ -362,3 +406,86 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
         mode="dense" if dense else "sparse", seconds=float(info["seconds"]), tiled=tiled,
         tile_results=results, build=built, waves=wave_path, gtkw=gtkw_path,
         bare_cycles_per_second=(bare["cycles"] / bare["seconds"]) if bare else None)
+
+
+def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_cycles=0):
+    """Stream packed beats through ``built`` with :mod:`verif.gemm_tb` in a job folder.
+
+    Returns (the run's RunResult, output words, run info, bare loop info or None).
+    """
+    from verif.build import run
+
+    streams = built.manifest["streams"]
+    with tempfile.TemporaryDirectory(prefix="sparsecore-gemm-") as folder:
+        job = GemmJob(folder)
+        job.write_beats(weights, acts, streams["weights"]["payload_width"],
+                        streams["activations"]["payload_width"], tiled.beats.n_tiles,
+                        params, streams["params"]["payload_width"] if params else None)
+        cases = (["clock_loop"] if bare_cycles else []) + ["gemm"]
+        env = {JOB_ENV: folder, BARE_CYCLES_ENV: str(bare_cycles)}
+        with _Progress(f"{'dense' if dense else 'sparse'} GEMM on {built.name}",
+                       _progress_note(job), enabled=progress):
+            result = run(built, TB_MODULE, cases, extra_env=env, waves=record,
+                         run_name=f"gemm-{os.getpid()}-{threading.get_ident()}")
+        words, info = job.read_results()
+        bare = job.read_bare_loop() if bare_cycles else None
+    return result, words, info, bare
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """What one layer run (:func:`run_layer`) gave."""
+
+    out: np.ndarray           # M x N int64 values of the layer's ``out`` format
+    cycles: int               # first beat offered .. last code beat taken
+    mode: str                 # "sparse" or "dense"
+    seconds: float            # wall time of the streaming loop in the simulator
+    tiled: TiledGemm          # the beats that were streamed (sim.tiling)
+    tile_codes: np.ndarray    # (tiles, rows, cols): every code beat, in order
+    build: object             # the verif.build.BuildResult that ran
+
+    @property
+    def latency(self):
+        """The layer design's latency, from its manifest."""
+        return self.build.manifest["latency"]
+
+
+def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=True,
+              root=None):
+    """One network layer on the Verilated :class:`hw.layer.SparseLayer` for ``config``
+    (a :class:`hw.config.LayerConfig`): codes of ``requantize(A x B, mult, shift, bias)``.
+
+    Arguments:
+        a: A (M x K weight values): sparse mode needs A 2:4 (compressed with the
+            canonical codes), unless ``dense``.
+        b: B (K x N activation values).
+        mult, shift, bias: one per row of A (output channel), the output stage's
+            fields (``sim.requant``).
+        relu: clamp negatives to 0 (every tile).
+
+    Out-of-range values are refused by the packing before the simulator starts.
+    Returns a :class:`LayerResult`; raises :class:`verif.build.SimulationFailed`
+    when the design stalls or the simulator fails.
+    """
+    from hw.layer import SparseLayer
+    from verif.build import build, waves_requested
+
+    tiled = tile_gemm(Geometry.of(config), b, a=a, dense=dense)
+    record = waves_requested()
+    name = layer_build_name(config)
+    with _Progress(f"building the layer {name} (once per configuration)", enabled=progress):
+        built = build(SparseLayer(config), name, waves=record, root=root)
+    manifest = built.manifest
+    params = pack_params(manifest, config, tiled, mult, shift, bias, relu)
+    weights, acts = pack_beats(manifest, config, tiled.beats)
+    result, words, info, _ = _stream(built, tiled, weights, acts, params, dense, record,
+                                     progress)
+    if record:
+        print(f"sparsecore: waves of this layer: {result.log.parent / 'dump.vcd'}",
+              file=sys.stderr)
+    else:
+        shutil.rmtree(result.log.parent, ignore_errors=True)
+    tile_codes = unpack_codes(manifest, config, words)
+    return LayerResult(out=assemble(tiled, tile_codes), cycles=int(info["cycles"]),
+                       mode="dense" if dense else "sparse", seconds=float(info["seconds"]),
+                       tiled=tiled, tile_codes=tile_codes, build=built)

@@ -4,8 +4,10 @@ The host writes a job folder (its path in SPARSECORE_GEMM_JOB, see
 :class:`verif.gemm.GemmJob`) with the packed weight and activation words and
 the number of result beats to expect; this module drives them into the
 Verilated :class:`hw.core.SparseTensorCore` and writes back the packed result
-words and the cycle count. Nothing here knows the model: packing and the
-expected values are the host's.
+words and the cycle count. For a layer design (:class:`hw.layer.SparseLayer`)
+the job also has ``params`` words, driven into the ``params`` stream, and the
+words back are those of its one output stream (``codes``). Nothing here knows
+the model: packing and the expected values are the host's.
 
 Speed matters here (a GEMM is millions of cycles): one ``await`` per clock
 cycle for all three streams together, whole packed words written to the wide
@@ -58,17 +60,24 @@ async def clock_loop(dut):
 @cocotb.test()
 async def gemm(dut):
     job = GemmJob.from_env()
-    weights, acts, n_results = job.read_beats()
+    weights, acts, params, n_results = job.read_beats()
     manifest = testbench_manifest()
+    out = next(name for name, s in manifest["streams"].items() if s["direction"] == "out")
     w_valid = _port(dut, manifest, "weights", "valid")
     w_ready = _port(dut, manifest, "weights", "ready")
     w_payload = _port(dut, manifest, "weights", "payload")
     a_valid = _port(dut, manifest, "activations", "valid")
     a_ready = _port(dut, manifest, "activations", "ready")
     a_payload = _port(dut, manifest, "activations", "payload")
-    r_valid = _port(dut, manifest, "results", "valid")
-    r_ready = _port(dut, manifest, "results", "ready")
-    r_payload = _port(dut, manifest, "results", "payload")
+    r_valid = _port(dut, manifest, out, "valid")
+    r_ready = _port(dut, manifest, out, "ready")
+    r_payload = _port(dut, manifest, out, "payload")
+    n_params = len(params) if params is not None else 0
+    if n_params:
+        p_valid = _port(dut, manifest, "params", "valid")
+        p_ready = _port(dut, manifest, "params", "ready")
+        p_payload = _port(dut, manifest, "params", "payload")
+        p_valid.value = 0
 
     n_beats = len(weights)
     # A stuck core must not hang the run: the pipeline needs latency cycles per
@@ -83,10 +92,13 @@ async def gemm(dut):
     await _reset(dut, clk)
 
     results = []
-    wi = ai = 0
+    wi = ai = pi = 0
     w_valid.value = a_valid.value = 1
     w_payload.value = weights[0]
     a_payload.value = acts[0]
+    if n_params:
+        p_valid.value = 1
+        p_payload.value = params[0]
     edge = RisingEdge(clk)
     cycles = 0
     next_note = PROGRESS_EVERY
@@ -106,6 +118,12 @@ async def gemm(dut):
                 a_payload.value = acts[ai]
             else:
                 a_valid.value = 0
+        if pi < n_params and p_ready.value:
+            pi += 1
+            if pi < n_params:
+                p_payload.value = params[pi]
+            else:
+                p_valid.value = 0
         if r_valid.value:
             results.append(r_payload.value.to_unsigned())
             if len(results) == n_results:
@@ -122,6 +140,7 @@ async def gemm(dut):
     assert len(results) == n_results, (
         f"the core returned {len(results)} of {n_results} result beats in {cycles} cycles "
         f"({min(wi, ai)} of {n_beats} input beats taken); it stalled")
+    assert pi == n_params, f"{pi} of {n_params} params beats taken for {n_results} results"
     assert wi == ai == n_beats, (
         f"all {n_results} results came back after only {wi} weight and {ai} activation "
         f"beats of {n_beats}")
