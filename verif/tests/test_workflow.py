@@ -1,8 +1,9 @@
-"""The workflow's RTL path on a tiny network: core + output stage, both modes, vs numpy.
+"""The workflow's RTL path on a tiny network: the fused layer design, both modes, vs numpy.
 
 The full demo (``make demo``) is not part of ``make test``; this runs the same
-code on a hand-made 2:4 ternary network and a few images, and checks that a
-wrong accumulator or a wrong core is caught.
+code on a hand-made 2:4 ternary network and a few images, on a small core (two
+quick layer builds: hidden uint4 out, int8 logits out), and checks that a wrong
+output code or a wrong core is caught.
 """
 
 import dataclasses
@@ -11,11 +12,20 @@ import numpy as np
 import pytest
 
 import verif.gemm
-from hw.config import PRESETS, CoreConfig
+from hw.config import PRESETS, CoreConfig, LayerConfig
 from sim.inference import IntegerLayer, IntegerNetwork, predict, run_network
 from sim.requant import fixed_point_scale
 from sim.sparsity import prune_2to4
-from verif.workflow import RtlMismatch, core_for, evaluate_targets, run_variant_on_rtl
+from verif.workflow import (
+    RtlMismatch,
+    core_for,
+    evaluate_targets,
+    layer_config,
+    run_variant_on_rtl,
+)
+
+# Small enough to build in seconds; its tiles still cut both layers' M, N and K.
+SMALL_CORE = CoreConfig(rows=2, cols=2, groups=1, weights="ternary", acts="uint4")
 
 
 def tiny_network():
@@ -38,27 +48,31 @@ def inputs():
 
 def test_tiny_network_on_rtl(inputs):
     net = tiny_network()
-    assert core_for(net) == PRESETS["ternary_uint4"]  # shares the core tests' build
+    assert core_for(net) == PRESETS["ternary_uint4"]  # the demo's core for these formats
+    configs = [layer_config(SMALL_CORE, net, layer) for layer in net.layers]
+    assert configs == [LayerConfig.of(SMALL_CORE, out="uint4"),
+                       LayerConfig.of(SMALL_CORE, out="int8")]
     want = predict(run_network(net, inputs)[-1][1])
-    dense = run_variant_on_rtl(net, inputs, dense=True, log=lambda m: None)
-    sparse = run_variant_on_rtl(net, inputs, dense=False, log=lambda m: None)
+    dense = run_variant_on_rtl(net, inputs, dense=True, core=SMALL_CORE, log=lambda m: None)
+    sparse = run_variant_on_rtl(net, inputs, dense=False, core=SMALL_CORE, log=lambda m: None)
     assert np.array_equal(dense.predictions, want) and np.array_equal(sparse.predictions, want)
     assert len(set(want.tolist())) > 1  # the logits are not all the same class
-    assert sum(sparse.core_cycles) < sum(dense.core_cycles)
-    assert dense.stage_cycles == sparse.stage_cycles
+    assert sum(sparse.layer_cycles) < sum(dense.layer_cycles)
+    assert dense.latency["total"] == dense.latency["core"] + dense.latency["output_stage"]
 
 
-def test_a_wrong_accumulator_is_caught(inputs, monkeypatch):
-    real = verif.gemm.run_gemm
+def test_a_wrong_output_code_is_caught(inputs, monkeypatch):
+    real = verif.gemm.run_layer
 
     def off_by_one(*args, **kwargs):
         result = real(*args, **kwargs)
-        result.c[1, 2] += 1
+        result.out[1, 2] += 1
         return result
 
-    monkeypatch.setattr(verif.gemm, "run_gemm", off_by_one)
-    with pytest.raises(RtlMismatch, match=r"dense layer 0: core accumulator \[1, 2\]"):
-        run_variant_on_rtl(tiny_network(), inputs, dense=True, log=lambda m: None)
+    monkeypatch.setattr(verif.gemm, "run_layer", off_by_one)
+    with pytest.raises(RtlMismatch, match=r"dense layer 0: output code \[1, 2\]"):
+        run_variant_on_rtl(tiny_network(), inputs, dense=True, core=SMALL_CORE,
+                           log=lambda m: None)
 
 
 def test_refused_before_anything_runs(inputs):
