@@ -17,7 +17,7 @@ from cocotb.triggers import FallingEdge, RisingEdge
 from sim.formats import get_format
 from sim.requant import requantize
 from verif.build import testbench_manifest, testbench_seed
-from verif.output_stage.run import pack_input, unpack_output
+from verif.output_stage.payload import pack_input, unpack_output
 from verif.streams import (
     CycleLoop,
     Idle,
