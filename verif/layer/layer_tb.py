@@ -1,0 +1,191 @@
+"""cocotb testbench of hw.layer.SparseLayer: the core and the output stage as one design.
+
+Random layers (weights M x K, activations K x N, per-row bias/multiplier/shift,
+a ReLU flag) in sparse mode (2:4 weights) and dense mode are cut into beats by
+:func:`sim.tiling.tile_gemm`, packed by the manifest's layouts
+(:func:`verif.gemm.pack_beats`, :func:`verif.gemm.pack_params`) and driven
+into ``weights``, ``activations`` and ``params`` with random idle cycles on
+each; ``codes`` is taken with random backpressure and watched by a protocol
+checker. Every code beat is compared with :func:`sim.inference.numpy_layer`
+(the model's GEMM composed with ``sim.requant``) on the layer padded to whole
+tiles. The seed is logged; SPARSECORE_SEED reruns it.
+"""
+
+import random
+import zlib
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, RisingEdge
+
+from hw.config import LayerConfig
+from sim.inference import IntegerLayer, numpy_layer
+from sim.requant import fixed_point_scale
+from sim.sparsity import prune_2to4
+from sim.tiling import Geometry, tile_gemm
+from verif.build import testbench_manifest, testbench_seed
+from verif.gemm import pack_beats, pack_params, unpack_codes
+from verif.streams import (
+    CycleLoop,
+    Idle,
+    ProtocolChecker,
+    Scoreboard,
+    StreamPorts,
+    StreamSink,
+    StreamSource,
+)
+
+
+def _pad(arr, shape):
+    out = np.zeros(shape, np.int64)
+    out[tuple(slice(0, s) for s in arr.shape)] = arr
+    return out
+
+
+class LayerTB:
+    """Clock, reset, three sources, a sink with a protocol checker, a scoreboard."""
+
+    def __init__(self, dut, name):
+        self.dut = dut
+        self.manifest = testbench_manifest()
+        self.config = LayerConfig(**self.manifest["config"])
+        self.geometry = Geometry.of(self.manifest)
+        self.latency = self.manifest["latency"]
+        self.seed = testbench_seed()
+        self.rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+        py = random.Random(int(self.rng.integers(1 << 31)))
+        streams = self.manifest["streams"]
+        self.idle = {s: Idle(random.Random(py.random())) for s in
+                     ("weights", "activations", "params")}
+        self.stall = Idle(random.Random(py.random()))
+        self.sources = {s: StreamSource(StreamPorts(dut, streams[s]), self.idle[s], s)
+                        for s in self.idle}
+        self.sink = StreamSink(StreamPorts(dut, streams["codes"]), self.stall, "codes")
+        self.checker = ProtocolChecker(self.sink.ports, "codes", probe_rate=0.03,
+                                       rng=random.Random(py.random()))
+        self.scoreboard = Scoreboard(dut._log, self._decode, self._describe, "code tiles")
+        self.loop = CycleLoop(dut.clk, list(self.sources.values()), [self.sink],
+                              [self.checker], probe_rng=random.Random(py.random()))
+        self.tiles = []      # per expected tile: (layer index, tile origin, acc tile, params)
+        self.layers = 0
+        self.inside = []     # expected codes strictly inside the out format, per layer
+        dut._log.info("%s: %s, latency %d, seed %d (rerun: SPARSECORE_SEED=%d)", name,
+                      self.config, self.latency, self.seed, self.seed)
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+
+    async def reset(self):
+        """Synchronous reset; what was queued or in flight is dropped, expectations too."""
+        await FallingEdge(self.dut.clk)
+        self.dut.rst.value = 1
+        for source in self.sources.values():
+            source.clear()
+        self.sink.ports.ready.value = 0
+        for _ in range(2):
+            await RisingEdge(self.dut.clk)
+        await FallingEdge(self.dut.clk)
+        self.dut.rst.value = 0
+        self.scoreboard.clear()
+        self.sink.beats.clear()
+        self.checker.reset()
+        self.tiles.clear()
+
+    def traffic(self, idle=0.0, params_idle=None, stall=0.0, burst=1):
+        """Idle probability on the core's inputs and on ``params``; backpressure on codes."""
+        for name, gen in self.idle.items():
+            gen.probability = idle if name != "params" or params_idle is None else params_idle
+            gen.burst = burst
+        self.stall.probability, self.stall.burst = stall, burst
+
+    # -- stimulus --------------------------------------------------------------------
+
+    def random_layer(self, dense, m=None, k=None, n=None):
+        """Weights (pruned to 2:4 for sparse mode, unpruned for dense), activations, and
+        mixed per-row parameters: most rows scaled so their codes spread over the out
+        format, a quarter with random multiplier and shift over the whole fields, a
+        tenth with a bias anywhere in acc_bits."""
+        cfg, g, rng = self.config, self.geometry, self.rng
+        wf, af, out = cfg.weight_format, cfg.act_format, cfg.out_format
+        m = m or int(rng.integers(1, 3 * g.rows + 1))
+        k = k or int(rng.integers(1, 12 * g.groups * 4 + 1))
+        n = n or int(rng.integers(1, 3 * g.cols + 1))
+        weights = rng.integers(wf.min, wf.max + 1, (m, k))
+        if not dense:
+            weights = prune_2to4(weights)
+        acts = rng.integers(af.min, af.max + 1, (k, n))
+        probe = IntegerLayer(weights, not dense, np.zeros(m, np.int64), np.zeros(m, np.int64),
+                             np.zeros(m, np.int64), False, cfg.out)
+        acc, _ = numpy_layer(probe, acts, cfg.acc_bits, cfg.mult_bits, cfg.shift_bits, dense)
+        spread = np.abs(acc).max(axis=1) + 1
+        bias_lim = 1 << (cfg.acc_bits - 1)
+        bias = np.where(rng.random(m) < 0.1, rng.integers(-bias_lim, bias_lim, m),
+                        rng.integers(-spread, spread + 1))
+        scale = (out.max - out.min) / (2.0 * (spread + np.abs(bias)))
+        mult, shift = fixed_point_scale(scale, cfg.mult_bits, cfg.shift_bits)
+        wild = rng.random(m) < 0.25
+        mult = np.where(wild, rng.integers(0, 1 << cfg.mult_bits, m), mult)
+        shift = np.where(wild, rng.integers(0, 1 << cfg.shift_bits, m), shift)
+        relu = bool(rng.integers(2))
+        return weights, acts, mult, shift, bias, relu
+
+    def submit(self, weights, acts, mult, shift, bias, relu, dense):
+        """Queue one layer's beats and params, and its expected code tiles (from sim)."""
+        cfg, g = self.config, self.geometry
+        tiled = tile_gemm(g, acts, a=weights, dense=dense)
+        w_words, a_words = pack_beats(self.manifest, cfg, tiled.beats)
+        p_words = pack_params(self.manifest, cfg, tiled, mult, shift, bias, relu)
+        # The model on the layer padded to whole tiles: zero rows with zero params, zero
+        # columns (their codes are those of the bias alone, as the hardware's).
+        m, n, _ = tiled.shape
+        mp, np_ = -(-m // g.rows) * g.rows, -(-n // g.cols) * g.cols
+        padded = IntegerLayer(_pad(weights, (mp, weights.shape[1])), not dense,
+                              _pad(mult, (mp,)), _pad(shift, (mp,)), _pad(bias, (mp,)),
+                              relu, cfg.out)
+        acc, out = numpy_layer(padded, _pad(acts, (acts.shape[0], np_)), cfg.acc_bits,
+                               cfg.mult_bits, cfg.shift_bits, dense)
+        expected = []
+        for r, c in tiled.tile_origin:
+            rows, cols = slice(r, r + g.rows), slice(c, c + g.cols)
+            expected.append(out[rows, cols])
+            self.tiles.append((self.layers, (int(r), int(c)), acc[rows, cols],
+                               (padded.mult[rows], padded.shift[rows], padded.bias[rows], relu),
+                               "dense" if dense else "sparse"))
+        fmt = cfg.out_format
+        self.inside.append(((out[:m, :n] > fmt.min) & (out[:m, :n] < fmt.max)).mean())
+        self.layers += 1
+        self.sources["weights"].send(w_words)
+        self.sources["activations"].send(a_words)
+        self.sources["params"].send(p_words)
+        self.scoreboard.expect(expected)
+        return len(expected)
+
+    # -- checking ----------------------------------------------------------------------
+
+    def _decode(self, word):
+        return unpack_codes(self.manifest, self.config, [word])[0]
+
+    def _describe(self, index, got, want, cycle):
+        layer, (r0, c0), acc, (mult, shift, bias, relu), mode = self.tiles[index]
+        i, j = (int(v) for v in np.argwhere(got != want)[0])
+        return (f"tile {index} (layer {layer}, {mode}, origin [{r0}, {c0}]) [{i}][{j}] at "
+                f"cycle {cycle}: code {int(got[i, j])}, model {int(want[i, j])} (model acc "
+                f"{int(acc[i, j])}, bias {int(bias[i])}, mult {int(mult[i])}, shift "
+                f"{int(shift[i])}, relu {relu}); seed {self.seed}")
+
+    async def drain(self, what):
+        """Run until every expected tile came out, then check nothing more does."""
+        sources = list(self.sources.values())
+
+        def done():
+            self.scoreboard.check(self.sink.beats)
+            return all(s.done for s in sources) and not self.scoreboard.expected
+
+        queued = sum(len(s.queue) for s in sources)
+        await self.loop.run(done, max_cycles=30 * (queued + self.latency) + 200)
+        for _ in range(self.latency + 2):
+            await self.loop.step()
+        self.scoreboard.check(self.sink.beats)
+        self.scoreboard.assert_drained()
+        self.dut._log.info("%s: %d code tiles of %d layers match sim (%d stall cycles on "
+                           "codes)", what, self.scoreboard.checked, self.layers,
+                           self.checker.stalls)
