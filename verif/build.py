@@ -104,20 +104,23 @@ def waves_requested():
 
 
 def component_for(design):
-    """A component from a component or a config record (MacConfig, CoreConfig)."""
+    """A component from a component or a config record (MacConfig, CoreConfig, LayerConfig)."""
     from amaranth.lib import wiring
 
     if isinstance(design, wiring.Component):
         return design
-    from hw.config import CoreConfig, MacConfig
+    from hw.config import CoreConfig, LayerConfig, MacConfig
+    if isinstance(design, LayerConfig):   # a CoreConfig too: test it first
+        from hw.layer import SparseLayer
+        return SparseLayer(design)
     if isinstance(design, CoreConfig):
         from hw.core import SparseTensorCore
         return SparseTensorCore(design)
     if isinstance(design, MacConfig):
         from hw.mac import MacUnit
         return MacUnit(design)
-    raise ValueError(f"design must be a wiring.Component, MacConfig or CoreConfig, "
-                     f"not {design!r}")
+    raise ValueError(f"design must be a wiring.Component, MacConfig, CoreConfig or "
+                     f"LayerConfig, not {design!r}")
 
 
 def build(design, name, *, waves=None, build_args=(), root=None):

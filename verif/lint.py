@@ -1,8 +1,9 @@
 """``python -m verif.lint``: ``verilator --lint-only -Wall`` on every design we emit.
 
 Designs: MacUnit for each of the 12 format pairs, SparseTensorCore for every
-preset and the OutputStage (each skipped with a note while its module does not
-exist yet). Verilog goes to ``build/lint/``. Exit status 1 on any warning that
+preset, the OutputStage and the SparseLayer (core + output stage) as the
+workflow demo's last layer uses it (each skipped with a note while its module
+does not exist yet). Verilog goes to ``build/lint/``. Exit status 1 on any warning that
 is not an Amaranth idiom.
 
 Waived, by name, because Amaranth's Verilog backend produces them by
@@ -51,6 +52,15 @@ def designs():
         skipped.append(f"OutputStage ({err})")
     else:
         found.append(("output_stage", lambda: OutputStage(OutputStageConfig())))
+    try:
+        from hw.config import LayerConfig
+        from hw.layer import SparseLayer
+    except ImportError as err:
+        skipped.append(f"SparseLayer ({err})")
+    else:
+        # ternary x uint4 in, int8 logits out: the demo's last layer
+        found.append(("layer_ternary_uint4_to_int8", lambda: SparseLayer(
+            LayerConfig.of(PRESETS["ternary_uint4"], out="int8"))))
     return found, skipped
 
 

@@ -53,5 +53,6 @@ def test_waves_need_a_waves_build():
 def test_bad_build_name():
     with pytest.raises(ValueError, match="name must be a Verilog identifier, not 'mac-1'"):
         build(CONFIG, "mac-1")
-    with pytest.raises(ValueError, match="design must be a wiring.Component, MacConfig or"):
+    with pytest.raises(ValueError, match="design must be a wiring.Component, MacConfig, "
+                                         "CoreConfig or LayerConfig"):
         build("int8", "x")
