@@ -233,9 +233,9 @@ def _findings(rows, targets):
               if r.get("sparse_cycles")]
     spread = (f"{min(ratios):.3f}" if ratios and min(ratios) == max(ratios)
               else f"{min(ratios, default=0):.3f} to {max(ratios, default=0):.3f}")
-    lines = [f"- Cost: the 2:4 variants run in sparse mode in {spread} x the core cycles of "
-             "dense mode, every accumulator equal to the numpy model's." if ratios
-             else "- No 2:4 variant ran in sparse mode."]
+    lines = [f"- Cost: the 2:4 variants run in sparse mode in {spread} x the cycles of "
+             "dense mode (core + output stage), every output code equal to the numpy "
+             "model's." if ratios else "- No 2:4 variant ran in sparse mode."]
     lines.append(
         f"- Accuracy, mean over seeds: the quantized variants lose at most "
         f"{gaps[worst]:.2f} points against FP32 ({worst}); plain ternary at 1x width "
