@@ -71,6 +71,8 @@ class SparseLayer(wiring.Component):
         self._config = config
         self._core = SparseTensorCore(config.core)
         self._stage = OutputStage(config.output_stage)
+        # elaborated with the layer; an unused layer warns once, for itself
+        self._core._MustUse__silence = self._stage._MustUse__silence = True
         super().__init__({
             "weights": In(stream.Signature(self._core.weights_layout)),
             "activations": In(stream.Signature(self._core.acts_layout)),
