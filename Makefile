@@ -4,6 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
+BENCH_STAMP := $(VENV)/.installed-bench
 CONFIG ?= default
 SEEDS  ?= 10
 
@@ -26,7 +27,7 @@ test: $(STAMP)
 ## Verilator -Wall lint of every emitted design, ruff on the Python
 lint: $(STAMP)
 	$(PY) -m verif.lint
-	$(VENV)/bin/ruff check hw sim verif
+	$(VENV)/bin/ruff check hw sim verif bench
 
 ## A demo GEMM through `sparsecore gemm --waves`: build/waves/demo.{vcd,gtkw,png}, docs/waves.png
 waves: $(STAMP)
@@ -48,6 +49,15 @@ $(DEMO_STAMP): $(STAMP)
 ## The seeds' workflow on the digits: train, prune 2:4, quantize, infer on the RTL -> docs/workflow.md
 demo: $(DEMO_STAMP)
 	$(PY) -m verif.workflow --out docs
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+## Throughput, area, Fmax and simulation speed -> docs/report.{md,json} and docs/report_*.png
+## (synthesis cached in build/bench/: a rerun with unchanged Verilog is quick)
+bench: $(BENCH_STAMP)
+	$(PY) -m bench --out docs
 
 clean:
 	rm -rf build sim_build .pytest_cache .hypothesis .ruff_cache
