@@ -14,7 +14,7 @@ positions 0 and 1 of group g, and every code is forced to ``0b0100``. So the
 per-lane logic is identical in both modes; only N*2G activation and M*G code
 multiplexers are added before the array.
 
-Pipeline (one register stage per line; ``adv`` is the one global enable)::
+Pipeline (one register stage per line)::
 
     beat accepted -> [input regs: values, codes, steered acts, last, fresh]
                   -> [4:1 mux + product lane: M*N*2G product regs]
@@ -23,9 +23,12 @@ Pipeline (one register stage per line; ``adv`` is the one global enable)::
 
 A finished tile moves from the accumulator into the one-beat results register.
 If that register is still full and not being read, the finished tile waits in
-the accumulator (``pending``) and the whole pipeline holds until it can move;
-``adv`` is a register output, so ``results.ready`` never reaches the pipeline
-enables combinationally.
+the accumulator (``pending``) and the whole pipeline holds until it can move.
+The enable ``run = ~pending`` is a register, so ``results.ready`` never
+reaches the pipeline enables combinationally. The control registers (run, the
+stage valid/last/fresh bits, results valid) exist once per tile row, each copy
+enabling only its row's registers: one shared copy would fan out to every
+register of the array and set the clock of large arrays.
 """
 
 from amaranth.hdl import Array, Module, Mux, Signal, signed
@@ -208,63 +211,71 @@ class SparseTensorCore(wiring.Component):
         M, N, G, P = c.rows, c.cols, c.groups, c.products_per_lane
         w_in, a_in, res = self.weights, self.activations, self.results
 
-        pending = Signal()          # a finished tile waits in the accumulator
-        adv = Signal()              # global pipeline enable (from registers only)
-        first = Signal(init=1)      # the next accepted beat starts a tile
-        m.d.comb += adv.eq(~pending)
+        # The control registers exist once per tile row: copy i enables only row i's
+        # registers, so no enable fans out to the whole array (its routing set the
+        # clock of big arrays). The copies see the same inputs and so always hold
+        # the same values; each one's next value depends on itself (through run),
+        # so synthesis does not merge them back into one.
+        def copies(name, init=0):
+            return [Signal(name=f"{name}_{i}", init=init) for i in range(M)]
+
+        # run = ~pending (a finished tile waits in the accumulators): row i's
+        # pipeline enable, held in the positive sense so it drives clock enables
+        # without an inverter.
+        run = copies("run", init=1)
+        res_valid = copies("res_valid")
+        take = [Signal(name=f"take_{i}") for i in range(M)]   # a beat is accepted
+        first = Signal(init=1)          # the next accepted beat starts a tile
 
         # Both inputs transfer together: a beat is a (weights, activations) pair.
-        take = Signal()
         m.d.comb += [
-            w_in.ready.eq(adv & a_in.valid),
-            a_in.ready.eq(adv & w_in.valid),
-            take.eq(adv & w_in.valid & a_in.valid),
+            w_in.ready.eq(run[0] & a_in.valid),
+            a_in.ready.eq(run[0] & w_in.valid),
+            res.valid.eq(res_valid[0]),
         ]
-        with m.If(take):
+        m.d.comb += [take[i].eq(run[i] & w_in.valid & a_in.valid) for i in range(M)]
+        with m.If(take[0]):
             m.d.sync += first.eq(w_in.p.last)
 
         # -- stage 1: input registers; dense rows steered into positions 0/1 -----
-        s1_valid = Signal()
-        s1_last = Signal()
-        s1_fresh = Signal()
+        s1_valid, s1_last, s1_fresh = copies("s1_valid"), copies("s1_last"), copies("s1_fresh")
         s1_values = Signal(data.ArrayLayout(data.ArrayLayout(
             code_shape(c.weight_format), P), M))
         s1_codes = Signal(data.ArrayLayout(data.ArrayLayout(4, G), M))
         s1_acts = Signal(self.acts_layout)
-        with m.If(adv):
-            m.d.sync += s1_valid.eq(take)
-            with m.If(take):
+        dense = w_in.p.dense if self._sparse else None
+        for i in range(M):
+            with m.If(run[i]):
+                m.d.sync += s1_valid[i].eq(take[i])
+            with m.If(take[i]):
                 m.d.sync += [
-                    s1_last.eq(w_in.p.last),
-                    s1_fresh.eq(first & ~w_in.p.accumulate),
-                    s1_values.eq(w_in.p.values),
+                    s1_last[i].eq(w_in.p.last),
+                    s1_fresh[i].eq(first & ~w_in.p.accumulate),
+                    s1_values[i].eq(w_in.p.values[i]),
                 ]
                 if self._sparse:
-                    dense = w_in.p.dense
-                    for i in range(M):
-                        for g in range(G):
-                            m.d.sync += s1_codes[i][g].eq(
-                                Mux(dense, DENSE_CODE, w_in.p.meta[i][g]))
-                    for g in range(G):
-                        for p in range(4):
-                            row = a_in.p[4 * g + p].as_value()
-                            if p < 2 and 2 * g + p != 4 * g + p:
-                                row = Mux(dense, a_in.p[2 * g + p].as_value(), row)
-                            m.d.sync += s1_acts[4 * g + p].eq(row)
-                else:
-                    m.d.sync += s1_acts.eq(a_in.p)
+                    m.d.sync += [s1_codes[i][g].eq(Mux(dense, DENSE_CODE, w_in.p.meta[i][g]))
+                                 for g in range(G)]
+        with m.If(take[0]):
+            if self._sparse:
+                for g in range(G):
+                    for p in range(4):
+                        row = a_in.p[4 * g + p].as_value()
+                        if p < 2 and 2 * g + p != 4 * g + p:
+                            row = Mux(dense, a_in.p[2 * g + p].as_value(), row)
+                        m.d.sync += s1_acts[4 * g + p].eq(row)
+            else:
+                m.d.sync += s1_acts.eq(a_in.p)
 
         # -- stage 2: 4:1 multiplexer (sparse-capable core) + product lane --------
         prod_shape = signed(c.product_bits)
-        s2_valid = Signal()
-        s2_last = Signal()
-        s2_fresh = Signal()
+        s2_valid, s2_last, s2_fresh = copies("s2_valid"), copies("s2_last"), copies("s2_fresh")
         s2_prod = [[[Signal(prod_shape, name=f"prod_{i}_{j}_{t}") for t in range(P)]
                     for j in range(N)] for i in range(M)]
-        with m.If(adv):
-            m.d.sync += [s2_valid.eq(s1_valid), s2_last.eq(s1_last),
-                         s2_fresh.eq(s1_fresh)]
-            for i in range(M):
+        for i in range(M):
+            with m.If(run[i]):
+                m.d.sync += [s2_valid[i].eq(s1_valid[i]), s2_last[i].eq(s1_last[i]),
+                             s2_fresh[i].eq(s1_fresh[i])]
                 for g in range(G):
                     code = s1_codes[i][g]
                     for s in range(2):
@@ -279,15 +290,20 @@ class SparseTensorCore(wiring.Component):
                             m.d.sync += s2_prod[i][j][2 * g + s].eq(product(c, w_code, act))
 
         # -- adder tree, a register every TREE_LEVELS_PER_STAGE levels -----------
+        # After the last tree stage ``last`` is registered as "a valid beat that ends
+        # a tile", so the results register's load is one small function per row.
         sum_shape = signed(c.chunk_sum_bits)   # bounds every partial sum too
         terms = [[list(s2_prod[i][j]) for j in range(N)] for i in range(M)]
         valid, last, fresh = s2_valid, s2_last, s2_fresh
         for stage in range(self.tree_stages):
-            n_valid, n_last, n_fresh = Signal(), Signal(), Signal()
-            with m.If(adv):
-                m.d.sync += [n_valid.eq(valid), n_last.eq(last), n_fresh.eq(fresh)]
-            valid, last, fresh = n_valid, n_last, n_fresh
+            final = stage == self.tree_stages - 1
+            n_valid = copies(f"t{stage}_valid")
+            n_last = copies("done" if final else f"t{stage}_last")
+            n_fresh = copies(f"t{stage}_fresh")
             for i in range(M):
+                with m.If(run[i]):
+                    m.d.sync += [n_valid[i].eq(valid[i]), n_fresh[i].eq(fresh[i]),
+                                 n_last[i].eq(last[i] & valid[i] if final else last[i])]
                 for j in range(N):
                     level = terms[i][j]
                     for _ in range(TREE_LEVELS_PER_STAGE):
@@ -295,10 +311,12 @@ class SparseTensorCore(wiring.Component):
                                  for t in range(0, len(level), 2)]
                     regs = [Signal(sum_shape, name=f"sum{stage}_{i}_{j}_{t}")
                             for t in range(len(level))]
-                    with m.If(adv):
+                    with m.If(run[i]):
                         m.d.sync += [r.eq(v) for r, v in zip(regs, level, strict=True)]
                     terms[i][j] = regs
+            valid, last, fresh = n_valid, n_last, n_fresh
         chunk_sum = [[terms[i][j][0] for j in range(N)] for i in range(M)]
+        done = last
 
         # -- accumulator and results register ------------------------------------
         acc = [[Signal(signed(c.acc_bits), name=f"acc_{i}_{j}") for j in range(N)]
@@ -308,21 +326,26 @@ class SparseTensorCore(wiring.Component):
         for i in range(M):
             for j in range(N):
                 # Truncation to acc_bits is the SPEC's wrap modulo 2**acc_bits.
-                m.d.comb += new[i][j].eq(Mux(fresh, 0, acc[i][j]) + chunk_sum[i][j])
+                m.d.comb += new[i][j].eq(Mux(fresh[i], 0, acc[i][j]) + chunk_sum[i][j])
 
-        with m.If(res.valid & res.ready):
-            m.d.sync += res.valid.eq(0)
-        with m.If(pending):
-            with m.If(res.ready):
-                m.d.sync += [res.valid.eq(1), pending.eq(0)]
-                m.d.sync += [res.p[i][j].eq(acc[i][j]) for i in range(M) for j in range(N)]
-        with m.Elif(valid):
-            m.d.sync += [acc[i][j].eq(new[i][j]) for i in range(M) for j in range(N)]
-            with m.If(last):
-                with m.If(~res.valid | res.ready):
-                    m.d.sync += res.valid.eq(1)
-                    m.d.sync += [res.p[i][j].eq(new[i][j])
-                                 for i in range(M) for j in range(N)]
-                with m.Else():
-                    m.d.sync += pending.eq(1)
+        for i in range(M):
+            # The results register loads the waiting tile when it is read, or a tile
+            # that just finished when it is empty or read: a function of four bits.
+            load = Signal(name=f"load_{i}")
+            m.d.comb += load.eq(Mux(run[i], done[i] & (~res_valid[i] | res.ready),
+                                    res.ready))
+            with m.If(load):
+                m.d.sync += res_valid[i].eq(1)
+                m.d.sync += [res.p[i][j].eq(Mux(run[i], new[i][j], acc[i][j]))
+                             for j in range(N)]
+            with m.Elif(res.ready):
+                m.d.sync += res_valid[i].eq(0)
+            with m.If(~run[i]):
+                with m.If(res.ready):
+                    m.d.sync += run[i].eq(1)
+            with m.Else():
+                with m.If(valid[i]):
+                    m.d.sync += [acc[i][j].eq(new[i][j]) for j in range(N)]
+                with m.If(done[i] & res_valid[i] & ~res.ready):
+                    m.d.sync += run[i].eq(0)
         return m
