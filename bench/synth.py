@@ -7,12 +7,16 @@ cell counts (read off its module) and a netlist that fits a package for place
 and route. Flows:
 
 - ``ice40``: ``synth_ice40`` (iCE40 HX timing), LUT4 / SB_CARRY / flip-flops.
-  The LUT mapping is ``abc -lut 4`` (classic ABC) in place of the default
-  ``abc9``: this Yosys build fails an internal assertion while reintegrating
-  ABC9's result for the core's enable flip-flops, and for the MAC, where both
-  run, the two give the same LUT count within one.
 - ``ecp5``: ``synth_ecp5 -nodsp`` (no DSP blocks: every multiplier in LUTs);
   LUTs = LUT4 + 2 per CCU2C carry cell (two LUTs each).
+
+  In both, the LUT mapping is classic ABC to LUT4s (``abc -lut 4``) in place
+  of the default ``abc9``: this Yosys build fails internal assertions while
+  reintegrating ABC9's result for the core (``count_id(wire->name) == 0`` on
+  iCE40, ``GetSize(conn.first) == GetSize(conn.second)`` on ECP5). For the
+  int8 MAC, where both run, the LUT counts agree within 2 %; ECP5's PFU wide
+  multiplexers are left unused (``abc -lut 4:7`` mapped the tiny core to
+  twice the LUT4s).
 - ``gates``: generic ``synth`` then ``abc -g`` with :data:`GATE_SET`; gates =
   every cell that is not a flip-flop.
 
@@ -84,13 +88,17 @@ SCRIPTS = {
         "techmap -map +/ice40/ff_map.v",
         "clean",
         "opt_lut -tech ice40",
-        f"synth_ice40 -top {TOP} -run map_cells:check",
+        f"synth_ice40 -top {TOP} -run map_cells:",   # with check: autoname, for path names
         "tee -q -o {stat} stat -json",
         *_FLAT_NETLIST,
     ],
     "ecp5": [
         f"hierarchy -top {TOP}", _KEEP,
-        f"synth_ecp5 -nodsp -top {TOP}",
+        f"synth_ecp5 -nodsp -top {TOP} -run begin:map_luts",
+        "techmap -map +/lattice/latches_map.v",
+        "abc -dress -lut 4",
+        "clean",
+        f"synth_ecp5 -nodsp -top {TOP} -run map_cells:",
         "tee -q -o {stat} stat -json",
         *_FLAT_NETLIST,
     ],
