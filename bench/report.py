@@ -584,9 +584,10 @@ def _section_notes(results):
             parts.append(f"{name} {extra:.1f}" + (f" (its product lane: {lut_count(lane)})"
                                                    if lane else ""))
         notes.append(
-            "2:4 support costs about the same per multiplier whatever the multiplier (a 4:1 "
-            "multiplexer of one activation and the metadata code registers), so it weighs "
-            "most where the lane is smallest. Extra iCE40 LUT4 per multiplier: "
+            "What 2:4 support adds per multiplier (a 4:1 multiplexer as wide as one "
+            "activation, and the metadata code registers) depends on the activation width, "
+            "not on the multiplier, so it weighs most where the product lane is smallest. "
+            "Extra iCE40 LUT4 per multiplier: "
             + ", ".join(parts) + ".")
     fmax = targets.get("fmax_scaling")
     sweep = results.get("fmax_sweep")
