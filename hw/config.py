@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from sim.formats import ACTIVATION_FORMATS, get_format
 from sim.requant import DEFAULT_MULT_BITS, DEFAULT_SHIFT_BITS, check_fields
 
-__all__ = ["MacConfig", "CoreConfig", "OutputStageConfig", "LayerConfig", "PRESETS",
+__all__ = ["MacConfig", "CoreConfig", "OutputStageConfig", "LayerConfig", "CodeTableConfig",
+           "PRESETS",
            "preset", "signed_bits_for"]
 
 MAX_ACC_BITS = 64  # the numpy model accumulates in int64
@@ -235,6 +236,47 @@ class LayerConfig(CoreConfig):
     @property
     def out_format(self):
         return get_format(self.out, "acts")
+
+
+@dataclass(frozen=True)
+class CodeTableConfig:
+    """The code table after the output stage (hw/code_table.py): a nonlinearity by lookup.
+
+    Fields:
+        codes: activation format of the codes looked up (the output stage's ``out``);
+            the table has one entry per code, ``2**bits`` entries.
+        out: activation format of the table's entries (what comes out).
+        lanes: codes per beat (one read port each).
+    """
+
+    codes: str = "int8"
+    out: str = "int8"
+    lanes: int = 4
+
+    def __post_init__(self):
+        if self.codes not in ACTIVATION_FORMATS:
+            raise ValueError(f"codes must be one of {', '.join(ACTIVATION_FORMATS)}, "
+                             f"not {self.codes!r}")
+        if self.out not in ACTIVATION_FORMATS:
+            raise ValueError(f"out must be one of {', '.join(ACTIVATION_FORMATS)}, "
+                             f"not {self.out!r}")
+        _check_positive_int("lanes", self.lanes)
+
+    @property
+    def in_format(self):
+        return get_format(self.codes, "acts")
+
+    @property
+    def out_format(self):
+        return get_format(self.out, "acts")
+
+    @property
+    def entries(self):
+        """Table entries: one per input code."""
+        return 1 << self.in_format.bits
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
 
 
 PRESETS = {

@@ -61,6 +61,10 @@ def designs():
         # ternary x uint4 in, int8 logits out: the demo's last layer
         found.append(("layer_ternary_uint4_to_int8", lambda: SparseLayer(
             LayerConfig.of(PRESETS["ternary_uint4"], out="int8"))))
+    from hw.code_table import CodeTable
+    from hw.config import CodeTableConfig
+    # the gate nonlinearity after a 4 x 4 tile: int8 codes -> int8 entries
+    found.append(("code_table_int8_int8", lambda: CodeTable(CodeTableConfig(lanes=16))))
     return found, skipped
 
 
