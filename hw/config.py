@@ -198,6 +198,9 @@ class LayerConfig(CoreConfig):
         out: activation format of the output codes (default: the core's ``acts``,
             a hidden layer feeding the next one; e.g. ``int8`` for logits).
         mult_bits, shift_bits: the output stage's fixed-point fields.
+        table: None, or the format of the entries of a code table after the output
+            stage (``hw/code_table.py``: a nonlinearity loaded at run time); the
+            layer's codes are then the table's entries.
 
     :attr:`core` and :attr:`output_stage` are the two records the layer builds
     its blocks from; nothing else decides a width.
@@ -206,6 +209,7 @@ class LayerConfig(CoreConfig):
     out: str | None = None
     mult_bits: int = DEFAULT_MULT_BITS
     shift_bits: int = DEFAULT_SHIFT_BITS
+    table: str | None = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -214,6 +218,9 @@ class LayerConfig(CoreConfig):
         if self.out not in ACTIVATION_FORMATS:
             raise ValueError(f"out must be one of {', '.join(ACTIVATION_FORMATS)}, "
                              f"not {self.out!r}")
+        if self.table is not None and self.table not in ACTIVATION_FORMATS:
+            raise ValueError(f"table must be None or one of {', '.join(ACTIVATION_FORMATS)}, "
+                             f"not {self.table!r}")
         check_fields(self.acc_bits, self.mult_bits, self.shift_bits)
 
     @classmethod
@@ -236,6 +243,18 @@ class LayerConfig(CoreConfig):
     @property
     def out_format(self):
         return get_format(self.out, "acts")
+
+    @property
+    def code_table(self):
+        """The code table's config (None without a table): the stage's codes in."""
+        if self.table is None:
+            return None
+        return CodeTableConfig(codes=self.out, out=self.table, lanes=self.rows * self.cols)
+
+    @property
+    def codes_format(self):
+        """Format of the layer's output codes: the table's entries, else ``out``."""
+        return get_format(self.table or self.out, "acts")
 
 
 @dataclass(frozen=True)

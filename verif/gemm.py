@@ -44,7 +44,8 @@ from sim.tiling import Geometry, TiledGemm, assemble, explain_mismatch, tile_gem
 from verif.streams import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
 
 __all__ = ["GemmResult", "GemmJob", "LayerResult", "run_gemm", "run_layer", "core_build_name",
-           "layer_build_name", "pack_beats", "pack_params", "unpack_results", "unpack_codes",
+           "layer_build_name", "pack_beats", "pack_params", "pack_table", "unpack_results",
+           "unpack_codes",
            "fst_supported", "wave_formats", "JOB_ENV", "BARE_CYCLES_ENV"]
 
 JOB_ENV = "SPARSECORE_GEMM_JOB"
@@ -130,9 +131,12 @@ class GemmJob:
 
     # host -> simulator
     def write_beats(self, weights, acts, weights_width, acts_width, n_results, params=None,
-                    params_width=None):
-        """The input words; ``params`` (one word per result) only for a layer design."""
+                    params_width=None, table=None, table_width=None):
+        """The input words; ``params`` (one word per result) only for a layer design,
+        ``table`` (one word per entry, sent before the job) only for one with a table."""
         extra = {} if params is None else {"params": words_to_bytes(params, params_width)}
+        if table is not None:
+            extra["table"] = words_to_bytes(table, table_width)
         np.savez(self.folder / "beats.npz", weights=words_to_bytes(weights, weights_width),
                  acts=words_to_bytes(acts, acts_width), n_results=n_results, **extra)
 
@@ -142,6 +146,11 @@ class GemmJob:
             params = bytes_to_words(f["params"]) if "params" in f.files else None
             return (bytes_to_words(f["weights"]), bytes_to_words(f["acts"]), params,
                     int(f["n_results"]))
+
+    def read_table(self):
+        """The table words to write before the job, or None."""
+        with np.load(self.folder / "beats.npz") as f:
+            return bytes_to_words(f["table"]) if "table" in f.files else None
 
     # simulator -> host
     def write_progress(self, cycles, beats_taken, beats, results, n_results):
@@ -239,9 +248,23 @@ def pack_params(manifest, config, tiled, mult, shift, bias, relu):
     return PayloadCodec(manifest["streams"]["params"]).pack(fields)
 
 
+def pack_table(manifest, config, table):
+    """``table`` words of a layer design with a code table: one entry per word, every code
+    of the ``out`` format in value order. The table is checked first (ValueError: wrong
+    length or entries outside the table's format)."""
+    from sim.code_table import check_table
+
+    table = check_table(table, config.out, config.table)
+    codes = np.arange(config.out_format.min, config.out_format.max + 1).reshape(-1, 1)
+    return PayloadCodec(manifest["streams"]["table"]).pack({
+        "index": (codes, config.out_format),
+        "entry": (table.reshape(-1, 1), config.codes_format)})
+
+
 def unpack_codes(manifest, config, words):
-    """(n, rows, cols) int64 values of the ``out`` format from a layer's code words."""
-    flat = PayloadCodec(manifest["streams"]["codes"]).unpack(words, "", config.out_format)
+    """(n, rows, cols) int64 values of the layer's codes (the table's entries when it has
+    a code table, else the ``out`` format) from its code words."""
+    flat = PayloadCodec(manifest["streams"]["codes"]).unpack(words, "", config.codes_format)
     return flat.reshape(len(words), config.rows, config.cols)
 
 
@@ -264,9 +287,10 @@ def core_build_name(config, fst=False):
 
 def layer_build_name(config):
     """Build folder / module name of the layer design for a :class:`hw.config.LayerConfig`."""
+    table = f"_table_{config.table}" if config.table else ""
     return (f"layer_{config.rows}x{config.cols}x{config.groups}_{config.weights}_"
             f"{config.acts}_to_{config.out}_acc{config.acc_bits}_m{config.mult_bits}_"
-            f"s{config.shift_bits}")
+            f"s{config.shift_bits}{table}")
 
 
 @lru_cache(maxsize=1)
@@ -408,7 +432,8 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
         bare_cycles_per_second=(bare["cycles"] / bare["seconds"]) if bare else None)
 
 
-def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_cycles=0):
+def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_cycles=0,
+            table=None):
     """Stream packed beats through ``built`` with :mod:`verif.gemm_tb` in a job folder.
 
     Returns (the run's RunResult, output words, run info, bare loop info or None).
@@ -420,7 +445,8 @@ def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_c
         job = GemmJob(folder)
         job.write_beats(weights, acts, streams["weights"]["payload_width"],
                         streams["activations"]["payload_width"], tiled.beats.n_tiles,
-                        params, streams["params"]["payload_width"] if params else None)
+                        params, streams["params"]["payload_width"] if params else None,
+                        table, streams["table"]["payload_width"] if table else None)
         cases = (["clock_loop"] if bare_cycles else []) + ["gemm"]
         env = {JOB_ENV: folder, BARE_CYCLES_ENV: str(bare_cycles)}
         with _Progress(f"{'dense' if dense else 'sparse'} GEMM on {built.name}",
@@ -450,8 +476,8 @@ class LayerResult:
         return self.build.manifest["latency"]
 
 
-def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=True,
-              root=None):
+def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, table=None,
+              progress=True, root=None):
     """One network layer on the Verilated :class:`hw.layer.SparseLayer` for ``config``
     (a :class:`hw.config.LayerConfig`): codes of ``requantize(A x B, mult, shift, bias)``.
 
@@ -462,14 +488,22 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=Tr
         mult, shift, bias: one per row of A (output channel), the output stage's
             fields (``sim.requant``).
         relu: clamp negatives to 0 (every tile).
+        table: for a layer with a code table (``config.table``), its entries in value
+            order of the ``out`` codes (``sim.code_table``); written before the job.
 
     Out-of-range values are refused by the packing before the simulator starts.
     Returns a :class:`LayerResult`; raises :class:`verif.build.SimulationFailed`
     when the design stalls or the simulator fails.
     """
     from hw.layer import SparseLayer
+    from sim.code_table import check_table
     from verif.build import build, waves_requested
 
+    if (table is None) != (config.table is None):
+        raise ValueError("table must be given exactly when the layer has a code table "
+                         f"(config.table={config.table!r})")
+    if table is not None:
+        check_table(table, config.out, config.table)   # before anything is built or run
     tiled = tile_gemm(Geometry.of(config), b, a=a, dense=dense)
     record = waves_requested()
     name = layer_build_name(config)
@@ -478,8 +512,9 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=Tr
     manifest = built.manifest
     params = pack_params(manifest, config, tiled, mult, shift, bias, relu)
     weights, acts = pack_beats(manifest, config, tiled.beats)
+    table_words = None if table is None else pack_table(manifest, config, table)
     result, words, info, _ = _stream(built, tiled, weights, acts, params, dense, record,
-                                     progress)
+                                     progress, table=table_words)
     if record:
         print(f"sparsecore: waves of this layer: {result.log.parent / 'dump.vcd'}",
               file=sys.stderr)
