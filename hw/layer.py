@@ -25,11 +25,10 @@ on ``codes.ready`` and the core's register only: no loop, and backpressure on
 from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-
-from hw.code_table import CodeTable, table_layout
-from hw.config import LayerConfig
-from hw.core import SparseTensorCore
-from hw.output_stage import OutputStage
+from sparsecore.hw.code_table import CodeTable, table_layout
+from sparsecore.hw.config import LayerConfig
+from sparsecore.hw.core import SparseTensorCore
+from sparsecore.hw.output_stage import OutputStage
 
 __all__ = ["SparseLayer"]
 
@@ -135,7 +134,8 @@ class SparseLayer(wiring.Component):
             **core,
             "latency": self.latency,
             "latency_parts": {"core": self.core_latency, "output_stage": self.stage_latency,
-                              "join": 0, "code_table": self.table_latency},
+                              "join": 0,
+                              **({"code_table": self.table_latency} if self._table else {})},
             "out_format": self._config.out,
             "codes_format": self._config.codes_format.name,
             "params": "one beat per result tile: per-row bias, mult, shift; relu per tile",

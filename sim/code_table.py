@@ -29,9 +29,8 @@ hardware's timing contract (which lookups see which writes) is in
 import math
 
 import numpy as np
-
-from sim.arith import check_real_array
-from sim.formats import check_integer_array, get_format
+from sparsecore.sim.arith import check_real_array
+from sparsecore.sim.formats import check_integer_array, get_format
 
 __all__ = ["FUNCTIONS", "table_size", "check_table", "lookup", "function_table", "raw_order",
            "write_entries"]

@@ -15,11 +15,10 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
-
-from sim.code_table import lookup, table_size, write_entries
-from sim.formats import get_format
-from verif.build import testbench_manifest, testbench_seed
-from verif.streams import (
+from sparsecore.sim.code_table import lookup, table_size, write_entries
+from sparsecore.sim.formats import get_format
+from sparsecore.verif.build import testbench_manifest, testbench_seed
+from sparsecore.verif.streams import (
     CycleLoop,
     Idle,
     PayloadCodec,

@@ -8,10 +8,9 @@ entries, 16 lanes: one 4 x 4 result tile per beat) and a narrow one
 """
 
 import pytest
-
-from hw.code_table import CodeTable
-from hw.config import CodeTableConfig
-from verif.build import build, run
+from sparsecore.hw.code_table import CodeTable
+from sparsecore.hw.config import CodeTableConfig
+from sparsecore.verif.build import build, run
 
 CONFIGS = {
     "int8_int8": CodeTableConfig(codes="int8", out="int8", lanes=16),

@@ -2,9 +2,8 @@
 
 import cocotb
 import numpy as np
-
-from sim.code_table import FUNCTIONS, function_table
-from verif.code_table.tb import TB
+from sparsecore.sim.code_table import FUNCTIONS, function_table
+from sparsecore.verif.code_table.tb import TB
 
 
 def _function_tables(tb):

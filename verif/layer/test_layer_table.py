@@ -9,13 +9,12 @@ lookups, is verified in verif/code_table/.
 
 import numpy as np
 import pytest
-
-from hw.config import LayerConfig
-from hw.layer import SparseLayer
-from sim.code_table import function_table, lookup
-from sim.inference import IntegerLayer, numpy_layer
-from sim.sparsity import prune_2to4
-from verif.gemm import run_layer
+from sparsecore.hw.config import LayerConfig
+from sparsecore.hw.layer import SparseLayer
+from sparsecore.sim.code_table import function_table, lookup
+from sparsecore.sim.inference import IntegerLayer, numpy_layer
+from sparsecore.sim.sparsity import prune_2to4
+from sparsecore.verif.gemm import run_layer
 
 CONFIG = LayerConfig(rows=2, cols=2, groups=1, weights="ternary", acts="int8", out="int8",
                      table="int8")
