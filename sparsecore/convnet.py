@@ -103,7 +103,7 @@ def col2im(cols, shape, k=KERNEL):
 
 
 def to_maps(z, images):
-    """A conv GEMM's C, (C_out, images*Ho*Wo), as feature maps (images, C_out, Ho, Wo)."""
+    """A conv GEMM's C, (C_out, images*Ho*Wo), as square feature maps (images, C_out, Ho, Wo)."""
     m, p = z.shape
     side = int(round(np.sqrt(p // images)))
     return z.reshape(m, images, side, side).transpose(1, 0, 2, 3)
