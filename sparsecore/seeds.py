@@ -44,7 +44,8 @@ __all__ = ["main", "CNN_RECIPES", "MLP_RECIPES", "run_layer_rtl", "run_net_on_rt
 CNN_EPOCHS = 20          # FP32 from scratch, and Apprentice scheme B students
 CNN_FINE_EPOCHS = 10     # quantized / pruned variants starting from a trained net
 MLP_EPOCHS = 40
-RTL_IMAGES = 100
+RTL_IMAGES = 48
+RTL_WORKERS = 3
 QUICK_RTL = ("ternary_2x_2to4", "mlp16_ternary", "rnn_ternary_2x_2to4")   # --quick's RTL runs
 TEACHER = "fp32_3x"
 
@@ -94,9 +95,9 @@ MLP_RECIPES = (
 )
 
 RNN_HIDDEN = 16          # the 1x LSTM's hidden width
-RNN_EPOCHS = 25          # FP32 from scratch
-RNN_FINE_EPOCHS = 12     # quantized variants, from the trained FP32 net of their width
-RNN_RTL_IMAGES = 40
+RNN_EPOCHS = 20          # FP32 from scratch
+RNN_FINE_EPOCHS = 10     # quantized variants, from the trained FP32 net of their width
+RNN_RTL_IMAGES = 24
 RNN_RECIPES = tuple(
     [RnnRecipe(f"rnn_fp32{s}", RNN_HIDDEN * w, description=f"FP32 LSTM, {RNN_HIDDEN * w} hidden")
      for w, s in ((1, ""), (2, "_2x"), (4, "_4x"))]
@@ -111,7 +112,7 @@ RNN_RECIPES = tuple(
        for kind in ("int4", "ternary")])
 # which LSTM variants run on the RTL (each is 17 layer runs: 8 steps x (gates, tanh of the
 # cell) + the classifier); numpy integer inference runs all of them on every image
-RNN_RTL = ("rnn_ternary", "rnn_int4_2x", "rnn_ternary_2x_2to4")
+RNN_RTL = ("rnn_ternary", "rnn_ternary_2x_2to4")
 
 # (student, plain counterpart) pairs the Apprentice target compares
 APPRENTICE_PAIRS = (
@@ -303,68 +304,73 @@ def run_net_on_rtl(name, net, run_fn, dense):
     return cycles, compared[0], last
 
 
-def rtl_runs(nets, data, images, only=None, rnn_images=RNN_RTL_IMAGES, rnn_only=RNN_RTL,
-             log=log):
-    """First seed's quantized nets on the RTL (those named in ``only``, default all; of
-    the LSTMs those in ``rnn_only``, on ``rnn_images`` images): {name: row fields}."""
+def _rtl_job(kind, name, recipe, layers, data, images, dense):
+    """One variant in one mode on the RTL: (name, mode, fields)."""
     x_train, _, x_test, y_test = data
-    rows = {}
-    for (kind, name), (recipe, layers) in nets.items():
-        if only is not None and name not in only:
-            continue
-        if kind == "rnn" and name not in rnn_only:
-            continue
-        log(f"  {kind} {name} on the RTL")
-        row = {}
-        if kind == "rnn":
-            x, y = x_test[:rnn_images], y_test[:rnn_images]
-            net = integer_lstm(recipe, layers, x_train)
-            codes = net.input_codes(x)
-            want = predict(net.run(codes)[0])
-            for dense in ([True, False] if recipe.sparse else [True]):
-                mode = "dense" if dense else "sparse"
-                cycles, compared, logits = run_lstm_on_rtl(name, net, codes, dense)
-                got = predict(logits)
-                if not np.array_equal(got, want):
-                    raise RtlMismatch(f"{name} {mode}: RTL predictions differ from numpy")
-                row[f"{mode}_cycles"] = sum(cycles) / len(y)
-                row["codes_compared"] = row.get("codes_compared", 0) + compared
-                row["rtl_accuracy"] = float((got == y).mean())
-                row["layer_runs"] = len(cycles)
-            row["rtl_images"] = int(len(y))
-            rows[name] = row
-            continue
-        x, y = x_test[:images], y_test[:images]
+    x, y = x_test[:images], y_test[:images]
+    mode = "dense" if dense else "sparse"
+    fields = {}
+    if kind == "rnn":
+        net = integer_lstm(recipe, layers, x_train)
+        codes = net.input_codes(x)
+        want = predict(net.run(codes)[0])
+        cycles, compared, last = run_lstm_on_rtl(name, net, codes, dense)
+        fields["layer_runs"] = len(cycles)
+    else:
         if kind == "cnn":
             net = integer_convnet(recipe, layers, x_train)
             maps = net.input_maps(x)
             want = predict(net.run(maps)[-1][1])
 
-            def run_fn(layer_fn, net=net, maps=maps):
+            def run_fn(layer_fn):
                 return net.run(maps, layer_fn)[-1][1]
         else:
             net = integer_network(recipe, layers, x_train)
             codes = net.input_codes(x)
             want = predict(run_network(net, codes)[-1][1])
 
-            def run_fn(layer_fn, net=net, codes=codes):
+            def run_fn(layer_fn):
                 b = codes
                 for i, layer in enumerate(net.layers):
                     b = layer_fn(i, layer, b)
                 return b
+        cycles, compared, last = run_net_on_rtl(name, net, run_fn, dense)
+        fields[f"{mode}_layer_cycles"] = cycles
+        fields["layers"] = [list(layer.shape) for layer in net.layers]
+    got = predict(last)
+    if not np.array_equal(got, want):
+        raise RtlMismatch(f"{name} {mode}: RTL predictions differ from numpy")
+    fields.update({f"{mode}_cycles": sum(cycles) / len(y), "codes_compared": compared,
+                   "rtl_accuracy": float((got == y).mean()), "rtl_images": int(len(y))})
+    return name, mode, fields
+
+
+def rtl_runs(nets, data, images, only=None, rnn_images=RNN_RTL_IMAGES, rnn_only=RNN_RTL,
+             workers=RTL_WORKERS, log=log):
+    """First seed's quantized nets on the RTL (those named in ``only``, default all; of
+    the LSTMs those in ``rnn_only``, on ``rnn_images`` images): {name: row fields}.
+
+    Each variant and mode is one job; ``workers`` jobs run at a time (each simulator is
+    its own process, so they share the machine's cores)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = []
+    for (kind, name), (recipe, layers) in nets.items():
+        if (only is not None and name not in only) or (kind == "rnn" and name not in rnn_only):
+            continue
         for dense in ([True, False] if recipe.sparse else [True]):
-            mode = "dense" if dense else "sparse"
-            cycles, compared, last = run_net_on_rtl(name, net, run_fn, dense)
-            got = predict(last)
-            if not np.array_equal(got, want):
-                raise RtlMismatch(f"{name} {mode}: RTL predictions differ from numpy")
-            row[f"{mode}_cycles"] = sum(cycles) / len(y)
-            row[f"{mode}_layer_cycles"] = cycles
-            row["codes_compared"] = row.get("codes_compared", 0) + compared
-            row["rtl_accuracy"] = float((got == y).mean())
-        row["rtl_images"] = int(len(y))
-        row["layers"] = [list(layer.shape) for layer in net.layers]
-        rows[name] = row
+            jobs.append((kind, name, recipe, layers, data,
+                         rnn_images if kind == "rnn" else images, dense))
+    log(f"RTL: {len(jobs)} runs of variants, {workers} at a time")
+    rows = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for name, mode, fields in pool.map(lambda job: _rtl_job(*job), jobs):
+            row = rows.setdefault(name, {})
+            compared = row.get("codes_compared", 0)
+            row.update(fields)
+            row["codes_compared"] = compared + fields["codes_compared"]
+            log(f"  {name} {mode}: {fields[f'{mode}_cycles']:.1f} cycles per image, "
+                f"{fields['codes_compared']} codes equal")
     return rows
 
 
@@ -711,8 +717,8 @@ def main(argv=None):
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = load_digits_split()
-    log(f"training {len(CNN_RECIPES)} CNN + {len(MLP_RECIPES)} MLP variants x {args.seeds} "
-        f"seeds in {args.processes} processes")
+    log(f"training {len(CNN_RECIPES)} CNN + {len(MLP_RECIPES)} MLP + {len(RNN_RECIPES)} LSTM "
+        f"variants x {args.seeds} seeds in {args.processes} processes")
     start = time.monotonic()
     jobs = [(seed, data, epochs, seed == 0) for seed in range(args.seeds)]
     if args.processes > 1:
