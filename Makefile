@@ -52,7 +52,7 @@ demo: $(DEMO_STAMP)
 
 ## The seeds' remaining claims: WRPN CNN, Apprentice, low-precision LSTM on the RTL -> docs/seeds.md
 seeds: $(DEMO_STAMP)
-	$(PY) -m sparsecore.seeds --out docs
+	$(PY) -m sparsecore.seeds --out docs --cache build/seeds/runs.pkl
 
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'

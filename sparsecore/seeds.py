@@ -73,6 +73,9 @@ CNN_RECIPES = (
                epochs=CNN_EPOCHS,
                description="ternary 1x, distilled from FP32 3x (Apprentice scheme B: "
                            "from scratch)"),
+    ConvRecipe("ternary_scratch", 1, "ternary", 4, scratch=True, epochs=CNN_EPOCHS,
+               description="ternary 1x from scratch, no teacher (scheme B's plain "
+                           "counterpart)"),
     ConvRecipe("int4_apprentice", 1, "int4", 4, init="fp32", teacher=TEACHER,
                description="WRPN 4-bit 1x, distilled from FP32 3x (scheme C)"),
 )
@@ -117,7 +120,7 @@ RNN_RTL = ("rnn_ternary", "rnn_ternary_2x_2to4")
 # (student, plain counterpart) pairs the Apprentice target compares
 APPRENTICE_PAIRS = (
     ("cnn", "ternary_apprentice", "ternary"),
-    ("cnn", "ternary_apprentice_b", "ternary"),
+    ("cnn", "ternary_apprentice_b", "ternary_scratch"),
     ("cnn", "int4_apprentice", "int4"),
     ("mlp", "mlp16_ternary_apprentice", "mlp16_ternary"),
     ("mlp", "mlp16_int4_apprentice", "mlp16_int4"),
@@ -697,6 +700,10 @@ def main(argv=None):
     parser.add_argument("--rtl-images", type=int, default=RTL_IMAGES,
                         help="test images run on the RTL (numpy covers all)")
     parser.add_argument("--processes", type=int, default=2, help="training processes")
+    parser.add_argument("--cache", default=None,
+                        help="pickle of the trained nets: reused when it matches the seeds, "
+                             "epochs and variants (so a report can be redone without "
+                             "retraining), written otherwise")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 2 seeds, 2 epochs, 8 images on the RTL, "
                              "two variants on the RTL")
@@ -721,16 +728,35 @@ def main(argv=None):
         f"variants x {args.seeds} seeds in {args.processes} processes")
     start = time.monotonic()
     jobs = [(seed, data, epochs, seed == 0) for seed in range(args.seeds)]
-    if args.processes > 1:
-        import multiprocessing
-        with multiprocessing.get_context("fork").Pool(args.processes) as pool:
-            runs = []
-            for run in pool.imap(train_seed, jobs):
-                log(f"  seed {run['seed']}: {run['seconds']:.1f} s")
-                runs.append(run)
+    cache = Path(args.cache) if args.cache else None
+    key = repr((args.seeds, epochs, [r.name for r in (*CNN_RECIPES, *MLP_RECIPES,
+                                                       *RNN_RECIPES)]))
+    saved = None
+    if cache and cache.is_file():
+        import pickle
+        with open(cache, "rb") as f:
+            saved = pickle.load(f)
+        if saved.get("key") != key:
+            saved = None
+    if saved is not None:
+        runs, training = saved["runs"], saved["training"]
+        log(f"training: reusing {cache} (--cache; delete it to retrain)")
     else:
-        runs = [train_seed(job) for job in jobs]
-    training = time.monotonic() - start
+        if args.processes > 1:
+            import multiprocessing
+            with multiprocessing.get_context("fork").Pool(args.processes) as pool:
+                runs = []
+                for run in pool.imap(train_seed, jobs):
+                    log(f"  seed {run['seed']}: {run['seconds']:.1f} s")
+                    runs.append(run)
+        else:
+            runs = [train_seed(job) for job in jobs]
+        training = time.monotonic() - start
+        if cache:
+            import pickle
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            with open(cache, "wb") as f:
+                pickle.dump({"key": key, "runs": runs, "training": training}, f)
 
     start = time.monotonic()
     only = QUICK_RTL if args.quick else None
