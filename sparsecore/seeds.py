@@ -760,8 +760,23 @@ def main(argv=None):
 
     start = time.monotonic()
     only = QUICK_RTL if args.quick else None
-    rtl = rtl_runs(runs[0]["nets"], data, args.rtl_images, only, rnn_images, rnn_only)
-    rtl_seconds = time.monotonic() - start
+    rtl_key = repr((key, args.rtl_images, only, rnn_images, rnn_only))
+    rtl_cache = cache.with_name(cache.stem + "_rtl.pkl") if cache else None
+    rtl = None
+    if rtl_cache and rtl_cache.is_file() and saved is not None:
+        import pickle
+        with open(rtl_cache, "rb") as f:
+            stored = pickle.load(f)
+        if stored.get("key") == rtl_key:
+            rtl, rtl_seconds = stored["rows"], stored["seconds"]
+            log(f"RTL: reusing {rtl_cache} (same nets, images and variants)")
+    if rtl is None:
+        rtl = rtl_runs(runs[0]["nets"], data, args.rtl_images, only, rnn_images, rnn_only)
+        rtl_seconds = time.monotonic() - start
+        if rtl_cache:
+            import pickle
+            with open(rtl_cache, "wb") as f:
+                pickle.dump({"key": rtl_key, "rows": rtl, "seconds": rtl_seconds}, f)
     rows, targets = evaluate(runs, rtl)
     info = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
