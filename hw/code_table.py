@@ -28,6 +28,7 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
 from sparsecore.hw.config import CodeTableConfig
 
 __all__ = ["CodeTable", "table_layout", "codes_layout", "entries_layout"]

@@ -29,6 +29,7 @@ hardware's timing contract (which lookups see which writes) is in
 import math
 
 import numpy as np
+
 from sparsecore.sim.arith import check_real_array
 from sparsecore.sim.formats import check_integer_array, get_format
 

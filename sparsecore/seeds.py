@@ -13,7 +13,7 @@ where a student has accuracy to win back (and, with the code table, recurrent ne
    dense and in sparse mode.
 4. Write ``docs/seeds.md``, ``docs/seeds.json`` and ``docs/seeds.png``.
 
-Run: ``python -m sparsecore.seeds [--out docs] [--seeds 5] [--rtl-images 100] [--quick]``.
+Run: ``sparsecore seeds [--out docs] [--seeds 5] [--rtl-images N] [--cache PKL] [--quick]``.
 """
 
 import argparse
@@ -522,7 +522,7 @@ def write_markdown(path, info):
         "# The seeds' remaining claims on the RTL: WRPN on convolutions, Apprentice, "
         "low-precision LSTMs",
         "",
-        "Written by `make seeds` (`python -m sparsecore.seeds`); do not edit by hand.",
+        "Written by `make seeds` (`sparsecore seeds`); do not edit by hand.",
         f"Generated {info['date']} on {info['machine']} with {info['tools']}; "
         f"git commit {info['commit']}; {info['seeds']} training seeds (0..{info['seeds'] - 1}), "
         "one BLAS thread per training process.",
@@ -676,7 +676,7 @@ def write_markdown(path, info):
         "",
         "```",
         "make seeds                                     # writes docs/seeds.{md,png,json}",
-        ".venv/bin/python -m sparsecore.seeds --quick --out build/seeds   # a fast smoke run",
+        ".venv/bin/sparsecore seeds --quick --out build/seeds   # a fast smoke run",
         "```",
         "",
     ]
@@ -693,7 +693,7 @@ def _git_commit():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m sparsecore.seeds",
+    parser = argparse.ArgumentParser(prog="sparsecore seeds",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--out", default="docs", help="folder for seeds.md/.png/.json")
     parser.add_argument("--seeds", type=int, default=5, help="training seeds (0..N-1)")

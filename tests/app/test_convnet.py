@@ -3,7 +3,6 @@ against finite differences, the integer CNN against its float model."""
 
 import numpy as np
 import pytest
-from sparsecore.sim.inference import predict
 from synthetic_data import synthetic_images
 
 from sparsecore.convnet import (
@@ -17,6 +16,7 @@ from sparsecore.convnet import (
     to_maps,
     train,
 )
+from sparsecore.sim.inference import predict
 
 
 def test_im2col_is_a_convolution():

@@ -5,7 +5,6 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from sparsecore.sim.inference import predict
 from synthetic_data import synthetic_images
 
 from sparsecore.rnn import (
@@ -19,6 +18,7 @@ from sparsecore.rnn import (
     sequences,
     train,
 )
+from sparsecore.sim.inference import predict
 
 
 def test_round_div_is_round_half_even():

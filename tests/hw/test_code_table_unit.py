@@ -3,6 +3,7 @@
 verif/code_table/)."""
 
 import pytest
+
 from sparsecore.hw.code_table import CodeTable, codes_layout, entries_layout, table_layout
 from sparsecore.hw.config import PRESETS, CodeTableConfig
 from sparsecore.hw.emit import manifest

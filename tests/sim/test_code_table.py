@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+
 from sparsecore.sim.code_table import (
     check_table,
     function_table,

@@ -1,4 +1,4 @@
-"""cocotb testbench class for hw.code_table.CodeTable (the tests are in ``tests.py``).
+"""The TB class of hw.code_table.CodeTable (its cocotb tests are in ``tests.py``).
 
 Formats, lanes and latency come from the manifest; expected entries come from
 sim.code_table only. The TB tracks the table the way the design's timing
@@ -9,85 +9,61 @@ idle cycles on both inputs and backpressure on ``o``, and every beat still has
 one exact expectation. The seed is logged; SPARSECORE_SEED reruns it.
 """
 
-import random
-
-import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+
 from sparsecore.sim.code_table import lookup, table_size, write_entries
 from sparsecore.sim.formats import get_format
-from sparsecore.verif.build import testbench_manifest, testbench_seed
-from sparsecore.verif.streams import (
-    CycleLoop,
-    Idle,
-    PayloadCodec,
-    ProtocolChecker,
-    Scoreboard,
-    StreamPorts,
-    StreamSink,
-    StreamSource,
-)
+from sparsecore.verif.payload import PayloadCodec
+from sparsecore.verif.streams import Idle
+from sparsecore.verif.tb import TestBench
 
-__all__ = ["TB"]
+__all__ = ["CodeTableTB"]
 
 
-class TB:
-    """Clock, reset, sources on ``i`` and ``table``, sink + protocol checker on ``o``,
-    a scoreboard fed at each lookup's acceptance with the table of that edge."""
+class CodeTableTB(TestBench):
+    """Sources on ``i`` and ``table``, sink + protocol checker on ``o``, a scoreboard fed at
+    each lookup's acceptance with the table of that edge.
+
+    ``idle`` / ``table_idle``: probability of an idle cycle on ``i`` / ``table``;
+    ``stall``: of a stalled ``o`` cycle; in runs of 1..``burst`` cycles.
+    """
 
     memory = None   # the table the previous test in this simulation left in the design
 
-    def __init__(self, dut, test_id, idle=0.2, stall=0.3, burst=4, table_idle=0.2):
-        self.dut = dut
-        self.manifest = testbench_manifest()
+    def __init__(self, dut, name, idle=0.2, stall=0.3, burst=4, table_idle=0.2):
+        super().__init__(dut, name)
         cfg = self.manifest["config"]
         self.codes, self.out, self.lanes = cfg["codes"], cfg["out"], cfg["lanes"]
         self.in_fmt, self.out_fmt = get_format(self.codes, "acts"), get_format(self.out, "acts")
         self.size = table_size(self.codes)
         assert self.manifest["table_entries"] == self.size
-        self.latency = self.manifest["latency"]
-        self.seed = testbench_seed()
-        self.rng = np.random.default_rng([self.seed, test_id])
-        py_rng = random.Random(self.seed * 1000 + test_id)
         streams = self.manifest["streams"]
         self.codec_i = PayloadCodec(streams["i"])
         self.codec_o = PayloadCodec(streams["o"])
         self.codec_table = PayloadCodec(streams["table"])
-        self.source = StreamSource(StreamPorts(dut, streams["i"]), Idle(py_rng, idle, burst), "i")
-        self.writer = StreamSource(StreamPorts(dut, streams["table"]),
-                                   Idle(py_rng, table_idle, burst), "table")
-        out_ports = StreamPorts(dut, streams["o"])
-        self.sink = StreamSink(out_ports, Idle(py_rng, stall, burst), "o")
-        self.checker = ProtocolChecker(out_ports, "o", rng=py_rng)
-        self.scoreboard = Scoreboard(dut._log, self._decode, self._describe, "table entries")
-        self.loop = CycleLoop(dut.clk, [self.source, self.writer], [self.sink], [self.checker],
-                              on_cycle=self._on_cycle, probe_rng=py_rng)
+        # registration order = the order of the loop's transfer flags: i, then table
+        self.source = self.add_source("i", Idle(self.random(), idle, burst))
+        self.writer = self.add_source("table", Idle(self.random(), table_idle, burst))
+        self.sink = self.add_sink("o", Idle(self.random(), stall, burst))
+        self.checker = self.add_checker(self.sink)
+        self.scoreboard = self.add_scoreboard(self._decode, self._describe, "table entries")
         # the design's table as the contract says, value order: the memory keeps it from
         # test to test in one simulation, and starts as 0 at power-up
-        self.table = TB.memory if TB.memory is not None else np.zeros(self.size, np.int64)
+        self.table = (CodeTableTB.memory if CodeTableTB.memory is not None
+                      else np.zeros(self.size, np.int64))
         self.lookups = []          # code values of each lookup beat queued
         self.writes = []           # (code, entry) of each table beat queued
         self.looked_up = []        # (code values, cycle) of each lookup accepted, in order
         self.write_cycles = []     # cycle of each write accepted
         self.held_writes = 0       # cycles a write was offered and not taken
-        dut._log.info("codes=%s out=%s lanes=%d latency=%d seed=%d", self.codes, self.out,
-                      self.lanes, self.latency, self.seed)
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        dut._log.info("codes=%s out=%s lanes=%d", self.codes, self.out, self.lanes)
 
-    async def reset(self):
-        await FallingEdge(self.dut.clk)  # out of any ReadOnly phase the loop left us in
-        self.dut.rst.value = 1
-        self.source.clear()
-        self.writer.clear()
+    def on_reset(self):
         del self.lookups[self.source._next:]   # what was never accepted is dropped
         del self.writes[self.writer._next:]
-        for _ in range(2):
-            await RisingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-        self.checker.reset()
+        self.looked_up.clear()
 
-    def _on_cycle(self, cycle, transfers):
+    def on_cycle(self, cycle, transfers):
         looked, wrote = transfers
         if looked:   # reads the table of this edge, before this edge's write
             values = self.lookups[self.source._next - 1]
@@ -95,8 +71,8 @@ class TB:
             self.looked_up.append((values, cycle))
         if wrote:
             code, entry = self.writes[self.writer._next - 1]
-            self.table = TB.memory = write_entries(self.table, code, entry, self.codes,
-                                                   self.out)
+            self.table = CodeTableTB.memory = write_entries(
+                self.table, code, entry, self.codes, self.out)
             self.write_cycles.append(cycle)
         elif self.writer.valid:
             self.held_writes += 1

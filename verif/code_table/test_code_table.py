@@ -8,6 +8,7 @@ entries, 16 lanes: one 4 x 4 result tile per beat) and a narrow one
 """
 
 import pytest
+
 from sparsecore.hw.code_table import CodeTable
 from sparsecore.hw.config import CodeTableConfig
 from sparsecore.verif.build import build, run
@@ -18,14 +19,9 @@ CONFIGS = {
 }
 
 
-def build_name(config):
-    """One build folder per code table configuration."""
-    return f"code_table_{config.codes}_{config.out}_l{config.lanes}"
-
-
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_code_table_rtl(name):
     table = CodeTable(CONFIGS[name])
-    result = build(table, build_name(CONFIGS[name]))
+    result = build(table)
     assert result.manifest["latency"] == table.latency
     run(result, "verif.code_table.tests")

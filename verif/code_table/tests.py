@@ -2,8 +2,9 @@
 
 import cocotb
 import numpy as np
+
 from sparsecore.sim.code_table import FUNCTIONS, function_table
-from sparsecore.verif.code_table.tb import TB
+from sparsecore.verif.code_table.tb import CodeTableTB
 
 
 def _function_tables(tb):
@@ -19,7 +20,7 @@ def _function_tables(tb):
 async def test_functions_reloaded(dut):
     """sigmoid, tanh, GELU: one table per job, reloaded between jobs with the previous job's
     beats still in flight, idle cycles on both inputs and backpressure on o."""
-    tb = TB(dut, 1)
+    tb = CodeTableTB(dut, "functions_reloaded")
     await tb.reset()
     tables = _function_tables(tb)
     assert len({tuple(t) for t in tables.values()}) == len(tables), "tables must differ"
@@ -39,7 +40,7 @@ async def test_functions_reloaded(dut):
 async def test_interleaved_writes(dut):
     """Random single writes interleaved with lookups at random: the contract says which
     lookups see which writes (same edge: the old entry)."""
-    tb = TB(dut, 2, idle=0.3, stall=0.3, table_idle=0.5)
+    tb = CodeTableTB(dut, "interleaved_writes", idle=0.3, stall=0.3, table_idle=0.5)
     await tb.reset()
     tb.load(tb.random_table(), order=tb.rng.permutation(tb.size))
     n = 600
@@ -58,7 +59,7 @@ async def test_interleaved_writes(dut):
 async def test_full_rate(dut):
     """No idle, no backpressure: a beat per cycle in, each out exactly ``latency`` later,
     and the table stream never held."""
-    tb = TB(dut, 3, idle=0.0, stall=0.0, table_idle=0.0)
+    tb = CodeTableTB(dut, "full_rate", idle=0.0, stall=0.0, table_idle=0.0)
     tb.checker.probe_rate = 0.0
     await tb.reset()
     tb.load(tb.random_table())
@@ -80,7 +81,7 @@ async def test_full_rate(dut):
 async def test_reset_midway(dut):
     """Reset with beats in flight: nothing stale comes out after, and the table survives
     the reset (the contract: reset clears the pipeline, not the memory)."""
-    tb = TB(dut, 4)
+    tb = CodeTableTB(dut, "reset_midway")
     await tb.reset()
     tb.load(tb.random_table())
     await tb.drain("table load")

@@ -9,6 +9,7 @@ lookups, is verified in verif/code_table/.
 
 import numpy as np
 import pytest
+
 from sparsecore.hw.config import LayerConfig
 from sparsecore.hw.layer import SparseLayer
 from sparsecore.sim.code_table import function_table, lookup
