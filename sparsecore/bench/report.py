@@ -446,10 +446,9 @@ def _section_units(results):
         rows.append([x["unit"], x["formats"], x["lanes"], x["ice40"]["latency"], ice["lut4"],
                      ice["ff"], ice["cells"].get("SB_RAM40_4K", 0), x["gates"]["gates"],
                      x["gates"]["ff"], ecp["luts"], ecp["ff"], ecp["cells"].get("DP16KD", 0),
-                     ecp["cells"].get("TRELLIS_DPR16X4", 0),
-                     _fmax_cell(x["fmax"].get("ecp5"))])
+                     ecp["cells"].get("TRELLIS_DPR16X4", 0)])
     head = ["unit", "formats", "lanes", "latency", "iCE40 LUT4", "FF", "SB_RAM40_4K",
-            "gates", "gates FF", "ECP5 LUTs", "ECP5 FF", "DP16KD", "DPR16X4", "Fmax ECP5"]
+            "gates", "gates FF", "ECP5 LUTs", "ECP5 FF", "DP16KD", "DPR16X4"]
     return "\n".join([
         "The units after the core's accumulators, each in its timing harness as above: the "
         "output stage (bias, scale, round, ReLU, clip to int8) and the code table "
@@ -657,7 +656,7 @@ def write_report(results, out_dir):
             ("Area: tensor core presets, sparse-capable vs dense-only", "cores",
              _section_cores),
             ("Fmax scaling of the core", "fmax_sweep", _section_fmax),
-            ("Area and Fmax: output stage and code table", "units", _section_units),
+            ("Area: output stage and code table", "units", _section_units),
             ("Simulation speed", "sim_speed", _section_speed),
             ("numpy model throughput", "model", _section_model)):
         if results.get(key):
