@@ -398,8 +398,11 @@ def evaluate(runs, rtl):
         for recipe in recipes:
             per_seed = [run[kind][recipe.name] for run in runs]
             mean, sd = _mean_sd(per_seed)
+            acts = f"uint{recipe.act_bits}" if recipe.act_bits else "fp32"
+            if kind == "rnn" and recipe.act_bits:
+                acts = f"{recipe.act_bits}-bit signed"   # -Q..Q, in the core's int8 operand
             row = {"description": recipe.description, "weights": recipe.weights,
-                   "acts": f"uint{recipe.act_bits}" if recipe.act_bits else "fp32",
+                   "acts": acts,
                    "sparse": recipe.sparse, "first": 100 * per_seed[0], "mean": mean,
                    "sd": sd, "per_seed": [100 * v for v in per_seed]}
             if kind == "cnn":
