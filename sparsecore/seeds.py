@@ -603,10 +603,14 @@ def write_markdown(path, info):
     ]
     for text, met, numbers in targets:
         lines.append(f"| {text} | {'yes' if met else '**no**'} | {numbers} |")
+    missed = [text for text, met, _ in targets if not met]
     lines += [
         "",
         f"Accuracy targets are judged on the mean over {info['seeds']} seeds; one test image "
-        f"is {100 / info['test_images']:.2f} points.",
+        f"is {100 / info['test_images']:.2f} points. Targets not met: "
+        + ("; ".join(missed) if missed else "none")
+        + ". A claim that did not reproduce is left standing here with its numbers, "
+        "the per-seed accuracies are below.",
         "",
         "## CNN: WRPN and 2:4",
         "",
