@@ -204,14 +204,15 @@ def ports_header(manifest):
     return "\n".join(lines)
 
 
-def build_engine(design, name, *, waves=False, root=None):
+def build_engine(design, name, *, waves=False, root=None, on_compile=None):
     """Emit ``design`` and compile it with the engine driver into ``<root>/<name>_engine/``.
 
     ``design``: a component or a config (see :func:`verif.build.component_for`);
     ``name``: the Verilog module name (one per configuration); ``waves``: a
     tracing build (VCD), in ``<name>_engine_waves/``. The compile is skipped
     when a hash of the Verilog, the driver, the header, the Verilator version
-    and the options matches the last successful build's stamp.
+    and the options matches the last successful build's stamp. ``on_compile``:
+    called (no arguments) when the compile starts, i.e. when it was not cached.
     """
     from hw.emit import emit
     from verif.build import _locked, build_root, component_for
@@ -237,6 +238,8 @@ def build_engine(design, name, *, waves=False, root=None):
                        and stamp_file.read_text() == stamp)
         if rebuilt:
             stamp_file.unlink(missing_ok=True)
+            if on_compile is not None:
+                on_compile()
             (folder / "engine_ports.h").write_text(header)
             _compile(folder, name, args)
             stamp_file.write_text(stamp)

@@ -164,6 +164,7 @@ Job read_job(const char* path, const Port* ins, const Port* outs) {
             uint64_t beats = 0;
             std::string file;
             words >> name >> width >> beats >> file;
+            if (words.fail()) fail(2, "bad job line: " + line);
             const Port* port = find_port(key == "in" ? ins : outs,
                                          key == "in" ? ENGINE_N_IN : ENGINE_N_OUT, name);
             if (!port) fail(2, "the design has no " + key + "put stream " + name);
@@ -192,6 +193,7 @@ Job read_job(const char* path, const Port* ins, const Port* outs) {
                 s.words.reserve(beats * words_of(width));
                 job.outs.push_back(std::move(s));
             }
+            continue;
         } else if (key == "stall") {
             uint32_t threshold = 0;
             uint64_t state = 0;
