@@ -173,7 +173,7 @@ def verilated_name(name):
 
 def ports_header(manifest):
     """``engine_ports.h`` for the design in ``manifest``: its streams' ports, by name."""
-    top = f"V{manifest['top']}"
+    top = "Vtop"    # --prefix Vtop, as cocotb's builds: the runtime cache reads Vtop_classes.mk
     ports = {p["name"]: p for p in manifest["ports"]}
     for needed in ("clk", "rst"):
         if needed not in ports:
@@ -249,7 +249,7 @@ def build_engine(design, name, *, waves=False, root=None, on_compile=None):
 
 
 def _verilator_args(name, verilog, waves):
-    return ["--cc", "--exe", "--build", "-j", "1", "--top-module", name,
+    return ["--cc", "--exe", "--build", "-j", "1", "--top-module", name, "--prefix", "Vtop",
             "-Mdir", "obj", "-o", EXECUTABLE, "--x-assign", "0", "--x-initial", "0",
             *(f"-Wno-{w}" for w in AMARANTH_WAIVERS),
             *(["--trace"] if waves else []),
@@ -257,15 +257,32 @@ def _verilator_args(name, verilog, waves):
             str(verilog.name), str(MAIN_SOURCE)]
 
 
-def _compile(folder, name, args):
+def _compile(folder, name, args, cached_runtime=True):
+    """Verilate and compile; link Verilator's design-independent runtime objects from
+    the cache that :func:`verif.build.build` keeps (compiled once per option set), as
+    it does: VM_GLOBAL_FAST/SLOW emptied for make, the objects added by -LDFLAGS."""
+    from verif.build import _store_runtime
+
+    # The runtime depends on the Verilator version, the C++ flags and tracing only.
+    key = hashlib.sha256(json.dumps(["engine", verilator_version(), CFLAGS,
+                                     "--trace" in args]).encode()).hexdigest()
+    runtime = folder.parent / ".verilator-runtime" / f"engine-{key[:16]}"
+    cached = sorted(runtime.glob("*.o")) if cached_runtime and runtime.is_dir() else []
+    makeflags = ["VM_GLOBAL_FAST=", "VM_GLOBAL_SLOW="] if cached else []
+    extra = ["-LDFLAGS", " ".join(map(str, cached))] if cached else []
     log = folder / "build.log"
     with open(log, "w") as out:
-        proc = subprocess.run([str(verilator_bin()), *args], cwd=folder, stdout=out,
-                              stderr=subprocess.STDOUT, env=verilator_env())
+        proc = subprocess.run([str(verilator_bin()), *args, *extra], cwd=folder, stdout=out,
+                              stderr=subprocess.STDOUT, env=verilator_env(makeflags=makeflags))
     if proc.returncode:
+        if cached:  # a damaged cache must not break builds: drop it, build in full
+            shutil.rmtree(runtime, ignore_errors=True)
+            return _compile(folder, name, args, cached_runtime=False)
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
         raise RuntimeError(f"Verilator build of the engine for {name} failed "
                            f"(exit {proc.returncode}); see {log}\n{tail}")
+    if not cached:
+        _store_runtime(folder / "obj", runtime)
 
 
 # -- running ----------------------------------------------------------------------------
