@@ -25,7 +25,6 @@ reset to the edge at which the last expected output beat is taken.
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -37,8 +36,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from verif.toolchain import AMARANTH_WAIVERS, verilator_bin, verilator_env, verilator_version
+from sparsecore.verif.toolchain import (
+    AMARANTH_WAIVERS,
+    verilator_bin,
+    verilator_env,
+    verilator_version,
+)
 
 __all__ = ["EngineBuild", "EngineRun", "EngineFailed", "StallPattern", "Stalls",
            "build_engine", "run_job", "raw_loop", "verilated_name", "ports_header",
@@ -214,8 +217,8 @@ def build_engine(design, name, *, waves=False, root=None, on_compile=None):
     and the options matches the last successful build's stamp. ``on_compile``:
     called (no arguments) when the compile starts, i.e. when it was not cached.
     """
-    from hw.emit import emit
-    from verif.build import _locked, build_root, component_for
+    from sparsecore.hw.emit import emit
+    from sparsecore.verif.build import _locked, build_root, component_for
 
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")
@@ -261,7 +264,7 @@ def _compile(folder, name, args, cached_runtime=True):
     """Verilate and compile; link Verilator's design-independent runtime objects from
     the cache that :func:`verif.build.build` keeps (compiled once per option set), as
     it does: VM_GLOBAL_FAST/SLOW emptied for make, the objects added by -LDFLAGS."""
-    from verif.build import _store_runtime
+    from sparsecore.verif.build import _store_runtime
 
     # The runtime depends on the Verilator version, the C++ flags and tracing only.
     key = hashlib.sha256(json.dumps(["engine", verilator_version(), CFLAGS,
@@ -428,8 +431,8 @@ def _run_child(built, job, progress):
 
 def _main(argv=None):
     """``python -m verif.engine CONFIG CYCLES``: the raw loop's cycles/s on a preset core."""
-    from hw.config import preset
-    from verif.gemm import core_build_name
+    from sparsecore.hw.config import preset
+    from sparsecore.verif.gemm import core_build_name
 
     config = preset(argv[0] if argv else "default")
     cycles = int(argv[1]) if argv and len(argv) > 1 else 1_000_000

@@ -36,12 +36,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
-from sim.formats import check_integer_array
-from sim.gemm import acc_format
-from sim.sparsity import META_FORMAT
-from sim.tiling import Geometry, TiledGemm, assemble, explain_mismatch, tile_gemm
-from verif.streams import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
+from sparsecore.sim.formats import check_integer_array
+from sparsecore.sim.gemm import acc_format
+from sparsecore.sim.sparsity import META_FORMAT
+from sparsecore.sim.tiling import Geometry, TiledGemm, assemble, explain_mismatch, tile_gemm
+from sparsecore.verif.streams import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
 
 __all__ = ["GemmResult", "GemmJob", "LayerResult", "run_gemm", "run_layer", "core_build_name",
            "layer_build_name", "pack_beats", "pack_beat_words", "pack_params",
@@ -50,7 +49,7 @@ __all__ = ["GemmResult", "GemmJob", "LayerResult", "run_gemm", "run_layer", "cor
 
 JOB_ENV = "SPARSECORE_GEMM_JOB"
 BARE_CYCLES_ENV = "SPARSECORE_BARE_CYCLES"
-TB_MODULE = "verif.gemm_tb"
+TB_MODULE = "sparsecore.verif.gemm_tb"
 PROGRESS_AFTER_S = 5.0     # quiet for steps shorter than this
 PROGRESS_TTY_S = 0.5       # refresh of the progress line on a terminal
 PROGRESS_LOG_S = 10.0      # a progress line this often otherwise
@@ -151,7 +150,7 @@ class GemmJob:
         self._write_json("stalls.json", None if stalls is None else stalls.as_dict())
 
     def read_stalls(self):
-        from verif.engine import StallPattern
+        from sparsecore.verif.engine import StallPattern
 
         info = self._read_json("stalls.json")
         return None if info is None else StallPattern(**info)
@@ -286,7 +285,7 @@ def core_build_name(config, fst=False):
     A preset's core is ``core_<preset>``, the name the core testbenches build
     it under, so a GEMM reuses their build (and theirs a GEMM's).
     """
-    from hw.config import PRESETS
+    from sparsecore.hw.config import PRESETS
 
     name = next((f"core_{p}" for p, cfg in PRESETS.items() if cfg == config), None)
     if name is None:
@@ -388,7 +387,7 @@ def _check_runner(runner):
 def _engine_build(design, name, record, progress, root, what):
     """:func:`verif.engine.build_engine`; the first build of a configuration says so on
     stderr when it starts and when it is done, each on its own line."""
-    from verif.engine import build_engine
+    from sparsecore.verif.engine import build_engine
 
     def starting():
         if progress:
@@ -404,7 +403,7 @@ def _engine_build(design, name, record, progress, root, what):
 
 def _engine_stream(built, inputs, outputs, stalls, vcd, label, progress):
     """:func:`verif.engine.run_job` with the progress line."""
-    from verif.engine import run_job
+    from sparsecore.verif.engine import run_job
 
     note = {}
     with _Progress(label, lambda: note.get("text", "starting the simulator"),
@@ -440,7 +439,7 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
             and the first build of a configuration on its own line.
         bare_cycles: also time a reference loop of this many cycles on the same
             build: the engine's raw C++ loop (:func:`verif.engine.raw_loop`), or
-            for the cocotb runner a clock-only cocotb loop (:mod:`verif.speed`).
+            for the cocotb runner a clock-only cocotb loop (:mod:`sparsecore.bench.speed`).
         root: folder of build folders (default: :func:`verif.build.build_root`).
         runner: ``"engine"`` (default: the C++ driver of :mod:`verif.engine`,
             no per-cycle Python) or ``"cocotb"`` (:mod:`verif.gemm_tb`, per
@@ -454,7 +453,7 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
     raises :class:`verif.build.SimulationFailed` when the core stalls or the
     simulator fails.
     """
-    from verif.build import waves_requested
+    from sparsecore.verif.build import waves_requested
 
     _check_runner(runner)
     tiled = tile_gemm(Geometry.of(config), b, a=a, values=values, meta=meta, dense=dense,
@@ -474,7 +473,7 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
 
 def _run_gemm_engine(config, tiled, dense, waves, record, progress, bare_cycles, root,
                      stalls):
-    from verif.engine import raw_loop
+    from sparsecore.verif.engine import raw_loop
 
     built = _engine_build(config, core_build_name(config), record, progress, root, "core")
     manifest = built.manifest
@@ -490,7 +489,7 @@ def _run_gemm_engine(config, tiled, dense, waves, record, progress, bare_cycles,
     job_seconds = time.perf_counter() - start
     gtkw_path = None
     if record:
-        from verif.waves import write_gtkw
+        from sparsecore.verif.waves import write_gtkw
         gtkw_path = write_gtkw(wave_path, manifest)
         if waves is None:
             print(f"sparsecore: waves of this GEMM: {wave_path} (gtkwave {gtkw_path})",
@@ -507,7 +506,7 @@ def _run_gemm_engine(config, tiled, dense, waves, record, progress, bare_cycles,
 
 def _run_gemm_cocotb(config, tiled, dense, waves, record, fst, progress, bare_cycles, root,
                      stalls):
-    from verif.build import build
+    from sparsecore.verif.build import build
 
     name = core_build_name(config, fst=fst)
     with _Progress(f"building the core {name} (once per configuration)", enabled=progress):
@@ -528,7 +527,7 @@ def _run_gemm_cocotb(config, tiled, dense, waves, record, fst, progress, bare_cy
         wave_path = Path(waves) if waves is not None else dump
         if waves is not None:
             shutil.move(str(dump), wave_path)
-        from verif.waves import verilog_names, write_gtkw
+        from sparsecore.verif.waves import verilog_names, write_gtkw
         gtkw_path = write_gtkw(wave_path, manifest, available=verilog_names(
             built.verilog.read_text()) if fst else None)
         if waves is None:
@@ -550,7 +549,7 @@ def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_c
 
     Returns (the run's RunResult, output words, run info, bare loop info or None).
     """
-    from verif.build import run
+    from sparsecore.verif.build import run
 
     streams = built.manifest["streams"]
     with tempfile.TemporaryDirectory(prefix="sparsecore-gemm-") as folder:
@@ -607,8 +606,8 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=Tr
     Returns a :class:`LayerResult`; raises :class:`verif.build.SimulationFailed`
     when the design stalls or the simulator fails.
     """
-    from hw.layer import SparseLayer
-    from verif.build import build, waves_requested
+    from sparsecore.hw.layer import SparseLayer
+    from sparsecore.verif.build import build, waves_requested
 
     _check_runner(runner)
     tiled = tile_gemm(Geometry.of(config), b, a=a, dense=dense)
@@ -626,7 +625,7 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=Tr
                              {"codes": tiled.beats.n_tiles}, stalls, wave_path,
                              f"{mode} layer on {built.name}", progress)
         if record:
-            from verif.waves import write_gtkw
+            from sparsecore.verif.waves import write_gtkw
             gtkw = write_gtkw(wave_path, manifest)
             if waves is None:
                 print(f"sparsecore: waves of this layer: {wave_path} (gtkwave {gtkw})",

@@ -22,9 +22,8 @@ import time
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
-
-from verif.build import testbench_manifest
-from verif.gemm import BARE_CYCLES_ENV, GemmJob
+from sparsecore.verif.build import testbench_manifest
+from sparsecore.verif.gemm import BARE_CYCLES_ENV, GemmJob
 
 CLOCK_PERIOD_NS = 10
 RESET_CYCLES = 2
@@ -87,7 +86,7 @@ class _Source:
 async def gemm(dut):
     """The job's beats through the design, cycle by cycle; the same timing and stall
     pattern as the engine's C++ driver (verif/engine_main.cpp)."""
-    from verif.engine import cycle_limit
+    from sparsecore.verif.engine import cycle_limit
 
     job = GemmJob.from_env()
     weights, acts, params, n_results = job.read_beats()

@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, ReadWrite
-
-from sim.formats import Format
-from sim.packing import pack_fields32, pack_rows, unpack_field32, unpack_rows
+from sparsecore.sim.formats import Format
+from sparsecore.sim.packing import pack_fields32, pack_rows, unpack_field32, unpack_rows
 
 __all__ = [
     "BIT", "raw_format", "PayloadCodec", "words_to_bytes", "bytes_to_words", "StreamPorts",
@@ -297,7 +296,7 @@ class Mismatch:
 class Scoreboard:
     """Compares what a sink received with expected results, in order.
 
-    ``expected``: a list of numpy arrays (one per beat, from sim/);
+    ``expected``: a list of numpy arrays (one per beat, from sparsecore.sim/);
     ``decode(word) -> array`` turns a payload int into the same shape;
     ``describe(index, got, want, cycle) -> str`` explains a mismatch
     (tile, row, column, K group, code, cycle). The first mismatch is logged
