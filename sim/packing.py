@@ -104,9 +104,10 @@ def pack_fields32(n, width, fields):
     """
     n_words = word32_count(width)
     out = np.zeros((n, n_words * 4), dtype=np.uint8)
-    fields = [(offset, np.asarray(codes, dtype=np.uint64).reshape(n, -1), bits)
-              for offset, codes, bits in fields]
+    fields = [(offset, np.asarray(codes, dtype=np.uint64), bits) for offset, codes, bits in fields]
     for offset, codes, bits in fields:
+        if codes.ndim != 2 or len(codes) != n:
+            raise ValueError(f"codes must be ({n}, count), not shape {codes.shape}")
         if offset + codes.shape[1] * bits > width:
             raise ValueError(f"a field at offset {offset} of {codes.shape[1]} x {bits} bits "
                              f"does not fit in {width} bits")

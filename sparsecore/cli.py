@@ -7,17 +7,21 @@
 
 Exit codes (SPEC §5): 0 success; 2 bad input, with one line on stderr that names
 the file (or option) and the problem, no traceback and nothing written; 1
-anything else (a failed build or simulation, or a ``--check`` mismatch).
+anything else (a failed build or simulation, or a ``--check`` mismatch); 130 / 143
+on SIGINT / SIGTERM.
 
 Every input is read and checked before anything is built or written, so a bad
-input never leaves a half-written output behind.
+input never leaves a half-written output behind. SIGINT and SIGTERM stop the
+simulator child, remove temporary job files and exit 130 and 143.
 """
 
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -378,9 +382,20 @@ def build_parser():
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt so that every cleanup runs
+    (the engine kills its simulator child, temporary job folders are removed)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None):
     parser = build_parser()
     command = "sparsecore"
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         args = parser.parse_args(argv)
         command = f"sparsecore {args.command}"
@@ -391,6 +406,17 @@ def main(argv=None):
     except OSError as exc:   # a write that failed after the checks (disk full, ...)
         print(f"{command}: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted (SIGINT); child processes stopped, temporary files "
+              "removed", file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"{command}: terminated (SIGTERM); child processes stopped, temporary files "
+              "removed", file=sys.stderr)
+        return 143
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from sparsecore.verif.build import SimulationFailed
 from sparsecore.verif.toolchain import (
     AMARANTH_WAIVERS,
     verilator_bin,
@@ -59,7 +60,7 @@ CFLAGS = ["-O2"]
 EXIT_MESSAGES = {3: "cycle limit", 4: "beat count"}
 
 
-class EngineFailed(AssertionError):
+class EngineFailed(SimulationFailed):
     """The engine's run failed; the message is one line saying what happened."""
 
 
@@ -363,7 +364,9 @@ def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progre
                     lines.append(f"stall {stream} {threshold} {stalls.state(stream)}")
         if limit is None:
             limit = cycle_limit(in_beats, outputs.values(), manifest["latency"], stalls)
-        lines += [f"limit {int(limit)}", f"reset {RESET_CYCLES}", f"tail {TAIL_CYCLES}",
+        # The tail outlasts the latency: a beat the job did not expect shows up in it.
+        tail = manifest["latency"] + TAIL_CYCLES
+        lines += [f"limit {int(limit)}", f"reset {RESET_CYCLES}", f"tail {tail}",
                   f"progress {PROGRESS_EVERY if progress else 0}"]
         if vcd is not None:
             lines.append(f"vcd {Path(vcd).resolve()}")
