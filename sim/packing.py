@@ -89,9 +89,6 @@ def word32_count(width):
     return -(-check_positive_int("width", width) // 32)
 
 
-PACK_CHUNK = 1 << 16   # beats per chunk: bounds the bit matrix to a few tens of MB
-
-
 def pack_fields32(n, width, fields):
     """Pack ``n`` words of ``width`` bits into an (n, ceil(width/32)) uint32 array.
 
@@ -100,26 +97,29 @@ def pack_fields32(n, width, fields):
     ``[offset + i*bits, offset + (i+1)*bits)`` of each word (SPEC §4 layout).
     Word w of a row holds bits [32w, 32w+32), little end first: the layout of
     a Verilated wide port (``VlWide``) and of the engine's beat files. The
-    vectorised twin of :func:`pack_rows` for millions of beats.
+    vectorised twin of :func:`pack_rows` for millions of beats: one shift and
+    OR per element column, on whole columns.
     """
     n_words = word32_count(width)
-    out = np.zeros((n, n_words * 4), dtype=np.uint8)
-    fields = [(offset, np.asarray(codes, dtype=np.uint64), bits) for offset, codes, bits in fields]
+    out = np.zeros((n, n_words + 1), dtype=np.uint64)   # one spare word for the spill
     for offset, codes, bits in fields:
+        codes = np.asarray(codes, dtype=np.uint64)
         if codes.ndim != 2 or len(codes) != n:
             raise ValueError(f"codes must be ({n}, count), not shape {codes.shape}")
         if offset + codes.shape[1] * bits > width:
             raise ValueError(f"a field at offset {offset} of {codes.shape[1]} x {bits} bits "
                              f"does not fit in {width} bits")
-    for start in range(0, n, PACK_CHUNK):
-        stop = min(n, start + PACK_CHUNK)
-        bits_of = np.zeros((stop - start, n_words * 32), dtype=np.uint8)
-        for offset, codes, bits in fields:
-            positions = offset + np.arange(codes.shape[1]) * bits
-            for j in range(bits):
-                bits_of[:, positions + j] = (codes[start:stop] >> np.uint64(j)) & np.uint64(1)
-        out[start:stop] = np.packbits(bits_of, axis=1, bitorder="little")
-    return out.view("<u4")
+        for i in range(codes.shape[1]):
+            # pieces of at most 32 bits, so that a piece shifted into place fits 64 bits
+            for low in range(0, bits, 32):
+                piece_bits = min(32, bits - low)
+                piece = (codes[:, i] >> np.uint64(low)) & np.uint64((1 << piece_bits) - 1)
+                position = offset + i * bits + low
+                word, shift = divmod(position, 32)
+                shifted = piece << np.uint64(shift)
+                out[:, word] |= shifted & np.uint64(0xFFFFFFFF)
+                out[:, word + 1] |= shifted >> np.uint64(32)
+    return np.ascontiguousarray(out[:, :n_words].astype("<u4"))
 
 
 def unpack_field32(words, offset, count, bits):

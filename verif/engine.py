@@ -218,8 +218,7 @@ def build_engine(design, name, *, waves=False, root=None, on_compile=None):
     and the options matches the last successful build's stamp. ``on_compile``:
     called (no arguments) when the compile starts, i.e. when it was not cached.
     """
-    from sparsecore.hw.emit import emit
-    from sparsecore.verif.build import _locked, build_root, component_for
+    from sparsecore.verif.build import _locked, build_root
 
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")
@@ -229,7 +228,7 @@ def build_engine(design, name, *, waves=False, root=None, on_compile=None):
     folder.mkdir(parents=True, exist_ok=True)
     version = verilator_version()
     with _locked(folder / ".lock"):
-        manifest = emit(component_for(design), folder, name)
+        manifest = _emit_cached(design, folder, name)
         verilog = folder / manifest["verilog"]
         header = ports_header(manifest)
         args = _verilator_args(name, verilog, waves)
@@ -250,6 +249,42 @@ def build_engine(design, name, *, waves=False, root=None, on_compile=None):
     return EngineBuild(name=name, build_dir=folder, executable=executable, verilog=verilog,
                        manifest=manifest, waves=waves, rebuilt=rebuilt,
                        build_seconds=time.monotonic() - start)
+
+
+def _source_digest():
+    """A hash of every source the Verilog can depend on: the hw and sim packages (the
+    designs and the formats they ask) and the Amaranth version."""
+    from importlib import metadata, util
+
+    digest = hashlib.sha256(metadata.version("amaranth").encode())
+    for package in ("sparsecore.hw", "sparsecore.sim"):   # found, not imported (Amaranth)
+        for path in sorted(Path(util.find_spec(package).origin).parent.glob("*.py")):
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _emit_cached(design, folder, name):
+    """:func:`sparsecore.hw.emit.emit`, skipped when the design's class, config and sources
+    are those of the Verilog and manifest already in ``folder`` (converting a core to
+    Verilog takes seconds; a GEMM on a built configuration should not pay them)."""
+    # A config record names its design without importing Amaranth (seconds on its own).
+    config = design if hasattr(design, "as_dict") else design.config
+    key = hashlib.sha256(json.dumps([type(design).__name__, type(config).__name__,
+                                     config.as_dict(), name, _source_digest()]).encode()
+                         ).hexdigest()
+    stamp = folder / ".emit-stamp"
+    manifest_path = folder / f"{name}.json"
+    if stamp.is_file() and stamp.read_text() == key and manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text())
+        if (folder / manifest["verilog"]).is_file():
+            return manifest
+    from sparsecore.hw.emit import emit
+    from sparsecore.verif.build import component_for
+
+    stamp.unlink(missing_ok=True)
+    manifest = emit(component_for(design), folder, name)
+    stamp.write_text(key)
+    return manifest
 
 
 def _verilator_args(name, verilog, waves):

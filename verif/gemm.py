@@ -43,7 +43,7 @@ from sparsecore.sim.tiling import Geometry, TiledGemm, assemble, explain_mismatc
 from sparsecore.verif.streams import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
 
 __all__ = ["GemmResult", "GemmJob", "LayerResult", "run_gemm", "run_layer", "core_build_name",
-           "layer_build_name", "pack_beats", "pack_beat_words", "pack_params",
+           "layer_build_name", "pack_beats", "pack_beat_words", "pack_table_words", "pack_params",
            "unpack_results", "unpack_codes", "RUNNERS",
            "fst_supported", "wave_formats", "JOB_ENV", "BARE_CYCLES_ENV"]
 
@@ -79,7 +79,7 @@ class GemmResult:
 
     @property
     def beats(self):
-        return len(self.tiled.beats)
+        return self.tiled.n_beats
 
     @property
     def cycles_per_second(self):
@@ -107,7 +107,7 @@ class GemmResult:
         if "beat" in info:
             beat, group = info["beat"], info["group"]
             # The output tile's beats run over K in order: chunk = beat within them.
-            per_output = len(self.tiled.beats) // int(self.tiled.final.sum())
+            per_output = self.tiled.n_beats // int(self.tiled.final.sum())
             k_beat = g.k_per_beat(info["dense"])
             k0 = (beat % per_output) * k_beat + group * (2 if info["dense"] else 4)
             k1 = k0 + (1 if info["dense"] else 3)
@@ -196,34 +196,48 @@ class GemmJob:
 
 # -- packing: beats <-> payload words, layouts from the manifest --------------------
 
-def _beat_fields(config, beats):
-    """The weights and activations payload fields of :class:`sim.tiling.Beats`."""
+def _weight_fields(config, beats):
+    """The weights payload fields of :class:`sim.tiling.Beats` (or its weight rows)."""
     n = len(beats)
 
     def flag(bits):
         return bits.reshape(n, 1).astype(np.int64), BIT
 
-    weights = {
+    return {
         "values": (beats.values.reshape(n, -1), config.weight_format),
         "meta": (beats.meta.reshape(n, -1), META_FORMAT),
         "dense": flag(beats.dense), "last": flag(beats.last),
         "accumulate": flag(beats.accumulate),
     }
-    return weights, {"": (beats.acts.reshape(n, -1), config.act_format)}
+
+
+def _act_fields(config, acts):
+    return {"": (acts.reshape(len(acts), -1), config.act_format)}
 
 
 def pack_beats(manifest, config, beats):
     """(weights words, activations words) for :class:`sim.tiling.Beats`, one pair per beat."""
-    weights, acts = _beat_fields(config, beats)
-    return (PayloadCodec(manifest["streams"]["weights"]).pack(weights),
-            PayloadCodec(manifest["streams"]["activations"]).pack(acts))
+    return (PayloadCodec(manifest["streams"]["weights"]).pack(_weight_fields(config, beats)),
+            PayloadCodec(manifest["streams"]["activations"]).pack(
+                _act_fields(config, beats.acts)))
 
 
 def pack_beat_words(manifest, config, beats):
     """:func:`pack_beats` as uint32 arrays, (beats, ceil(width/32)) each: the engine's form."""
-    weights, acts = _beat_fields(config, beats)
-    return (PayloadCodec(manifest["streams"]["weights"]).pack_words(weights),
-            PayloadCodec(manifest["streams"]["activations"]).pack_words(acts))
+    return (PayloadCodec(manifest["streams"]["weights"]).pack_words(
+                _weight_fields(config, beats)),
+            PayloadCodec(manifest["streams"]["activations"]).pack_words(
+                _act_fields(config, beats.acts)))
+
+
+def pack_table_words(manifest, config, tables):
+    """The engine's inputs for :class:`sim.tiling.BeatTables`: ``(table words, index)`` for
+    the weights and for the activations; each operand beat is packed once."""
+    weights = PayloadCodec(manifest["streams"]["weights"]).pack_words(
+        _weight_fields(config, tables.weight_rows()))
+    acts = PayloadCodec(manifest["streams"]["activations"]).pack_words(
+        _act_fields(config, tables.acts))
+    return (weights, tables.weight_index), (acts, tables.act_index)
 
 
 def _unpack(codec, words, fmt):
@@ -477,12 +491,12 @@ def _run_gemm_engine(config, tiled, dense, waves, record, progress, bare_cycles,
 
     built = _engine_build(config, core_build_name(config), record, progress, root, "core")
     manifest = built.manifest
-    weights, acts = pack_beat_words(manifest, config, tiled.beats)
+    weights, acts = pack_table_words(manifest, config, tiled.tables)
     start = time.perf_counter()
     wave_path = _wave_target(built, waves, "gemm") if record else None
     mode = "dense" if dense else "sparse"
     run = _engine_stream(built, {"weights": weights, "activations": acts},
-                         {"results": tiled.beats.n_tiles}, stalls, wave_path,
+                         {"results": tiled.n_tiles}, stalls, wave_path,
                          f"{mode} GEMM on {built.name}", progress)
     results = unpack_results(manifest, config, run.outputs["results"])
     c = assemble(tiled, results)
@@ -555,7 +569,7 @@ def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_c
     with tempfile.TemporaryDirectory(prefix="sparsecore-gemm-") as folder:
         job = GemmJob(folder)
         job.write_beats(weights, acts, streams["weights"]["payload_width"],
-                        streams["activations"]["payload_width"], tiled.beats.n_tiles,
+                        streams["activations"]["payload_width"], tiled.n_tiles,
                         params, streams["params"]["payload_width"] if params else None)
         job.write_stalls(stalls)
         cases = (["clock_loop"] if bare_cycles else []) + ["gemm"]
@@ -615,14 +629,14 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=Tr
     name = layer_build_name(config)
     mode = "dense" if dense else "sparse"
     if runner == "engine":
-        built = _engine_build(SparseLayer(config), name, record, progress, root, "layer")
+        built = _engine_build(config, name, record, progress, root, "layer")
         manifest = built.manifest
         params = pack_params(manifest, config, tiled, mult, shift, bias, relu, words32=True)
-        weights, acts = pack_beat_words(manifest, config, tiled.beats)
+        weights, acts = pack_table_words(manifest, config, tiled.tables)
         wave_path = _wave_target(built, waves, "layer") if record else None
         run = _engine_stream(built, {"weights": weights, "activations": acts,
                                      "params": params},
-                             {"codes": tiled.beats.n_tiles}, stalls, wave_path,
+                             {"codes": tiled.n_tiles}, stalls, wave_path,
                              f"{mode} layer on {built.name}", progress)
         if record:
             from sparsecore.verif.waves import write_gtkw
