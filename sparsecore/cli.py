@@ -308,10 +308,11 @@ def cmd_gemm(args):
         result = run_gemm(config, a=inputs.a if args.dense else None, values=inputs.values,
                           meta=inputs.meta, b=inputs.b, dense=args.dense, waves=waves)
     except (SimulationFailed, RuntimeError) as exc:
-        print(f"sparsecore gemm: the run on the core failed: {exc}", file=sys.stderr)
-        if waves is None:
-            print("sparsecore gemm: add --waves run.vcd to this command to record its "
-                  "waveform", file=sys.stderr)
+        # One line: what happened (a Verilator build failure adds its log's tail after it).
+        hint = "" if waves is not None else "; add --waves run.vcd to record its waveform"
+        first, _, rest = str(exc).partition("\n")
+        print(f"sparsecore gemm: the run on the core failed: {first}{hint}"
+              + (f"\n{rest}" if rest else ""), file=sys.stderr)
         return 1
     _save_npy(out, result.c)
 

@@ -294,3 +294,21 @@ def test_cli_interrupt_stops_the_simulator(tiny_engine, tmp_path, sig, code):
         Path(f"/proc/{engine[0]}/stat").read_text().split()[2] == "Z"
     assert list(tmp.iterdir()) == []
     assert not (tmp_path / "C.npy").exists()
+
+
+def test_cli_cycle_limit_exits_1_with_one_line(tiny_engine, capsys, tmp_path, monkeypatch):
+    """A run that does not finish within its cycle limit: exit 1, one line, no C written."""
+    import sparsecore.verif.engine as engine
+    from sparsecore.cli import main
+
+    monkeypatch.setattr(engine, "cycle_limit", lambda *args, **kwargs: 5)
+    np.save(tmp_path / "A.npy", np.eye(4, 8, dtype=np.int64))
+    np.save(tmp_path / "B.npy", np.ones((8, 4), np.int64))
+    code = main(["gemm", "--a", str(tmp_path / "A.npy"), "--b", str(tmp_path / "B.npy"),
+                 "--weights", "int8", "--acts", "int8", "--config", "tiny", "--out",
+                 str(tmp_path / "C.npy")])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert "did not finish the job within the limit of 5 cycles" in err
+    assert not (tmp_path / "C.npy").exists()
