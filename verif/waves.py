@@ -301,13 +301,14 @@ def demo(out_dir, png_paths, config="tiny", seed=7):
     code = cli(argv)
     if code:
         return code
-    from sparsecore.verif.build import build
+    from sparsecore.verif.engine import build_engine
     from sparsecore.verif.gemm import core_build_name
 
     from sparsecore.cli import resolve_config
 
     cfg = resolve_config(config, {"weights": "int8", "acts": "int8"})
-    manifest = build(cfg, core_build_name(cfg), waves=True).manifest   # cached: no rebuild
+    # the engine build the GEMM above ran on (cached: no rebuild)
+    manifest = build_engine(cfg, core_build_name(cfg), waves=True).manifest
     tiles = -(-m // cfg.rows) * -(-n // cfg.cols)
     title = (f"sparsecore gemm --config {config}: C[{m}x{n}] = A[{m}x{k}] (2:4, int8) x "
              f"B[{k}x{n}], sparse mode: {tiles} output tiles of {-(-k // cfg.k_sparse)} beats")
