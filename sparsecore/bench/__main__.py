@@ -61,7 +61,7 @@ def log(*args):
 
 # -- stamp --------------------------------------------------------------------------------
 
-def stamp():
+def stamp(load_average=None):
     from sparsecore.hw.emit import tool_versions
     tools = {**tool_versions(), **syn.tool_versions()}
     for dist in ("numpy", "matplotlib"):
@@ -69,7 +69,9 @@ def stamp():
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(),
-                    "system": f"{platform.system()} {platform.machine()}"},
+                    "system": f"{platform.system()} {platform.machine()}",
+                    "load_average": (os.getloadavg()[0] if load_average is None
+                                     else load_average)},
         "tools": tools,
     }
 
@@ -233,6 +235,7 @@ def main(argv=None):
     results.pop("targets", None)
     wall = {}
     start = time.monotonic()
+    load_at_start = os.getloadavg()[0]
 
     if "throughput" in parts:
         from sparsecore.bench.throughput import sweep
@@ -269,7 +272,7 @@ def main(argv=None):
     wall["total"] = time.monotonic() - start
     results["wall_seconds"] = wall
     results["parts_run"] = parts
-    results["stamp"] = stamp()
+    results["stamp"] = stamp(load_at_start)
     for path in write_report(results, out_dir):
         log(f"wrote {path}")
     return 0

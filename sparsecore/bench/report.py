@@ -359,7 +359,10 @@ def _section_stamp(results):
     parts = ", ".join(f"{k} {v:.0f} s" for k, v in wall.items() if k != "total")
     return "\n".join([
         f"Generated {s['date']} by `make bench` on {s['machine']['nproc']} x "
-        f"{s['machine']['cpu']} ({s['machine']['system']}).",
+        f"{s['machine']['cpu']} ({s['machine']['system']})."
+        + (f" Load average when the run started: {s['machine']['load_average']:.1f} (other "
+           "jobs share the cores: compare figures of one run, as ratios)."
+           if "load_average" in s["machine"] else ""),
         "",
         f"Tools: {tools}.",
         "",
