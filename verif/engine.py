@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from sparsecore.verif.build import SimulationFailed
 from sparsecore.verif.toolchain import (
     AMARANTH_WAIVERS,
@@ -208,11 +209,12 @@ def ports_header(manifest):
     return "\n".join(lines)
 
 
-def build_engine(design, name, *, waves=False, root=None, on_compile=None):
+def build_engine(design, name=None, *, waves=False, root=None, on_compile=None):
     """Emit ``design`` and compile it with the engine driver into ``<root>/<name>_engine/``.
 
     ``design``: a component or a config (see :func:`verif.build.component_for`);
-    ``name``: the Verilog module name (one per configuration); ``waves``: a
+    ``name``: the Verilog module name (one per configuration; default the
+    registry's build name, :func:`sparsecore.hw.registry.build_name`); ``waves``: a
     tracing build (VCD), in ``<name>_engine_waves/``. The compile is skipped
     when a hash of the Verilog, the driver, the header, the Verilator version
     and the options matches the last successful build's stamp. ``on_compile``:
@@ -220,6 +222,9 @@ def build_engine(design, name, *, waves=False, root=None, on_compile=None):
     """
     from sparsecore.verif.build import _locked, build_root
 
+    if name is None:
+        from sparsecore.hw.registry import build_name
+        name = build_name(design if not hasattr(design, "config") else design.config)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")
     start = time.monotonic()
@@ -470,11 +475,10 @@ def _run_child(built, job, progress):
 def _main(argv=None):
     """``python -m verif.engine CONFIG CYCLES``: the raw loop's cycles/s on a preset core."""
     from sparsecore.hw.config import preset
-    from sparsecore.verif.gemm import core_build_name
 
     config = preset(argv[0] if argv else "default")
     cycles = int(argv[1]) if argv and len(argv) > 1 else 1_000_000
-    built = build_engine(config, core_build_name(config))
+    built = build_engine(config)
     n, seconds = raw_loop(built, cycles)
     print(f"raw loop: {n} cycles in {seconds:.3f} s = {n / seconds:,.0f} cycles/s "
           f"(build {built.build_seconds:.1f} s, rebuilt={built.rebuilt})")

@@ -9,12 +9,11 @@ in the same simulator run (``clock_loop`` in :mod:`sparsecore.verif.gemm_tb`).
 measures the same, end to end, on a GEMM of a million cycles
 (:func:`sparsecore.bench.throughput.sim_speed`).
 
-    python -m sparsecore.bench.speed [--config default] [--shape 32 2048 32] [--runner R]
+    sparsecore bench speed [--config default] [--shape 32 2048 32] [--runner R]
 """
 
 import argparse
 import json
-import sys
 
 import numpy as np
 
@@ -61,7 +60,7 @@ def measure_speed(config="default", shape=DEFAULT_SHAPE, modes=("sparse", "dense
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m sparsecore.bench.speed",
+    parser = argparse.ArgumentParser(prog="sparsecore bench speed",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--runner", default="engine", choices=("engine", "cocotb"))
     parser.add_argument("--config", default="default")
@@ -78,7 +77,3 @@ def main(argv=None):
                   f"runner={r['runner_cycles_per_s']} cycles/s bare_loop="
                   f"{r['bare_cycles_per_s']} cycles/s ratio={r['ratio']:.2f}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

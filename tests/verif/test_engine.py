@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from sparsecore.hw.config import LayerConfig, preset
 from sparsecore.sim import prune_2to4
 from sparsecore.sim.inference import IntegerLayer, numpy_layer
@@ -59,7 +60,7 @@ def test_pack_fields32_matches_pack_rows(data):
     codes = rng.integers(0, 1 << bits, size=(n, count), dtype=np.uint64)
     words = pack_fields32(n, width, [(offset, codes, bits)])
     assert words.dtype == np.uint32 and words.shape == (n, -(-width // 32))
-    from sparsecore.verif.streams import raw_format
+    from sparsecore.verif.payload import raw_format
     expected = pack_rows(codes.astype(np.int64), raw_format(bits)) if n else []
     for row, value in zip(words, expected, strict=True):
         as_int = sum(int(w) << (32 * i) for i, w in enumerate(row))
