@@ -20,13 +20,13 @@ padded sparse group has the canonical all-zero code).
 
 import numpy as np
 
-from sim.accel_perf import AccelGeometry, plan_job
+from sim.accel_perf import plan_job
 from sim.formats import check_integer_array, get_format
 from sim.gemm import acc_format, matmul, sparse_matmul
 from sim.packing import pack_rows, unpack_rows
 from sim.sparsity import CANONICAL_CODES, META_FORMAT, check_compressed, compress_2to4
 
-__all__ = ["load_stream", "split_results", "expected_c", "operands"]
+__all__ = ["load_stream", "split_results", "result_beats", "expected_c", "operands"]
 
 ZERO_GROUP_CODE = CANONICAL_CODES["0000"]
 
@@ -116,6 +116,19 @@ def split_results(geometry, job, beats, m, n):
     return c.reshape(job.m_tiles * g.rows, job.n_tiles * g.cols)[:m, :n].copy()
 
 
+def result_beats(geometry, job, c):
+    """The result-stream beats of ``job`` giving C (inverse of :func:`split_results`);
+    C's padding to whole tiles is zero, as the hardware's."""
+    g = geometry
+    c = check_integer_array(c, "c")
+    padded = _pad(c, (job.m_tiles * g.rows, job.n_tiles * g.cols))
+    tiles = padded.reshape(job.m_tiles, g.rows, job.n_tiles, g.cols).transpose(0, 2, 1, 3)
+    words = pack_rows(tiles.reshape(-1, g.rows * g.cols), acc_format(g.acc_bits), "c")
+    width, ob = 8 * g.out_bytes, g.out_beats
+    mask = (1 << width) - 1
+    return [(w >> (i * width)) & mask for w in words for i in range(ob)]
+
+
 def expected_c(geometry, b, *, a=None, values=None, meta=None, dense=False):
     """C = A x B from the model, wrapped to acc_bits (any of the 16 codes in sparse mode)."""
     _, _, values, meta, a, b = operands(b, a=a, values=values, meta=meta, dense=dense)
@@ -123,5 +136,3 @@ def expected_c(geometry, b, *, a=None, values=None, meta=None, dense=False):
         return matmul(a, b, acc_bits=geometry.acc_bits)
     return sparse_matmul(values, meta, b, acc_bits=geometry.acc_bits)
 
-
-__all__ += ["AccelGeometry"]
