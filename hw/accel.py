@@ -112,7 +112,7 @@ class SparseAccelerator(wiring.Component):
         c = self._config
         return data.StructLayout({
             "m_tiles": c.count_bits, "n_tiles": c.count_bits,
-            "k_chunks": c.k_chunk_bits, "dense": 1,
+            "k_chunks": c.count_bits, "dense": 1,
         })
 
     @property
@@ -159,7 +159,7 @@ class SparseAccelerator(wiring.Component):
         m = Module()
         m.submodules.core = core = self._core
         G, W8 = c.groups, 8 * c.load_bytes
-        cb, kb = c.count_bits, c.k_chunk_bits
+        cb = kb = c.count_bits
 
         m.submodules.a_mem = a_mem = Memory(shape=self.a_word_layout, depth=2 * c.a_depth,
                                             init=[])

@@ -255,7 +255,8 @@ class AccelConfig(CoreConfig):
         b_depth: words in the activation buffer, one word per ``k_sparse`` rows
             of K by ``cols`` columns of B: all of a job's B must fit
             (``ceil(K / k_sparse) * ceil(N / cols) <= b_depth``).
-        count_bits: width of the descriptor's tile counts (``m_tiles``, ``n_tiles``).
+        count_bits: width of the descriptor's counts (``m_tiles``, ``n_tiles``,
+            ``k_chunks``): wide enough to state jobs the buffers refuse.
 
     Buffer sizes, word widths and the beats a word takes on the load stream are
     derived here (and so land in the manifest's ``derived``).
@@ -324,11 +325,6 @@ class AccelConfig(CoreConfig):
     @property
     def b_buffer_bits(self):
         return self.b_depth * self.b_word_bits
-
-    @property
-    def k_chunk_bits(self):
-        """Width of the descriptor's ``k_chunks`` (0 .. a_depth)."""
-        return self.a_depth.bit_length()
 
 
 PRESETS = {

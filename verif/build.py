@@ -104,12 +104,16 @@ def waves_requested():
 
 
 def component_for(design):
-    """A component from a component or a config record (MacConfig, CoreConfig, LayerConfig)."""
+    """A component from a component or a config record (MacConfig, CoreConfig, LayerConfig,
+    AccelConfig)."""
     from amaranth.lib import wiring
 
     if isinstance(design, wiring.Component):
         return design
-    from hw.config import CoreConfig, LayerConfig, MacConfig
+    from hw.config import AccelConfig, CoreConfig, LayerConfig, MacConfig
+    if isinstance(design, AccelConfig):   # a CoreConfig too: test it first
+        from hw.accel import SparseAccelerator
+        return SparseAccelerator(design)
     if isinstance(design, LayerConfig):   # a CoreConfig too: test it first
         from hw.layer import SparseLayer
         return SparseLayer(design)

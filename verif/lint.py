@@ -61,6 +61,15 @@ def designs():
         # ternary x uint4 in, int8 logits out: the demo's last layer
         found.append(("layer_ternary_uint4_to_int8", lambda: SparseLayer(
             LayerConfig.of(PRESETS["ternary_uint4"], out="int8"))))
+    try:
+        from hw.accel import SparseAccelerator
+        from hw.config import AccelConfig
+    except ImportError as err:
+        skipped.append(f"SparseAccelerator ({err})")
+    else:
+        # the default core with its default buffers (the report's accelerator)
+        found.append(("accel_default", lambda: SparseAccelerator(
+            AccelConfig.of(PRESETS["default"]))))
     return found, skipped
 
 
