@@ -40,9 +40,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-
-from hw.config import AccelConfig
-from hw.core import SparseTensorCore
+from sparsecore.hw.config import AccelConfig
+from sparsecore.hw.core import SparseTensorCore
 
 __all__ = ["SparseAccelerator", "Refusal"]
 

@@ -19,12 +19,11 @@ padded sparse group has the canonical all-zero code).
 """
 
 import numpy as np
-
-from sim.accel_perf import plan_job
-from sim.formats import check_integer_array, get_format
-from sim.gemm import acc_format, matmul, sparse_matmul
-from sim.packing import pack_rows, unpack_rows
-from sim.sparsity import CANONICAL_CODES, META_FORMAT, check_compressed, compress_2to4
+from sparsecore.sim.accel_perf import plan_job
+from sparsecore.sim.formats import check_integer_array, get_format
+from sparsecore.sim.gemm import acc_format, matmul, sparse_matmul
+from sparsecore.sim.packing import pack_rows, unpack_rows
+from sparsecore.sim.sparsity import CANONICAL_CODES, META_FORMAT, check_compressed, compress_2to4
 
 __all__ = ["load_stream", "split_results", "result_beats", "expected_c", "operands"]
 

@@ -27,9 +27,9 @@ refused command's status beat is taken at edge ``check_cycles + 1``.
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sim.arith import check_positive_int
-from sim.formats import get_format
-from sim.tiling import Geometry
+from sparsecore.sim.arith import check_positive_int
+from sparsecore.sim.formats import get_format
+from sparsecore.sim.tiling import Geometry
 
 __all__ = ["AccelGeometry", "AccelJob", "AccelPerf", "plan_job", "predict_job"]
 

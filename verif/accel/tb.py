@@ -31,13 +31,12 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
-
-from sim.accel import expected_c, load_stream, result_beats
-from sim.accel_perf import AccelGeometry, predict_job
-from sim.formats import get_format
-from sim.sparsity import prune_2to4
-from verif.build import testbench_manifest, testbench_seed
-from verif.streams import (
+from sparsecore.sim.accel import expected_c, load_stream, result_beats
+from sparsecore.sim.accel_perf import AccelGeometry, predict_job
+from sparsecore.sim.formats import get_format
+from sparsecore.sim.sparsity import prune_2to4
+from sparsecore.verif.build import testbench_manifest, testbench_seed
+from sparsecore.verif.streams import (
     Coverage,
     CycleLoop,
     Idle,

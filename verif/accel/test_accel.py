@@ -10,10 +10,10 @@ small. Every coverage bin must be hit.
 
 import json
 
-from hw.accel import SparseAccelerator
-from hw.config import AccelConfig, CoreConfig
-from verif.accel.tb import COVERAGE_FILE
-from verif.build import build, run
+from sparsecore.hw.accel import SparseAccelerator
+from sparsecore.hw.config import AccelConfig, CoreConfig
+from sparsecore.verif.accel.tb import COVERAGE_FILE
+from sparsecore.verif.build import build, run
 
 CONFIG = AccelConfig.of(CoreConfig(rows=2, cols=3, groups=1, weights="int4", acts="uint8",
                                    acc_bits=20), load_bytes=2, out_bytes=4, a_depth=6,

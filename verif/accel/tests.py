@@ -2,9 +2,8 @@
 
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
-
-from sim.accel_perf import AccelJob
-from verif.accel.tb import AccelTB, save_coverage
+from sparsecore.sim.accel_perf import AccelJob
+from sparsecore.verif.accel.tb import AccelTB, save_coverage
 
 
 def _oversized(tb):
@@ -63,7 +62,8 @@ async def test_full_rate_cycles(dut):
         tb.submit_descriptor(job)
     timings = await tb.drain("full rate")
     wrong = [(n, model, rtl) for n, (model, rtl) in enumerate(timings) if model != rtl]
-    assert not wrong, f"jobs whose cycles differ from sim.accel_perf (job, model, rtl): {wrong}"
+    assert not wrong, (
+        f"jobs whose cycles differ from sim.accel_perf (job, model, rtl): {wrong}")
     save_coverage()
 
 
