@@ -209,7 +209,7 @@ class SparseAccelerator(wiring.Component):
         collect = Signal(max(1, (nb_max - 1) * W8))
         l_phase_a = Signal()            # 0: loading B, 1: loading A stripes
         l_done = Signal()
-        l_beat = Signal(range(nb_max))
+        l_beat = Signal(range(max(2, nb_max)))
         l_word = Signal(cb + kb)
         l_stripe = Signal(cb)           # A stripes fully loaded
         c_stripe = Signal(cb)           # A stripes whose every read has been issued

@@ -25,7 +25,8 @@ from sparsecore.sim.gemm import acc_format, matmul, sparse_matmul
 from sparsecore.sim.packing import pack_rows, unpack_rows
 from sparsecore.sim.sparsity import CANONICAL_CODES, META_FORMAT, check_compressed, compress_2to4
 
-__all__ = ["load_stream", "split_results", "result_beats", "expected_c", "operands"]
+__all__ = ["load_stream", "split_results", "result_beats", "expected_c", "operands",
+           "column_blocks"]
 
 ZERO_GROUP_CODE = CANONICAL_CODES["0000"]
 
@@ -65,6 +66,30 @@ def operands(b, *, a=None, values=None, meta=None, dense=False):
     if meta.shape[1] != -(-k // 4):
         raise ValueError(f"meta shape {meta.shape} does not match K={k}")
     return meta.shape[0], k, values, meta, None, b
+
+
+def column_blocks(geometry, m, n, k, *, dense):
+    """Column ranges ``[(start, stop), ...]`` of B (and C) that each fit the B buffer.
+
+    One job per range, B's columns split into the fewest blocks of whole tiles.
+    ValueError when even one tile column does not fit, or K does not fit a stripe
+    buffer (naming the limit).
+    """
+    g = geometry
+    job = plan_job(g, m, n, k, dense=dense)
+    kb = g.core.k_per_beat(dense)
+    if job.k_chunks > g.a_depth:
+        raise ValueError(f"K = {k} does not fit the accelerator's stripe buffers: at most "
+                         f"{g.a_depth * kb} in {'dense' if dense else 'sparse'} mode "
+                         f"(a_depth = {g.a_depth} chunks of {kb})")
+    per_block = g.b_depth // job.b_words   # tile columns whose B fits at once
+    if per_block < 1:
+        raise ValueError(f"K = {k} does not fit the accelerator's B buffer: one tile column "
+                         f"needs {job.b_words} words, b_depth = {g.b_depth}")
+    blocks = -(-job.n_tiles // per_block)
+    tiles = -(-job.n_tiles // blocks)      # the fewest blocks, as even as whole tiles allow
+    width = tiles * g.cols
+    return [(start, min(start + width, n)) for start in range(0, n, width)]
 
 
 def load_stream(geometry, b, *, a=None, values=None, meta=None, dense=False):

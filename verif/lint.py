@@ -67,9 +67,10 @@ def designs():
     except ImportError as err:
         skipped.append(f"SparseAccelerator ({err})")
     else:
-        # the default core with its default buffers (the report's accelerator)
-        found.append(("accel_default", lambda: SparseAccelerator(
-            AccelConfig.of(PRESETS["default"]))))
+        # the report's accelerators: default buffers; ternary words take one load beat
+        for preset in ("default", "ternary_uint4"):
+            found.append((f"accel_{preset}", lambda p=preset: SparseAccelerator(
+                AccelConfig.of(PRESETS[p]))))
     return found, skipped
 
 

@@ -112,23 +112,27 @@ def _random_gemm(rng, cfg, geo, dense, m=None, n=None, k=None):
     return a, rng.integers(af.min, af.max + 1, (k, n))
 
 
-@pytest.mark.parametrize("stall", [0.0, 0.3])
-def test_random_jobs_match_model(stall):
+# every word and every result tile in one beat
+CFG_WIDE = AccelConfig.of(CFG.core, load_bytes=16, out_bytes=16, a_depth=5, b_depth=12)
+
+
+@pytest.mark.parametrize("cfg,stall", [(CFG, 0.0), (CFG, 0.3), (CFG_WIDE, 0.0)])
+def test_random_jobs_match_model(cfg, stall):
     """Random sparse and dense GEMMs (modes switching), each C equal to the model; with no
     stalls every job's cycles equal sim.accel_perf's, with stalls they can only grow."""
     rng = np.random.default_rng(7)
-    dut = SparseAccelerator(CFG)
-    geo = _geometry(CFG, dut)
+    dut = SparseAccelerator(cfg)
+    geo = _geometry(cfg, dut)
     gemms, jobs = [], []
     while len(jobs) < 10:
         dense = bool(rng.integers(2))
-        a, b = _random_gemm(rng, CFG, geo, dense)
+        a, b = _random_gemm(rng, cfg, geo, dense)
         job, beats = load_stream(geo, b, a=a, dense=dense)
         if job.refusal(geo):
             continue
         gemms.append((a, b, dense))
         jobs.append((job, beats))
-    _, log = _run(CFG, jobs, stall=stall, seed=int(rng.integers(1 << 30)))
+    _, log = _run(cfg, jobs, stall=stall, seed=int(rng.integers(1 << 30)))
     for (a, b, dense), (job, beats), (out, status, cycles, sent) in zip(gemms, jobs, log,
                                                                         strict=True):
         perf = predict_job(geo, job)
