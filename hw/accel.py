@@ -77,14 +77,13 @@ class SparseAccelerator(wiring.Component):
             load or result beat moves).
 
     Timing (:mod:`sim.accel_perf` is the exact model, with the load stream always
-    valid and results always ready): the check takes :attr:`CHECK_CYCLES`; the
+    valid and results always ready): the check takes :attr:`check_cycles`; the
     load stream is then taken every cycle while a buffer is free; the sequencer
     issues one core beat per cycle whenever the stripe it needs is loaded, and
     starts a tile no sooner than ``out_beats`` cycles after the previous one, so
     the serializer keeps up and the core never holds.
     """
 
-    CHECK_CYCLES = 1
 
     def __init__(self, config):
         if not isinstance(config, AccelConfig):
@@ -124,6 +123,13 @@ class SparseAccelerator(wiring.Component):
         return data.StructLayout({"values": core["values"].shape, "meta": core["meta"].shape})
 
     @property
+    def check_cycles(self):
+        """Edges from the command's to the one that starts loading or refuses it: B's size
+        ``n_tiles * b_words`` comes from a shift-and-add over ``count_bits`` edges (no
+        wide multiplier on the clock's path), then one edge compares."""
+        return self._config.count_bits + 1
+
+    @property
     def core_latency(self):
         return self._core.latency
 
@@ -138,7 +144,7 @@ class SparseAccelerator(wiring.Component):
         return {
             "latency": self.latency,
             "core_latency": self.core_latency,
-            "check_cycles": self.CHECK_CYCLES,
+            "check_cycles": self.check_cycles,
             "throughput": core["throughput"],
             "pipeline": core["pipeline"],
             "buffers": {
@@ -173,33 +179,40 @@ class SparseAccelerator(wiring.Component):
         dense = Signal()
         b_words = Signal(kb)            # B words per tile column
         b_total = Signal(cb + kb)       # B words of the job
-        tiles_total = Signal(2 * cb)    # output tiles of the job
         running = Signal()              # loading and computing a job
         reason = Signal(len(Refusal))
         status_valid = Signal()
         idle = Signal(init=1)
-        check = Signal()
+        check = Signal()                # B's size is being worked out
+        step = Signal(range(cb + 1))    # shift-and-add steps left
+        n_left = Signal(cb)             # multiplier bits not yet used
+        addend = Signal(cb + kb)        # b_words << step
 
         m.d.comb += [self.cmd.ready.eq(idle), self.status.valid.eq(status_valid),
                      self.status.p.error.eq(reason != 0), self.status.p.reason.eq(reason)]
         with m.If(self.cmd.valid & idle):
             p = self.cmd.p
+            words = Mux(p.dense, (p.k_chunks + 1) >> 1, p.k_chunks)
             m.d.sync += [
-                idle.eq(0), check.eq(1),
+                idle.eq(0), check.eq(1), step.eq(cb),
                 m_tiles.eq(p.m_tiles), n_tiles.eq(p.n_tiles), k_chunks.eq(p.k_chunks),
-                dense.eq(p.dense),
-                b_words.eq(Mux(p.dense, (p.k_chunks + 1) >> 1, p.k_chunks)),
+                dense.eq(p.dense), b_words.eq(words),
+                n_left.eq(p.n_tiles), addend.eq(words), b_total.eq(0),
             ]
         with m.If(check):
-            need_b = n_tiles * b_words
-            bad = Cat((m_tiles == 0) | (n_tiles == 0) | (k_chunks == 0),
-                      k_chunks > c.a_depth, need_b > c.b_depth)
-            m.d.sync += [check.eq(0), reason.eq(bad), b_total.eq(need_b),
-                         tiles_total.eq(m_tiles * n_tiles)]
-            with m.If(bad.any()):
-                m.d.sync += status_valid.eq(1)
+            with m.If(step != 0):   # b_total = n_tiles * b_words, one bit per edge
+                m.d.sync += [step.eq(step - 1), n_left.eq(n_left >> 1),
+                             addend.eq(addend << 1)]
+                with m.If(n_left[0]):
+                    m.d.sync += b_total.eq(b_total + addend)
             with m.Else():
-                m.d.sync += running.eq(1)
+                bad = Cat((m_tiles == 0) | (n_tiles == 0) | (k_chunks == 0),
+                          k_chunks > c.a_depth, b_total > c.b_depth)
+                m.d.sync += [check.eq(0), reason.eq(bad)]
+                with m.If(bad.any()):
+                    m.d.sync += status_valid.eq(1)
+                with m.Else():
+                    m.d.sync += running.eq(1)
         with m.If(self.status.valid & self.status.ready):
             m.d.sync += [status_valid.eq(0), idle.eq(1), reason.eq(0)]
 
@@ -301,7 +314,8 @@ class SparseAccelerator(wiring.Component):
         ser = Signal(OB * O8)
         ser_valid = Signal()
         ser_beat = Signal(range(max(2, OB)))
-        tiles_out = Signal(2 * cb)
+        out_col = Signal(cb)            # tile column and stripe of the tile going out
+        out_stripe = Signal(cb)
         ser_last = ser_beat == OB - 1
         out_taken = self.results.valid & self.results.ready
         m.d.comb += [
@@ -311,9 +325,11 @@ class SparseAccelerator(wiring.Component):
         with m.If(out_taken):
             m.d.sync += [ser.eq(ser[O8:]), ser_beat.eq(ser_beat + 1)]
             with m.If(ser_last):
-                m.d.sync += [ser_valid.eq(0), ser_beat.eq(0), tiles_out.eq(tiles_out + 1)]
-                with m.If(tiles_out == tiles_total - 1):
-                    m.d.sync += [running.eq(0), status_valid.eq(1), tiles_out.eq(0),
+                m.d.sync += [ser_valid.eq(0), ser_beat.eq(0), out_col.eq(out_col + 1)]
+                with m.If(out_col == n_tiles - 1):
+                    m.d.sync += [out_col.eq(0), out_stripe.eq(out_stripe + 1)]
+                with m.If((out_col == n_tiles - 1) & (out_stripe == m_tiles - 1)):
+                    m.d.sync += [running.eq(0), status_valid.eq(1), out_stripe.eq(0),
                                  l_phase_a.eq(0), l_done.eq(0), l_stripe.eq(0),
                                  c_stripe.eq(0)]
         with m.If(core.results.valid & core.results.ready):

@@ -43,7 +43,7 @@ def test_config_sizes():
 
 def _geometry(cfg, dut):
     return AccelGeometry(**{f: getattr(cfg, f) for f in AccelGeometry.FIELDS},
-                         latency=dut.latency, check_cycles=dut.CHECK_CYCLES)
+                         latency=dut.latency, check_cycles=dut.check_cycles)
 
 
 def _run(cfg, jobs, *, stall=0.0, seed=0):
@@ -147,8 +147,8 @@ def test_random_jobs_match_model(cfg, stall):
 
 
 def test_refusals_and_largest_fits():
-    """Descriptors too big for a buffer (or empty) are refused two edges after the command,
-    with no load taken; the largest that fit run and are exact."""
+    """Descriptors too big for a buffer (or empty) are refused check_cycles + 1 edges after
+    the command, with no load taken; the largest that fit run and are exact."""
     rng = np.random.default_rng(3)
     dut = SparseAccelerator(CFG)
     geo = _geometry(CFG, dut)
@@ -172,7 +172,7 @@ def test_refusals_and_largest_fits():
     for (job, reason), (out, status, cycles, sent) in zip(cases, log, strict=False):
         assert job.refusal(geo) == reason
         assert status == (1, reason) and out == [] and sent == 0
-        assert cycles == predict_job(geo, job).cycles == dut.CHECK_CYCLES + 1
+        assert cycles == predict_job(geo, job).cycles == dut.check_cycles + 1
     for (dense, (a, b)), (job, _), (out, status, cycles, _) in zip(fits, jobs[4:], log[4:],
                                                                    strict=True):
         assert status == (0, 0) and job.refusal(geo) == 0

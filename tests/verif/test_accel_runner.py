@@ -17,6 +17,7 @@ from sparsecore.verif.accel.run import JOB_GAP, run_accel_gemm
 from sparsecore.verif.accel.test_accel import CONFIG
 
 from sparsecore.cli import main
+from sparsecore.hw.accel import SparseAccelerator
 
 SEED = 20261130
 
@@ -63,8 +64,9 @@ def test_cli_accel(capsys, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "C.npy"), a @ b)
     words = dict(w.split("=", 1) for w in out.split())
     config = AccelConfig.of(preset("tiny"), load_bytes=4)
+    accel = SparseAccelerator(config)
     geometry = AccelGeometry(**{f: getattr(config, f) for f in AccelGeometry.FIELDS},
-                             latency=4)
+                             latency=accel.latency, check_cycles=accel.check_cycles)
     perf = predict_job(geometry, plan_job(geometry, 6, 5, 40, dense=False))
     assert words["check"] == "pass" and words["mode"] == "sparse"
     assert int(words["cycles"]) == perf.cycles
