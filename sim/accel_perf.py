@@ -21,7 +21,9 @@ load stream always valid and the result stream always ready:
   after the tile's last beat into the serializer, then ``out_beats`` beats.
 
 ``cycles`` = the edge of the last result beat (from the command's edge). A
-refused command's status beat is taken at edge ``check_cycles + 1``.
+refused command's status beat is taken at edge ``check_cycles + 1``. Jobs played
+back to back add :data:`JOB_GAP` edges between one's last result and the next
+one's command (:func:`predict_jobs`).
 """
 
 from collections.abc import Mapping
@@ -31,7 +33,12 @@ from sparsecore.sim.arith import check_positive_int
 from sparsecore.sim.formats import get_format
 from sparsecore.sim.tiling import Geometry
 
-__all__ = ["AccelGeometry", "AccelJob", "AccelPerf", "plan_job", "predict_job"]
+__all__ = ["AccelGeometry", "AccelJob", "AccelPerf", "plan_job", "predict_job", "predict_jobs",
+           "JOB_GAP"]
+
+# Between jobs played back to back: the last result's edge raises status, the status
+# moves at the next edge and the next command at the one after.
+JOB_GAP = 2
 
 KEPT_PER_GROUP = 2
 META_BITS = 4
@@ -190,3 +197,10 @@ def predict_job(geometry, job):
     cycles = prev_last + 1 + g.latency + ob
     beats = lb + job.m_tiles * la
     return AccelPerf(job, cycles, beats, beats * g.load_bytes, job.m_tiles * n_t * kc, peak, 0)
+
+
+def predict_jobs(geometry, jobs):
+    """Cycles of ``jobs`` played back to back (each command right after the previous
+    status): from the first command's edge to the last job's last result beat."""
+    perfs = [predict_job(geometry, job) for job in jobs]
+    return sum(p.cycles for p in perfs) + JOB_GAP * (len(perfs) - 1)

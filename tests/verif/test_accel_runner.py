@@ -9,15 +9,15 @@ small to wrap), cycles by sim.accel_perf.
 """
 
 import numpy as np
+from sparsecore.hw.accel import SparseAccelerator
 from sparsecore.hw.config import AccelConfig, preset
 from sparsecore.sim import prune_2to4
 from sparsecore.sim.accel import column_blocks
-from sparsecore.sim.accel_perf import AccelGeometry, plan_job, predict_job
-from sparsecore.verif.accel.run import JOB_GAP, run_accel_gemm
+from sparsecore.sim.accel_perf import AccelGeometry, plan_job, predict_job, predict_jobs
+from sparsecore.verif.accel.run import run_accel_gemm
 from sparsecore.verif.accel.test_accel import CONFIG
 
 from sparsecore.cli import main
-from sparsecore.hw.accel import SparseAccelerator
 
 SEED = 20261130
 
@@ -38,8 +38,8 @@ def test_run_accel_gemm_in_column_blocks():
         assert len(result.jobs) == 2
         for job, rtl, model in result.jobs:
             assert rtl == model, (job, rtl, model)
-        assert result.cycles == result.model_cycles == sum(
-            m for _, _, m in result.jobs) + JOB_GAP
+        assert result.cycles == result.model_cycles == predict_jobs(
+            AccelGeometry.of(result.build.manifest), [job for job, _, _ in result.jobs])
         geometry = AccelGeometry.of(result.build.manifest)
         perfs = [predict_job(geometry, plan_job(geometry, 5, hi - lo, k, dense=dense))
                  for lo, hi in column_blocks(geometry, 5, 30, k, dense=dense)]

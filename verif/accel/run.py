@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 from sparsecore.sim.accel import column_blocks, load_stream, operands, split_results
-from sparsecore.sim.accel_perf import AccelGeometry, predict_job
+from sparsecore.sim.accel_perf import JOB_GAP, AccelGeometry, predict_job
 from sparsecore.verif.gemm import _Progress
 from sparsecore.verif.streams import PayloadCodec, bytes_to_words, raw_format, words_to_bytes
 
-__all__ = ["AccelResult", "run_accel_gemm", "accel_build_name", "JOB_ENV"]
+__all__ = ["AccelResult", "run_accel_gemm", "accel_build_name", "JOB_ENV", "JOB_GAP"]
 
 JOB_ENV = "SPARSECORE_ACCEL_JOB"
 PLAYER = "sparsecore.verif.accel.player"
@@ -56,11 +56,6 @@ class AccelResult:
     def model_cycles(self):
         """sim.accel_perf's figure for the same jobs played back to back."""
         return sum(m for _, _, m in self.jobs) + JOB_GAP * (len(self.jobs) - 1)
-
-
-# Between jobs: the last result's edge sets status valid, the status moves at the next
-# edge and the next command at the one after.
-JOB_GAP = 2
 
 
 def accel_build_name(config):
