@@ -40,6 +40,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
 from sparsecore.hw.config import AccelConfig
 from sparsecore.hw.core import SparseTensorCore
 

@@ -19,6 +19,7 @@ padded sparse group has the canonical all-zero code).
 """
 
 import numpy as np
+
 from sparsecore.sim.accel_perf import plan_job
 from sparsecore.sim.formats import check_integer_array, get_format
 from sparsecore.sim.gemm import acc_format, matmul, sparse_matmul

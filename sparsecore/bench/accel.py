@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from sparsecore.bench import synth as syn
-from sparsecore.bench.__main__ import PROJECT, log, stamp
+from sparsecore.bench.run import PROJECT, log, stamp
 from sparsecore.hw.config import PRESETS, AccelConfig
 from sparsecore.sim.accel_perf import AccelGeometry, plan_job, predict_job
 

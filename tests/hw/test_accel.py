@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+
 from sparsecore.hw.accel import Refusal, SparseAccelerator
 from sparsecore.hw.config import PRESETS, AccelConfig, CoreConfig
 from sparsecore.sim.accel import expected_c, load_stream, result_beats, split_results

@@ -3,6 +3,7 @@ examples; the RTL checks the model on random jobs in hw/tests/test_accel.py."""
 
 import numpy as np
 import pytest
+
 from sparsecore.sim.accel import expected_c, load_stream, result_beats, split_results
 from sparsecore.sim.accel_perf import AccelGeometry, AccelJob, plan_job, predict_job
 

@@ -9,6 +9,8 @@ small to wrap), cycles by sim.accel_perf.
 """
 
 import numpy as np
+
+from sparsecore.cli import main
 from sparsecore.hw.accel import SparseAccelerator
 from sparsecore.hw.config import AccelConfig, preset
 from sparsecore.sim import prune_2to4
@@ -16,8 +18,6 @@ from sparsecore.sim.accel import column_blocks
 from sparsecore.sim.accel_perf import AccelGeometry, plan_job, predict_job, predict_jobs
 from sparsecore.verif.accel.run import run_accel_gemm
 from sparsecore.verif.accel.test_accel import CONFIG
-
-from sparsecore.cli import main
 
 SEED = 20261130
 

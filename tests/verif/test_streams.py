@@ -6,21 +6,15 @@ import random
 import numpy as np
 import pytest
 from amaranth.hdl import Const
+
 from sparsecore.hw.config import PRESETS, CoreConfig
 from sparsecore.hw.core import SparseTensorCore
 from sparsecore.hw.emit import emit
 from sparsecore.sim.formats import get_format
 from sparsecore.sim.gemm import acc_format
 from sparsecore.sim.sparsity import META_FORMAT
-from sparsecore.verif.streams import (
-    BIT,
-    Coverage,
-    Idle,
-    PayloadCodec,
-    bytes_to_words,
-    raw_format,
-    words_to_bytes,
-)
+from sparsecore.verif.payload import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
+from sparsecore.verif.streams import Coverage, Idle
 
 
 @pytest.mark.parametrize("config", [PRESETS["default"], PRESETS["ternary_uint4"],

@@ -20,8 +20,9 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
+
 from sparsecore.verif.build import testbench_manifest
-from sparsecore.verif.streams import bytes_to_words, words_to_bytes
+from sparsecore.verif.payload import bytes_to_words, words_to_bytes
 
 JOB_ENV = "SPARSECORE_ACCEL_JOB"
 PROGRESS_EVERY = 1 << 15

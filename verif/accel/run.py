@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from sparsecore.sim.accel import column_blocks, load_stream, operands, split_results
 from sparsecore.sim.accel_perf import JOB_GAP, AccelGeometry, predict_job
 from sparsecore.verif.gemm import _Progress
-from sparsecore.verif.streams import PayloadCodec, bytes_to_words, raw_format, words_to_bytes
+from sparsecore.verif.payload import PayloadCodec, bytes_to_words, raw_format, words_to_bytes
 
-__all__ = ["AccelResult", "run_accel_gemm", "accel_build_name", "JOB_ENV", "JOB_GAP"]
+__all__ = ["AccelResult", "run_accel_gemm", "JOB_ENV", "JOB_GAP"]
 
 JOB_ENV = "SPARSECORE_ACCEL_JOB"
 PLAYER = "sparsecore.verif.accel.player"
@@ -58,12 +59,6 @@ class AccelResult:
         return sum(m for _, _, m in self.jobs) + JOB_GAP * (len(self.jobs) - 1)
 
 
-def accel_build_name(config):
-    return (f"accel_{config.rows}x{config.cols}x{config.groups}_{config.weights}_"
-            f"{config.acts}_acc{config.acc_bits}_l{config.load_bytes}_o{config.out_bytes}_"
-            f"a{config.a_depth}_b{config.b_depth}_c{config.count_bits}")
-
-
 def geometry_of(manifest):
     return AccelGeometry.of(manifest)
 
@@ -77,7 +72,7 @@ def run_accel_gemm(config, b, a=None, values=None, meta=None, dense=False, *, pr
     Returns an :class:`AccelResult`; raises :class:`verif.build.SimulationFailed`
     when the accelerator hangs or the simulator fails.
     """
-    from sparsecore.hw.accel import SparseAccelerator
+    from sparsecore.hw.registry import build_name
     from sparsecore.verif.build import build, run
 
     m, k, values, meta, a, b = operands(b, a=a, values=values, meta=meta, dense=dense)
@@ -85,10 +80,10 @@ def run_accel_gemm(config, b, a=None, values=None, meta=None, dense=False, *, pr
     # plan with the config's own numbers before building; the manifest's are checked below
     draft = AccelGeometry(**{f: getattr(config, f) for f in AccelGeometry.FIELDS}, latency=0)
     blocks = column_blocks(draft, m, n, k, dense=dense)
-    name = accel_build_name(config)
+    name = build_name(config)
     with _Progress(f"building the accelerator {name} (once per configuration)",
                    enabled=progress):
-        built = build(SparseAccelerator(config), name, root=root)
+        built = build(config, name, root=root)
     geo = geometry_of(built.manifest)
     codec = PayloadCodec(built.manifest["streams"]["cmd"])
     jobs, beats, commands, n_results = [], [], [], []

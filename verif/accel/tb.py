@@ -19,35 +19,22 @@ the run folder for the pytest entry):
   starved because a stripe was not loaded in time (a job slower than the model
   predicts with the load stream idle), one-stripe and many-stripe jobs;
 - ``mode switches``: the previous accepted job's mode -> this one's;
-- ``stalls``: results and status each held by the sink, load idle mid-word.
+- ``stalls``: results and status each held by the sink, load idle while the
+  accelerator would take a beat.
 """
 
 import json
-import random
-import zlib
 from pathlib import Path
 
-import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+
 from sparsecore.sim.accel import expected_c, load_stream, result_beats
 from sparsecore.sim.accel_perf import AccelGeometry, predict_job
 from sparsecore.sim.formats import get_format
 from sparsecore.sim.sparsity import prune_2to4
-from sparsecore.verif.build import testbench_manifest, testbench_seed
-from sparsecore.verif.streams import (
-    Coverage,
-    CycleLoop,
-    Idle,
-    PayloadCodec,
-    ProtocolChecker,
-    Scoreboard,
-    StreamPorts,
-    StreamSink,
-    StreamSource,
-    raw_format,
-)
+from sparsecore.verif.payload import PayloadCodec, raw_format
+from sparsecore.verif.streams import Coverage, Idle
+from sparsecore.verif.tb import TestBench
 
 __all__ = ["AccelTB", "COVERAGE", "COVERAGE_FILE", "save_coverage"]
 
@@ -72,67 +59,43 @@ def save_coverage(path=COVERAGE_FILE):
     Path(path).write_text(json.dumps({"coverage": COVERAGE.groups}, indent=1))
 
 
-class AccelTB:
-    """Clock, reset, command and load sources, result and status sinks, scoreboards."""
+class AccelTB(TestBench):
+    """Command and load sources, result and status sinks with protocol checkers, two
+    scoreboards (result beats, status beats), per-job cycle records."""
 
     def __init__(self, dut, name):
-        self.dut = dut
-        self.manifest = testbench_manifest()
+        super().__init__(dut, name)
         self.geometry = AccelGeometry.of(self.manifest)
         self.config = self.manifest["config"]
-        self.seed = testbench_seed()
-        self.rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
-        py = random.Random(int(self.rng.integers(1 << 31)))
         streams = self.manifest["streams"]
         self.cmd_codec = PayloadCodec(streams["cmd"])
         self.status_codec = PayloadCodec(streams["status"])
-        self.idle = {s: Idle(random.Random(py.random())) for s in ("cmd", "load")}
-        self.stall = {s: Idle(random.Random(py.random())) for s in ("results", "status")}
-        self.sources = {s: StreamSource(StreamPorts(dut, streams[s]), self.idle[s], s)
-                        for s in self.idle}
-        self.sinks = {s: StreamSink(StreamPorts(dut, streams[s]), self.stall[s], s)
-                      for s in self.stall}
-        self.checkers = {s: ProtocolChecker(self.sinks[s].ports, s, probe_rate=0.02,
-                                            rng=random.Random(py.random()))
-                         for s in self.sinks}
-        self.results = Scoreboard(dut._log, lambda w: np.array([w]), self._describe,
-                                  "result beats")
-        self.status = Scoreboard(dut._log, self._decode_status, None, "status beats")
-        self.loop = CycleLoop(dut.clk, list(self.sources.values()), list(self.sinks.values()),
-                              list(self.checkers.values()), on_cycle=self._on_cycle,
-                              probe_rng=random.Random(py.random()))
-        self.jobs = []        # per submitted job: dict (job, mode, perf, beats, commands index)
+        self.idle = {s: Idle(self.random()) for s in ("cmd", "load")}
+        self.stall = {s: Idle(self.random()) for s in ("results", "status")}
+        self.sources = {s: self.add_source(s, idle) for s, idle in self.idle.items()}
+        self.sinks = {s: self.add_sink(s, stall) for s, stall in self.stall.items()}
+        self.checkers = {s: self.add_checker(sink, probe_rate=0.02)
+                         for s, sink in self.sinks.items()}
+        self.results = self.add_scoreboard(lambda w: np.array([w]), self._describe,
+                                           "result beats")
+        self.status = self.add_scoreboard(self._decode_status, None, "status beats")
+        self.jobs = []        # per submitted job: dict (job, mode, perf, cmd and load indices)
         self.beat_owner = []  # per expected result beat: (job index, tile, beat in tile)
         self.prev_mode = None
+        self._watch = []
         define_coverage(COVERAGE)
-        dut._log.info("%s: %s, latency %d, seed %d (rerun: SPARSECORE_SEED=%d)", name,
-                      self.config, self.geometry.latency, self.seed, self.seed)
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        dut._log.info("%s", self.config)
 
     # -- traffic and reset ---------------------------------------------------------
 
     def traffic(self, idle=0.0, stall=0.0, burst=1):
-        for gen in (*self.idle.values(), *self.stall.values()):
-            gen.probability, gen.burst = (idle if gen in self.idle.values() else stall), burst
+        """Idle probability on cmd and load; backpressure on results and status."""
+        for gen in self.idle.values():
+            gen.probability, gen.burst = idle, burst
+        for gen in self.stall.values():
+            gen.probability, gen.burst = stall, burst
 
-    async def reset(self):
-        """Synchronous reset; queued beats and every expectation are dropped."""
-        await FallingEdge(self.dut.clk)
-        self.dut.rst.value = 1
-        for source in self.sources.values():
-            source.clear()
-        for sink in self.sinks.values():
-            sink.ports.ready.value = 0
-        for _ in range(2):
-            await RisingEdge(self.dut.clk)
-        await FallingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-        for board in (self.results, self.status):
-            board.clear()
-        for sink in self.sinks.values():
-            sink.beats.clear()
-        for checker in self.checkers.values():
-            checker.reset()
+    def on_reset(self):
         self.jobs.clear()
         self.beat_owner.clear()
         self.prev_mode = None
@@ -226,7 +189,7 @@ class AccelTB:
                 f"(stripe {s}, tile column {t}) at cycle {cycle}: {where} (bit {bit}) "
                 f"got {int(got[0]):#x}, expected {int(want[0]):#x}; seed {self.seed}")
 
-    def _on_cycle(self, cycle, transfers):
+    def on_cycle(self, cycle, transfers):
         load, cmd = self.sources["load"], self.sources["cmd"]
         current = [j for j in self.jobs if j["cmd_at"] == len(cmd.sent) - 1]
         if current and load.valid and not load.ports.ready.value:

@@ -2,6 +2,7 @@
 
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
+
 from sparsecore.sim.accel_perf import AccelJob
 from sparsecore.verif.accel.tb import AccelTB, save_coverage
 

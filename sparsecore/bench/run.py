@@ -1,4 +1,4 @@
-"""``python -m bench``: measure everything and write docs/report.md, its plots and report.json.
+"""``sparsecore bench``: measure everything and write docs/report.md, its plots and report.json.
 
 Parts (``--only`` runs some of them and keeps the others from the existing
 report.json):
@@ -39,7 +39,7 @@ from sparsecore.verif.toolchain import cpu_model
 
 PARTS = ("throughput", "speed", "model", "area", "cores", "fmax")
 RENDER_ONLY = "report"   # --only report: rewrite the report from report.json, measure nothing
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]   # the checkout: sparsecore/bench/run.py
 CORE_PRESETS = ("tiny", "default", "ternary_uint4", "int4_int4")   # "wrap" = tiny, acc_bits 18
 REFERENCE_GEMM = (64, 64, 1024)    # for effective MACs per cycle of each core
 # The Fmax sweep: int4 x int4 with G = 1 keeps the 8x8 core (128 multipliers, about 22k
@@ -203,7 +203,7 @@ def _count_runs(results):
 # -- main ---------------------------------------------------------------------------------
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="sparsecore bench", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(PROJECT / "docs"),
                         help="folder for report.md, report.json and the plots (default: docs/)")
     parser.add_argument("--only", default=",".join(PARTS),
@@ -271,7 +271,3 @@ def main(argv=None):
     for path in write_report(results, out_dir):
         log(f"wrote {path}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
