@@ -32,6 +32,7 @@ __all__ = ["AccelResult", "run_accel_gemm", "JOB_ENV", "JOB_GAP"]
 
 JOB_ENV = "SPARSECORE_ACCEL_JOB"
 PLAYER = "sparsecore.verif.accel.player"
+_BUILT = {}   # (config, root) -> BuildResult, this process's builds
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,12 @@ def run_accel_gemm(config, b, a=None, values=None, meta=None, dense=False, *, pr
     draft = AccelGeometry(**{f: getattr(config, f) for f in AccelGeometry.FIELDS}, latency=0)
     blocks = column_blocks(draft, m, n, k, dense=dense)
     name = build_name(config)
-    with _Progress(f"building the accelerator {name} (once per configuration)",
-                   enabled=progress):
-        built = build(config, name, root=root)
+    key = (config, str(root))
+    built = _BUILT.get(key)
+    if built is None:   # emitting the Verilog of large buffers takes seconds: once per process
+        with _Progress(f"building the accelerator {name} (once per configuration)",
+                       enabled=progress):
+            built = _BUILT[key] = build(config, name, root=root)
     geo = geometry_of(built.manifest)
     codec = PayloadCodec(built.manifest["streams"]["cmd"])
     jobs, beats, commands, n_results = [], [], [], []
