@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """GEMMs through the Verilated accelerator: ``sparsecore gemm --accel`` and
 :func:`verif.accel.run.run_accel_gemm`.
 

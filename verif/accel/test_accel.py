@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """pytest entry: build one small accelerator and run its cocotb tests (verif/accel/).
 
 A 2 x 3 tile (rows differ from columns) with one group, int4 weights x uint8
