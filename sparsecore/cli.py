@@ -576,7 +576,12 @@ def main(argv=None):
         return 0
     command = "sparsecore"
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    previous = {}
+    if in_main_thread:
+        # SIGINT too: a shell that starts a command in the background ignores SIGINT for it,
+        # and an ignored SIGINT would leave the simulator child running.
+        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated),
+                    signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
     try:
         if argv[0] in DELEGATED:
             command = f"sparsecore {argv[0]}"
@@ -599,5 +604,5 @@ def main(argv=None):
               "removed", file=sys.stderr)
         return 143
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
