@@ -20,6 +20,7 @@ Parts (``--only`` runs some and keeps the others from the existing JSON):
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -127,9 +128,30 @@ def roofline_part():
     return {"shape": label, "m": m, "k": k, "n": TOKENS, "curves": curves}
 
 
+_MEMORY_INIT = re.compile(r"^  initial begin\n(?:    \w+\[\d+\] = \d+'h[0-9a-f]+;\n)+  end\n",
+                          re.M)
+
+
+def _emit_without_memory_init(emit):
+    """``synth.emit_harness`` minus the buffers' all-zero ``initial`` blocks.
+
+    Block RAMs power up at zero, so the blocks say nothing the device does not
+    do; Yosys's Verilog frontend spends most of its time (and, for the default
+    depths, all of its memory) on their 7,000 assignments.
+    """
+    def wrapped(design, folder):
+        text, harness, manifest = emit(design, folder)
+        stripped = _MEMORY_INIT.sub(lambda m: "" if not re.search(r"'h0*[1-9a-f]", m.group(0))
+                                    else m.group(0), text)
+        (Path(folder) / f"{syn.TOP}.v").write_text(stripped)
+        return stripped, harness, manifest
+    return wrapped
+
+
 def synth_part(cache):
     from sparsecore.hw.accel import SparseAccelerator
     from sparsecore.hw.core import SparseTensorCore
+    syn.emit_harness = _emit_without_memory_init(syn.emit_harness)
     config = AccelConfig.of(PRESETS["default"])
     designs = [
         syn.Design("accel_default", lambda: SparseAccelerator(config), "accel",
