@@ -18,17 +18,21 @@ arguments to their module's ``main(argv)`` (listed in :data:`DELEGATED`).
 
 Exit codes (SPEC §5): 0 success; 2 bad input, with one line on stderr that names
 the file (or option) and the problem, no traceback and nothing written; 1
-anything else (a failed build or simulation, or a ``--check`` mismatch).
+anything else (a failed build or simulation, or a ``--check`` mismatch); 130 / 143
+on SIGINT / SIGTERM.
 
 Every input is read and checked before anything is built or written, so a bad
-input never leaves a half-written output behind.
+input never leaves a half-written output behind. SIGINT and SIGTERM stop the
+simulator child, remove temporary job files and exit 130 and 143.
 """
 
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -361,10 +365,11 @@ def cmd_gemm(args):
         result = run_gemm(config, a=inputs.a if args.dense else None, values=inputs.values,
                           meta=inputs.meta, b=inputs.b, dense=args.dense, waves=waves)
     except (SimulationFailed, RuntimeError) as exc:
-        print(f"sparsecore gemm: the run on the core failed: {exc}", file=sys.stderr)
-        if waves is None:
-            print("sparsecore gemm: add --waves run.vcd to this command to record its "
-                  "waveform", file=sys.stderr)
+        # One line: what happened (a Verilator build failure adds its log's tail after it).
+        hint = "" if waves is not None else "; add --waves run.vcd to record its waveform"
+        first, _, rest = str(exc).partition("\n")
+        print(f"sparsecore gemm: the run on the core failed: {first}{hint}"
+              + (f"\n{rest}" if rest else ""), file=sys.stderr)
         return 1
     _save_npy(out, result.c)
 
@@ -554,16 +559,28 @@ def build_parser():
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt so that every cleanup runs
+    (the engine kills its simulator child, temporary job folders are removed)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     if not argv:
         parser.print_help()
         return 0
-    if argv[0] in DELEGATED:
-        return run_delegated(argv[0], argv[1:])
     command = "sparsecore"
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
+        if argv[0] in DELEGATED:
+            command = f"sparsecore {argv[0]}"
+            return run_delegated(argv[0], argv[1:])
         args = parser.parse_args(argv)
         command = f"sparsecore {args.command}"
         return args.run(args)
@@ -573,3 +590,14 @@ def main(argv=None):
     except OSError as exc:   # a write that failed after the checks (disk full, ...)
         print(f"{command}: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted (SIGINT); child processes stopped, temporary files "
+              "removed", file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"{command}: terminated (SIGTERM); child processes stopped, temporary files "
+              "removed", file=sys.stderr)
+        return 143
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
