@@ -5,10 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
 BENCH_STAMP := $(VENV)/.installed-bench
+FORMAL_STAMP := $(VENV)/.installed-formal
 CONFIG ?= default
 SEEDS  ?= 10
 
-.PHONY: verilog test lint regress bench waves demo clean
+.PHONY: verilog test lint regress bench waves demo formal clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +59,14 @@ $(BENCH_STAMP): $(STAMP)
 ## (synthesis cached in build/bench/: a rerun with unchanged Verilog is quick)
 bench: $(BENCH_STAMP)
 	$(PY) -m bench --out docs
+
+$(FORMAL_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,formal]'
+	touch $@
+
+## Formal proofs (SymbiYosys, k-induction and bounded) of every design -> docs/formal.md
+formal: $(FORMAL_STAMP)
+	$(PY) -m verif.formal --out docs
 
 clean:
 	rm -rf build sim_build .pytest_cache .hypothesis .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from verif.formal.run import main
+
+sys.exit(main())

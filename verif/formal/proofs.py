@@ -1,0 +1,375 @@
+"""The formal harnesses of every design, and the list of proofs that ``make formal`` runs.
+
+Proofs (each one SymbiYosys job; the properties are listed by :func:`run.main`
+in ``docs/formal.md``):
+
+- ``lanes``: every product lane (12 format pairs, hw/lanes.py) equals the
+  SPEC §1 product for every pair of codes. The lanes are combinational, so the
+  proof covers all inputs (no depth involved).
+- ``stream_<design>``: the output stream of each stream design (core, output
+  stage, layer) under any legal input and any ``ready``: valid held, payload
+  stable, beats out = tiles in, nothing lost, reset empties the pipeline;
+  unbounded, by k-induction. Covers show stalls, full pipelines, back-to-back
+  beats, reset while busy and the design's own interesting states.
+- ``core_values``: a 2x2 G=1 core, any codes (all 16 metadata codes, reserved
+  ternary code, dense/sparse per beat, accumulate, narrow accumulators that
+  wrap): every result beat equals the SPEC §3 sum; bounded depth.
+
+The configs are tiny on purpose (a few minutes for all of them on 2 cores);
+the properties do not depend on the size, which the random testbenches cover.
+"""
+
+from dataclasses import dataclass, field
+
+from amaranth.hdl import Array, Assert, Cover, Module, Mux, ResetSignal, Signal, Value, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In
+
+from hw.config import CoreConfig, LayerConfig, MacConfig, OutputStageConfig
+from hw.core import SparseTensorCore
+from hw.lanes import ProductLane
+from hw.layer import SparseLayer
+from hw.output_stage import OutputStage
+from sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
+from verif.formal.harness import Internals, OutputStreamChecks, assume_legal_input, past
+
+__all__ = ["Proof", "proofs", "STREAM_CONFIGS", "design_for", "spec_value", "stream_harness",
+           "core_values_harness"]
+
+
+# -- SPEC §1, written out independently of hw/lanes.py ---------------------------
+
+def spec_value(fmt, code):
+    """The value of a raw code by the SPEC §1 table (the reserved ternary code is 0)."""
+    code = Value.cast(code)
+    if fmt.name == "ternary":
+        return Mux(code == 0b01, 1, Mux(code == 0b11, -1, 0)).as_signed()
+    return code.as_signed() if fmt.signed else code.as_unsigned()
+
+
+# -- harness skeleton --------------------------------------------------------------
+
+class _Harness(wiring.Component):
+    """The DUT's ports as the harness's own (inputs free), plus the checks of ``build``."""
+
+    def __init__(self, dut, build):
+        self._dut = dut
+        self._build = build
+        self.properties = {}   # name -> description, filled when elaborated
+        self.covers = {}
+        super().__init__(dut.signature)
+
+    def elaborate(self, platform):
+        m = Module()
+        dut = self._dut
+        if isinstance(dut, ProductLane):   # combinational, no internals needed
+            m.submodules.dut = dut
+            internals = None
+        else:
+            internals = Internals(dut)
+            m.submodules.dut = internals.fragment
+        for name, member in dut.signature.members.items():
+            if member.is_port:
+                if member.flow == In:
+                    m.d.comb += getattr(dut, name).eq(getattr(self, name))
+                else:
+                    m.d.comb += getattr(self, name).eq(getattr(dut, name))
+            else:
+                wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(dut, name)) \
+                    if member.flow == In else \
+                    wiring.connect(m, getattr(dut, name), wiring.flipped(getattr(self, name)))
+        self._build(self, m, dut, internals)
+        return m
+
+
+# -- lanes ---------------------------------------------------------------------------
+
+class _LaneBank(wiring.Component):
+    """All 12 product lanes side by side, each with its own free inputs."""
+
+    def __init__(self):
+        self.pairs = [(w, a) for w in WEIGHT_FORMATS for a in ACTIVATION_FORMATS]
+        self.lanes = {f"{w}_{a}": ProductLane(MacConfig(w, a)) for w, a in self.pairs}
+        members = {}
+        for key, lane in self.lanes.items():
+            members[f"w_{key}"] = In(len(lane.w))
+            members[f"a_{key}"] = In(len(lane.a))
+        super().__init__(members)
+        self.properties = {}
+        self.covers = {}
+
+    def elaborate(self, platform):
+        m = Module()
+        for key, lane in self.lanes.items():
+            m.submodules[f"lane_{key}"] = lane
+            w_fmt, a_fmt = lane.config.weight_format, lane.config.act_format
+            w, a = getattr(self, f"w_{key}"), getattr(self, f"a_{key}")
+            m.d.comb += [lane.w.eq(w), lane.a.eq(a)]
+            expected = spec_value(w_fmt, w) * spec_value(a_fmt, a)
+            self.properties[f"lane_{key}.exact"] = (
+                f"{w_fmt.name} x {a_fmt.name}: product = SPEC value(w) * value(a), "
+                f"all {2 ** (w_fmt.bits + a_fmt.bits)} code pairs")
+            m.d.comb += Assert(lane.product == expected, f"lane_{key}.exact")
+            corners = [x * y for x in (w_fmt.min, w_fmt.max) for y in (a_fmt.min, a_fmt.max)]
+            for label, value in (("min", min(corners)), ("max", max(corners))):
+                self.covers[f"lane_{key}.{label}"] = f"{w_fmt.name} x {a_fmt.name}: product {value}"
+                m.d.comb += Cover(lane.product == value, f"lane_{key}.{label}")
+        return m
+
+
+# -- stream designs ---------------------------------------------------------------------
+
+def _core_occupancy(core, internals, prefix=""):
+    """Tiles inside a SparseTensorCore, from its row-0 control registers, and the
+    invariants that the other rows' copies equal row 0's."""
+    c = core.config
+    def sig(name):
+        return internals[prefix + name]
+    stages = [("s1_valid", "s1_last"), ("s2_valid", "s2_last")]
+    stages += [(f"t{s}_valid", f"t{s}_last") for s in range(core.tree_stages - 1)]
+    occupancy = sum(sig(f"{v}_0") & sig(f"{last}_0") for v, last in stages)
+    occupancy = occupancy + sig("done_0") + ~sig("run_0") + sig("res_valid_0")
+    copies = ["run", "res_valid", "done"] + [f"t{s}_fresh" for s in range(core.tree_stages)]
+    copies += [f"t{s}_valid" for s in range(core.tree_stages)]
+    copies += [f"t{s}_last" for s in range(core.tree_stages - 1)]
+    copies += [f"{s}_{f}" for s in ("s1", "s2") for f in ("valid", "last", "fresh")]
+    same = [(f"{prefix}{base}_{i}", sig(f"{base}_{i}") == sig(f"{base}_0"))
+            for base in copies for i in range(1, c.rows)]
+    return occupancy, core.latency + 1, same
+
+
+def _stage_occupancy(internals, prefix=""):
+    names = ("valid1", "valid2", "valid3", "o__valid")
+    return sum(internals[prefix + n] for n in names), len(names)
+
+
+def stream_harness(dut):
+    """The stream-protocol harness of a core, output stage or layer."""
+
+    def build(h, m, dut, internals):
+        rst = ResetSignal()
+        after_reset = past(m, rst, "after_reset", init=1)
+        invariants = []
+        covers = {}
+        if isinstance(dut, SparseLayer):
+            for stream in (dut.weights, dut.activations, dut.params):
+                assume_legal_input(m, stream, after_reset, stream_name(dut, stream))
+            core_occ, core_cap, invariants = _core_occupancy(dut._core, internals, "core.")
+            stage_occ, stage_cap = _stage_occupancy(internals, "stage.")
+            out = dut.codes
+            tile_in = dut.weights.valid & dut.weights.ready & dut.weights.p.last
+            occupancy, capacity = core_occ + stage_occ, core_cap + stage_cap
+            progress_when = out.ready & dut.params.valid
+            bound = dut.latency + 1
+            covers["core_pending"] = ("the core holds a finished tile (results full)",
+                                      ~internals["core.run_0"])
+            covers["params_late"] = ("a result tile waits for its params",
+                                     internals["core.results__valid"] & ~dut.params.valid)
+        elif isinstance(dut, SparseTensorCore):
+            for stream in (dut.weights, dut.activations):
+                assume_legal_input(m, stream, after_reset, stream_name(dut, stream))
+            occupancy, capacity, invariants = _core_occupancy(dut, internals)
+            out = dut.results
+            fire = dut.weights.valid & dut.weights.ready
+            tile_in = fire & dut.weights.p.last
+            progress_when = out.ready
+            bound = dut.latency + 1
+            covers["pending"] = ("a finished tile waits in the accumulators",
+                                 ~internals["run_0"])
+            first = internals["first"]
+            covers["accumulate"] = ("a tile accumulates onto the previous one",
+                                    fire & first & dut.weights.p.accumulate)
+            if dut.sparse:
+                was_dense = Signal()
+                with m.If(fire):
+                    m.d.sync += was_dense.eq(dut.weights.p.dense)
+                covers["mode_switch"] = ("a sparse tile right after a dense one",
+                                         fire & first & was_dense & ~dut.weights.p.dense)
+        elif isinstance(dut, OutputStage):
+            assume_legal_input(m, dut.i, after_reset, "i")
+            occupancy, capacity = _stage_occupancy(internals)
+            out = dut.o
+            tile_in = dut.i.valid & dut.i.ready
+            progress_when = out.ready
+            bound = dut.latency + 1
+        else:
+            raise ValueError(f"no stream harness for {type(dut).__name__}")
+        for name, holds in invariants:
+            h.properties[f"invariant.{name}"] = "row copy equals row 0's"
+            with m.If(~after_reset):
+                m.d.comb += Assert(holds, f"invariant.{name}")
+        name = stream_name(dut, out)
+        checks = OutputStreamChecks(
+            m, out, tile_in=tile_in, occupancy=occupancy, capacity=capacity,
+            progress_when=progress_when, progress_bound=bound, rst=rst,
+            after_reset=after_reset, name=name)
+        h.properties.update({f"{name}.{k}": v for k, v in checks.properties.items()})
+        h.covers.update({f"{name}.{k}": d for k, (d, _) in checks.covers.items()})
+        for key, (description, cond) in covers.items():
+            h.covers[f"{name}.{key}"] = description
+            m.d.comb += Cover(cond, f"{name}.{key}")
+
+    return _Harness(dut, build)
+
+
+def stream_name(dut, stream):
+    for name in dut.signature.members:
+        if getattr(dut, name) is stream:
+            return name
+    raise ValueError("stream is not a member of the design")
+
+
+# -- values through a tiny core ---------------------------------------------------------
+
+def core_values_harness(config):
+    """A core whose every result beat is compared with the SPEC §3 sum of its beats.
+
+    The reference, in the harness: per accepted beat, ``values[i][2g] *
+    B[4g + (code & 3)] + values[i][2g+1] * B[4g + (code >> 2)]`` (sparse) or
+    ``sum_t values[i][t] * B[t]`` (dense), added onto zero at a tile's first beat
+    unless ``accumulate`` (then onto the previous tile's result), wrapped to
+    ``acc_bits``; a finished tile's sums wait in a FIFO for their result beat.
+    """
+    dut = SparseTensorCore(config)
+
+    def build(h, m, dut, internals):
+        c = dut.config
+        M, N, G = c.rows, c.cols, c.groups
+        wf, af = c.weight_format, c.act_format
+        rst = ResetSignal()
+        after_reset = past(m, rst, "after_reset", init=1)
+        for stream in (dut.weights, dut.activations):
+            assume_legal_input(m, stream, after_reset, stream_name(dut, stream))
+        w, a, res = dut.weights, dut.activations, dut.results
+        fire = w.valid & w.ready
+        acc_shape = signed(c.acc_bits)
+
+        # reference accumulators and the tile-start flag, reset like the core
+        ref = [[Signal(acc_shape, name=f"ref_{i}_{j}") for j in range(N)] for i in range(M)]
+        first = Signal(init=1, name="ref_first")
+        total = [[Signal(acc_shape, name=f"ref_total_{i}_{j}") for j in range(N)]
+                 for i in range(M)]
+        for i in range(M):
+            for j in range(N):
+                sparse_sum = 0
+                for g in range(G):
+                    code = w.p.meta[i][g]
+                    for s, index in enumerate((code[0:2], code[2:4])):
+                        act = Array(spec_value(af, a.p[4 * g + p][j]) for p in range(4))[index]
+                        sparse_sum += spec_value(wf, w.p.values[i][2 * g + s]) * act
+                dense_sum = sum(spec_value(wf, w.p.values[i][t]) * spec_value(af, a.p[t][j])
+                                for t in range(2 * G))
+                base = Mux(first & ~w.p.accumulate, 0, ref[i][j])
+                m.d.comb += total[i][j].eq(base + Mux(w.p.dense, dense_sum, sparse_sum))
+        with m.If(fire):
+            m.d.sync += first.eq(w.p.last)
+            m.d.sync += [ref[i][j].eq(total[i][j]) for i in range(M) for j in range(N)]
+
+        # FIFO of expected tiles: written when a tile's last beat is accepted
+        depth = dut.latency + 2
+        flat = Value.cast(res.payload).shape()
+        fifo = Array(Signal(flat, name=f"expected_{n}") for n in range(depth))
+        wr = Signal(range(depth), name="expected_wr")
+        rd = Signal(range(depth), name="expected_rd")
+        count = Signal(range(depth + 1), name="expected_count")
+        tile_in = fire & w.p.last
+        fire_out = res.valid & res.ready
+        packed = Signal(flat, name="ref_tile")
+        view = res.payload.shape()(packed)
+        m.d.comb += [view[i][j].eq(total[i][j]) for i in range(M) for j in range(N)]
+        with m.If(tile_in):
+            m.d.sync += [fifo[wr].eq(packed), wr.eq(Mux(wr == depth - 1, 0, wr + 1))]
+        with m.If(fire_out):
+            m.d.sync += rd.eq(Mux(rd == depth - 1, 0, rd + 1))
+        m.d.sync += count.eq(count + tile_in - fire_out)
+        h.properties["results.exact"] = (
+            "every result beat = the SPEC §3 sum of its tile's beats (any codes, "
+            "dense/sparse per beat, accumulate, wrap modulo 2**acc_bits)")
+        h.properties["results.no_extra"] = "a result beat only for a finished tile"
+        with m.If(fire_out & ~after_reset):
+            m.d.comb += [Assert(count != 0, "results.no_extra"),
+                         Assert(Value.cast(res.payload) == fifo[rd], "results.exact")]
+        was_acc = Signal(name="ref_accumulated")
+        was_dense = Signal(name="ref_dense")
+        with m.If(fire):
+            m.d.sync += was_dense.eq(w.p.dense)
+            with m.If(first):
+                m.d.sync += was_acc.eq(w.p.accumulate)
+        h.covers["results.accumulated"] = "an accumulated tile's result out"
+        h.covers["results.mode_switch"] = "a sparse tile right after a dense one"
+        h.covers["results.two_beat_tile"] = "a result of a tile of two beats"
+        two_beats = Signal(name="ref_two_beats")
+        with m.If(fire):
+            m.d.sync += two_beats.eq(~first)
+        m.d.comb += [
+            Cover(fire_out & (count == 1) & was_acc, "results.accumulated"),
+            Cover(fire & first & was_dense & ~w.p.dense & ~after_reset, "results.mode_switch"),
+            Cover(fire_out & (count == 1) & two_beats, "results.two_beat_tile"),
+        ]
+
+    return _Harness(dut, build)
+
+
+# -- the list ---------------------------------------------------------------------------
+
+# Tiny configs per design (the registry's config types): wide enough to exercise
+# every pipeline path (two tree stages with groups=3), narrow enough to prove quickly.
+STREAM_CONFIGS = {
+    "core_2x2_g1": CoreConfig(rows=2, cols=2, groups=1, weights="int4", acts="int4",
+                              acc_bits=9),
+    "core_1x1_g3": CoreConfig(rows=1, cols=1, groups=3, weights="ternary", acts="uint4",
+                              acc_bits=8),
+    "output_stage": OutputStageConfig(acc_bits=8, acts="int4", lanes=2, mult_bits=4,
+                                      shift_bits=2),
+    "layer_2x2_g1": LayerConfig(rows=2, cols=2, groups=1, weights="int4", acts="uint4",
+                                acc_bits=9, mult_bits=4, shift_bits=2),
+}
+
+
+@dataclass(frozen=True)
+class Proof:
+    """One SymbiYosys job: ``harness()`` builds it, ``tasks`` maps task -> (mode, depth)."""
+
+    name: str
+    design: str
+    summary: str
+    harness: object
+    tasks: dict = field(default_factory=dict)
+    fast: bool = False   # in make test's subset
+    config: object = None
+
+
+def design_for(config):
+    """The component a config record describes."""
+    if isinstance(config, OutputStageConfig):
+        return OutputStage(config)
+    from verif.build import component_for
+    return component_for(config)
+
+
+def _stream_proof(label, config, fast):
+    probe = design_for(config)
+    probe._MustUse__silence = True   # only asked for its latency
+    # k must exceed the progress bound (latency + 1) for the induction to close
+    depth = probe.latency + 4
+    return Proof(
+        f"stream_{label}", f"{type(probe).__name__} {label}",
+        "output stream protocol, tile count, progress, reset; k-induction",
+        lambda: stream_harness(design_for(config)),
+        {"prove": ("prove", depth), "cover": ("cover", depth + 4)}, fast, config)
+
+
+def proofs():
+    """Every proof."""
+    found = [Proof("lanes", "ProductLane x 12 format pairs",
+                   "each lane = SPEC §1 product for every code pair (combinational)",
+                   _LaneBank, {"prove": ("prove", 1), "cover": ("cover", 1)}, fast=True)]
+    for label, config in STREAM_CONFIGS.items():
+        found.append(_stream_proof(label, config, fast=label in ("core_2x2_g1", "output_stage")))
+    tiny = CoreConfig(rows=2, cols=2, groups=1, weights="int4", acts="int4", acc_bits=9)
+    found.append(Proof(
+        "core_values", "SparseTensorCore 2x2 G=1 int4 x int4, acc_bits 9",
+        "every result = SPEC §3 sum, any codes; bounded",
+        lambda: core_values_harness(tiny),
+        {"bmc": ("bmc", 12), "cover": ("cover", 12)}, fast=False, config=tiny))
+    return found
