@@ -28,7 +28,10 @@ def bits_for(n):
 
 
 def past(m, value, name, init=0):
-    """``value`` one cycle ago (``init`` on the first cycle); never reset by ``rst``."""
+    """``value`` one cycle ago (``init`` on the first cycle); never reset by ``rst``.
+
+    Call it outside any ``m.If``: inside one, the register would load only then.
+    """
     value = Value.cast(value)
     reg = Signal(value.shape(), name=name, init=init, reset_less=True)
     m.d.sync += reg.eq(value)

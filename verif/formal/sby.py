@@ -18,6 +18,7 @@ which no wheel ships.
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -148,7 +149,7 @@ def write_job(workdir, name, rtlil, tasks):
     return path
 
 
-_FAILED = re.compile(r"Assert failed in top: (.*)$|failed assertion (.*)$")
+_FAILED = re.compile(r"Assert failed in top: (.*)$")
 _REACHED = re.compile(r"Reached cover statement in step (\d+) at (.*)$")
 _UNREACHED = re.compile(r"Unreached cover statement at (.*)$")
 
@@ -161,20 +162,24 @@ def _message(text):
     return text.split(": ", 1)[1] if text.startswith("top: ") else text
 
 
-def run_job(sby_file, task, mode, depth, env, timeout=1800):
+def run_job(sby_file, task, mode, depth, env, timeout=1200):
     """Run one task of a job with ``yowasp-sby``; return its :class:`SbyResult`."""
     sby_file = Path(sby_file)
     workdir = sby_file.parent / f"{sby_file.stem}_{task}"
     cmd = [_venv_tool("yowasp-sby"), *SBY_TOOLS, "-f", sby_file.name, task]
     start = time.monotonic()
+    # its own session, so that a timeout or an interrupt stops the solver processes too
+    proc = subprocess.Popen(cmd, cwd=sby_file.parent, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        proc = subprocess.run(cmd, cwd=sby_file.parent, env=env, capture_output=True,
-                              text=True, timeout=timeout)
-        out = proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as err:
-        out = (err.stdout or "") if isinstance(err.stdout, str) else ""
+        out, _ = proc.communicate(timeout=timeout)
+    except BaseException as err:
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate()
+        if not isinstance(err, subprocess.TimeoutExpired):
+            raise
         return SbyResult(sby_file.stem, task, mode, depth, "TIMEOUT",
-                         time.monotonic() - start, workdir, log_tail=out[-2000:])
+                         time.monotonic() - start, workdir, log_tail=out[-3000:])
     seconds = time.monotonic() - start
     status = "ERROR"
     status_file = workdir / "status"
