@@ -62,7 +62,7 @@ $(FORMAL_STAMP): $(STAMP)
 
 ## Formal proofs (SymbiYosys, k-induction and bounded) of every design -> docs/formal.md
 formal: $(FORMAL_STAMP)
-	$(PY) -m verif.formal --out docs
+	$(VENV)/bin/sparsecore formal --out docs
 
 clean:
 	rm -rf build sim_build .pytest_cache .hypothesis .ruff_cache

@@ -1,5 +1,5 @@
 import sys
 
-from verif.formal.run import main
+from sparsecore.verif.formal.run import main
 
 sys.exit(main())

@@ -36,16 +36,22 @@ from amaranth.hdl import (
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from hw.config import CoreConfig, LayerConfig, MacConfig, OutputStageConfig
-from hw.core import SparseTensorCore
-from hw.lanes import ProductLane
-from hw.layer import SparseLayer
-from hw.output_stage import OutputStage
-from sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
-from verif.formal.harness import Internals, OutputStreamChecks, assume_legal_input, past
+from sparsecore.hw.config import CoreConfig, LayerConfig, MacConfig, OutputStageConfig
+from sparsecore.hw.core import SparseTensorCore
+from sparsecore.hw.lanes import ProductLane
+from sparsecore.hw.layer import SparseLayer
+from sparsecore.hw.output_stage import OutputStage
+from sparsecore.hw.registry import DESIGNS, component_for
+from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
+from sparsecore.verif.formal.harness import (
+    Internals,
+    OutputStreamChecks,
+    assume_legal_input,
+    past,
+)
 
-__all__ = ["Proof", "proofs", "STREAM_CONFIGS", "design_for", "spec_value", "stream_harness",
-           "core_values_harness"]
+__all__ = ["Proof", "proofs", "unproven_designs", "STREAM_CONFIGS", "spec_value",
+           "stream_harness", "core_values_harness"]
 
 
 # -- SPEC §1, written out independently of hw/lanes.py ---------------------------
@@ -125,6 +131,54 @@ class _LaneBank(wiring.Component):
             for label, value in (("min", min(corners)), ("max", max(corners))):
                 self.covers[f"lane_{key}.{label}"] = f"{w_fmt.name} x {a_fmt.name}: product {value}"
                 m.d.comb += Cover(lane.product == value, f"lane_{key}.{label}")
+        return m
+
+
+class _MacBank(wiring.Component):
+    """All 12 MAC units (accumulators as narrow as their product), each with free inputs."""
+
+    def __init__(self):
+        self.macs = {}
+        members = {}
+        for w in WEIGHT_FORMATS:
+            for a in ACTIVATION_FORMATS:
+                narrow = MacConfig(w, a).product_bits   # the narrowest legal acc: it wraps
+                mac = component_for(MacConfig(w, a, acc_bits=narrow))
+                key = f"{w}_{a}"
+                self.macs[key] = mac
+                for name, member in mac.signature.members.items():
+                    if member.flow == In:
+                        members[f"{name}_{key}"] = In(member.shape)
+        super().__init__(members)
+        self.properties = {}
+        self.covers = {}
+
+    def elaborate(self, platform):
+        m = Module()
+        rst = ResetSignal()
+        after_reset = past(m, rst, "after_reset", init=1)
+        for key, mac in self.macs.items():
+            m.submodules[f"mac_{key}"] = mac
+            c = mac.config
+            inputs = {n: getattr(self, f"{n}_{key}") for n in ("w", "a", "valid", "clear")}
+            m.d.comb += [getattr(mac, n).eq(v) for n, v in inputs.items()]
+            was = {n: past(m, v, f"was_{n}_{key}") for n, v in inputs.items()}
+            was_acc = past(m, mac.acc, f"was_acc_{key}")
+            product = spec_value(c.weight_format, was["w"]) * spec_value(c.act_format, was["a"])
+            expected = Signal(signed(c.acc_bits), name=f"expected_{key}")   # wraps
+            m.d.comb += expected.eq(Mux(was["clear"], 0, was_acc) + Mux(was["valid"], product, 0))
+            name = f"mac_{key}"
+            self.properties[f"{name}.step"] = (
+                f"{c.weights} x {c.acts}, acc_bits {c.acc_bits}: acc' = (0 if clear else acc) "
+                f"+ (SPEC product if valid else 0), wrapped")
+            self.properties[f"{name}.reset"] = "after reset: acc = 0"
+            with m.If(after_reset):
+                m.d.comb += Assert(mac.acc == 0, f"{name}.reset")
+            with m.Else():
+                m.d.comb += Assert(mac.acc == expected, f"{name}.step")
+            wrapped = ~after_reset & was["valid"] & ~was["clear"] & (was_acc > 0) & (mac.acc < 0)
+            self.covers[f"{name}.wrap"] = "the accumulator wraps past its largest value"
+            m.d.comb += Cover(wrapped, f"{name}.wrap")
         return m
 
 
@@ -340,18 +394,28 @@ def core_values_harness(config):
 
 # -- the list ---------------------------------------------------------------------------
 
-# Tiny configs per design (the registry's config types): wide enough to exercise
-# every pipeline path (two tree stages with groups=3), narrow enough to prove quickly.
+# Tiny configs per registered design (hw/registry.py label): wide enough to exercise every
+# pipeline path (two adder-tree stages with groups=3), narrow enough to prove in seconds.
+# The properties do not depend on the size; the random testbenches cover the big configs.
 STREAM_CONFIGS = {
-    "core_2x2_g1": CoreConfig(rows=2, cols=2, groups=1, weights="int4", acts="int4",
-                              acc_bits=9),
-    "core_1x1_g3": CoreConfig(rows=1, cols=1, groups=3, weights="ternary", acts="uint4",
-                              acc_bits=8),
-    "output_stage": OutputStageConfig(acc_bits=8, acts="int4", lanes=2, mult_bits=4,
-                                      shift_bits=2),
-    "layer_2x2_g1": LayerConfig(rows=2, cols=2, groups=1, weights="int4", acts="uint4",
-                                acc_bits=9, mult_bits=4, shift_bits=2),
+    "core": {
+        "core_2x2_g1": CoreConfig(rows=2, cols=2, groups=1, weights="int4", acts="int4",
+                                  acc_bits=9),
+        "core_1x1_g3": CoreConfig(rows=1, cols=1, groups=3, weights="ternary", acts="uint4",
+                                  acc_bits=8),
+    },
+    "output_stage": {
+        "output_stage": OutputStageConfig(acc_bits=8, acts="int4", lanes=2, mult_bits=4,
+                                          shift_bits=2),
+    },
+    "layer": {
+        "layer_2x2_g1": LayerConfig(rows=2, cols=2, groups=1, weights="int4", acts="uint4",
+                                    acc_bits=9, mult_bits=4, shift_bits=2),
+    },
 }
+FAST = ("lanes", "mac", "stream_core_2x2_g1", "stream_output_stage")
+TINY_CORE = CoreConfig(rows=2, cols=2, groups=1, weights="int4", acts="int4", acc_bits=9)
+CORE_VALUES_DEPTH = 6   # tiles of one or two beats, accumulate onto the tile before
 
 
 @dataclass(frozen=True)
@@ -363,41 +427,53 @@ class Proof:
     summary: str
     harness: object
     tasks: dict = field(default_factory=dict)
-    fast: bool = False   # in make test's subset
     config: object = None
 
-
-def design_for(config):
-    """The component a config record describes."""
-    if isinstance(config, OutputStageConfig):
-        return OutputStage(config)
-    from verif.build import component_for
-    return component_for(config)
+    @property
+    def fast(self):
+        """In make test's subset."""
+        return self.name in FAST
 
 
-def _stream_proof(label, config, fast):
-    probe = design_for(config)
+def _stream_proof(label, config):
+    probe = component_for(config)
     probe._MustUse__silence = True   # only asked for its latency
     # k must exceed the progress bound (latency + 1) for the induction to close
     depth = probe.latency + 4
     return Proof(
         f"stream_{label}", f"{type(probe).__name__} {label}",
         "output stream protocol, tile count, progress, reset; k-induction",
-        lambda: stream_harness(design_for(config)),
-        {"prove": ("prove", depth), "cover": ("cover", depth + 4)}, fast, config)
+        lambda: stream_harness(component_for(config)),
+        {"prove": ("prove", depth), "cover": ("cover", depth + 4)}, config)
+
+
+def _designs_proofs():
+    """{registry label: [Proof]} for every registered design that has a harness."""
+    found = {"mac": [Proof("mac", "MacUnit x 12 format pairs, narrowest acc_bits",
+                           "one accumulate step = SPEC product added, wrapped; reset zeroes",
+                           _MacBank, {"prove": ("prove", 2), "cover": ("cover", 4)})]}
+    for label, configs in STREAM_CONFIGS.items():
+        found[label] = [_stream_proof(name, config) for name, config in configs.items()]
+    found["core"].append(Proof(
+        "core_values", "SparseTensorCore 2x2 G=1 int4 x int4, acc_bits 9",
+        "every result = SPEC §3 sum, any codes; bounded",
+        lambda: core_values_harness(TINY_CORE),
+        {"bmc": ("bmc", CORE_VALUES_DEPTH), "cover": ("cover", CORE_VALUES_DEPTH + 2)},
+        TINY_CORE))
+    return found
+
+
+def unproven_designs():
+    """Registry labels with no formal proof (a new design needs a harness here)."""
+    return [d.label for d in DESIGNS if d.label not in _designs_proofs()]
 
 
 def proofs():
-    """Every proof."""
+    """Every proof: the lanes, then each registered design's, in registry order."""
     found = [Proof("lanes", "ProductLane x 12 format pairs",
                    "each lane = SPEC §1 product for every code pair (combinational)",
-                   _LaneBank, {"prove": ("prove", 1), "cover": ("cover", 1)}, fast=True)]
-    for label, config in STREAM_CONFIGS.items():
-        found.append(_stream_proof(label, config, fast=label in ("core_2x2_g1", "output_stage")))
-    tiny = CoreConfig(rows=2, cols=2, groups=1, weights="int4", acts="int4", acc_bits=9)
-    found.append(Proof(
-        "core_values", "SparseTensorCore 2x2 G=1 int4 x int4, acc_bits 9",
-        "every result = SPEC §3 sum, any codes; bounded",
-        lambda: core_values_harness(tiny),
-        {"bmc": ("bmc", 12), "cover": ("cover", 12)}, fast=False, config=tiny))
+                   _LaneBank, {"prove": ("prove", 1), "cover": ("cover", 1)})]
+    by_design = _designs_proofs()
+    for design in DESIGNS:
+        found += by_design.get(design.label, [])
     return found

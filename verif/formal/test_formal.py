@@ -1,7 +1,8 @@
 """make test's fast formal subset, and proofs that the proofs can fail.
 
-The subset: the product lanes (all inputs), and the k-induction proofs of the
-stream protocol on the output stage and a 2x2 core, with the core's covers.
+The subset: the product lanes and the MAC units (all inputs), and the
+k-induction proofs of the stream protocol on the output stage and a 2x2 core,
+with the core's covers.
 Then bugs are planted in the designs' source (one edit each, the real design
 otherwise) and the same harnesses must fail on the property that names the bug.
 The full set, with the layer and the tiny core's values, is ``make formal``.
@@ -13,9 +14,9 @@ import types
 
 import pytest
 
-from verif.formal.proofs import proofs
-from verif.formal.run import run_proof
-from verif.formal.sby import toolchain_env
+from sparsecore.verif.formal.proofs import proofs, unproven_designs
+from sparsecore.verif.formal.run import run_proof
+from sparsecore.verif.formal.sby import toolchain_env
 
 FAST = {p.name: p for p in proofs() if p.fast}
 
@@ -45,6 +46,12 @@ def test_fast_proof(name, formal_env):
         assert not unreached
 
 
+def test_every_registered_design_has_a_proof():
+    assert not unproven_designs(), (
+        f"designs in hw/registry.py without a formal harness: {unproven_designs()}; "
+        f"add one to verif/formal/proofs.py")
+
+
 @contextlib.contextmanager
 def planted_bug(module_name, owner, attribute, old, new):
     """``owner.attribute`` (a class's method or a module function) of ``module_name``
@@ -67,16 +74,16 @@ def planted_bug(module_name, owner, attribute, old, new):
 
 BUGS = [
     # results register emptied whenever ready is low: valid dropped before ready
-    ("stream_core_2x2_g1", "hw.core", "SparseTensorCore", "elaborate",
+    ("stream_core_2x2_g1", "sparsecore.hw.core", "SparseTensorCore", "elaborate",
      "with m.Elif(res.ready):\n                m.d.sync += res_valid[i].eq(0)",
      "with m.Elif(~res.ready):\n                m.d.sync += res_valid[i].eq(0)",
      "results.valid_held"),
     # the output stage's pipeline ignores a stalled output: beats overwritten
-    ("stream_output_stage", "hw.output_stage", "OutputStage", "elaborate",
+    ("stream_output_stage", "sparsecore.hw.output_stage", "OutputStage", "elaborate",
      "advance.eq(~self.o.valid | self.o.ready)", "advance.eq(1)",
      "o.valid_held"),
     # a ternary lane that reads the reserved code 0b10 as -1
-    ("lanes", "hw.lanes", None, "product",
+    ("lanes", "sparsecore.hw.lanes", None, "product",
      "value = Mux(w_code[0], Mux(w_code[1], -a, a), 0)",
      "value = Mux(w_code[0] | w_code[1], Mux(w_code[1], -a, a), 0)",
      "lane_ternary_int8.exact"),
