@@ -11,9 +11,14 @@ in ``docs/formal.md``):
   stable, beats out = tiles in, nothing lost, reset empties the pipeline;
   unbounded, by k-induction. Covers show stalls, full pipelines, back-to-back
   beats, reset while busy and the design's own interesting states.
-- ``core_values``: a 2x2 G=1 core, any codes (all 16 metadata codes, reserved
-  ternary code, dense/sparse per beat, accumulate, narrow accumulators that
-  wrap): every result beat equals the SPEC §3 sum; bounded depth.
+- ``mac``: every MAC unit (12 format pairs, narrowest accumulator): one step
+  adds the SPEC product (or nothing) onto the accumulator (or zero), wrapped;
+  reset zeroes it. Unbounded (k-induction).
+- ``core_values_<w>``: a 2x2 G=1 core (int4 x int4, and ternary x uint4), any
+  codes (all 16 metadata codes, the reserved ternary code, dense/sparse per
+  beat, accumulate, accumulators that wrap): every result beat equals the SPEC
+  §3 sum of its tile; bounded depth, at full rate (a beat every cycle, results
+  always taken: the stalls are the stream proofs' part).
 
 The configs are tiny on purpose (a few minutes for all of them on 2 cores);
 the properties do not depend on the size, which the random testbenches cover.
@@ -50,7 +55,7 @@ from sparsecore.verif.formal.harness import (
     past,
 )
 
-__all__ = ["Proof", "proofs", "unproven_designs", "STREAM_CONFIGS", "spec_value",
+__all__ = ["Proof", "proofs", "unproven_designs", "STREAM_CONFIGS", "spec_value", "spec_product",
            "stream_harness", "core_values_harness"]
 
 
@@ -62,6 +67,17 @@ def spec_value(fmt, code):
     if fmt.name == "ternary":
         return Mux(code == 0b01, 1, Mux(code == 0b11, -1, 0)).as_signed()
     return code.as_signed() if fmt.signed else code.as_unsigned()
+
+
+def spec_product(w_fmt, w_code, a_fmt, a_code):
+    """value(w) * value(a) by SPEC §1. A ternary weight is -1, 0 or +1, so its product is
+    written as negate / zero / pass (the same number as a multiplication, and a form the
+    SMT solver reasons about far more easily than a multiplier)."""
+    a = spec_value(a_fmt, a_code)
+    if w_fmt.name == "ternary":
+        w_code = Value.cast(w_code)
+        return Mux(w_code == 0b01, a, Mux(w_code == 0b11, -a, 0))
+    return spec_value(w_fmt, w_code) * a
 
 
 # -- harness skeleton --------------------------------------------------------------
@@ -288,7 +304,7 @@ def stream_name(dut, stream):
 
 PICK_BITS = 2   # the checked tile is one of the first four after reset
 
-def core_values_harness(config):
+def core_values_harness(config, full_rate=False):
     """A core whose every result beat is compared with the SPEC §3 sum of its beats.
 
     The reference, in the harness: per accepted beat, ``values[i][2g] *
@@ -316,6 +332,7 @@ def core_values_harness(config):
         first = Signal(init=1, name="ref_first")
         total = [[Signal(acc_shape, name=f"ref_total_{i}_{j}") for j in range(N)]
                  for i in range(M)]
+        products = {}
         for i in range(M):
             for j in range(N):
                 chunk = 0
@@ -324,14 +341,34 @@ def core_values_harness(config):
                     for s, index in enumerate((code[0:2], code[2:4])):
                         t = 2 * g + s
                         # sparse: B[4g + idx]; dense: B[t] (A uncompressed, 2G per beat)
-                        picked = Array(spec_value(af, a.p[4 * g + p][j]) for p in range(4))
-                        act = Mux(w.p.dense, spec_value(af, a.p[t][j]), picked[index])
-                        chunk += spec_value(wf, w.p.values[i][t]) * act
+                        picked = Array(a.p[4 * g + p][j] for p in range(4))
+                        act = Mux(w.p.dense, a.p[t][j], picked[index])
+                        products[i, j, t] = spec_product(wf, w.p.values[i][t], af, act)
+                        chunk += products[i, j, t]
                 base = Mux(first & ~w.p.accumulate, 0, ref[i][j])
                 m.d.comb += total[i][j].eq(base + chunk)
         with m.If(fire):
             m.d.sync += first.eq(w.p.last)
             m.d.sync += [ref[i][j].eq(total[i][j]) for i in range(M) for j in range(N)]
+        if full_rate:
+            # Stepping stones at full rate: the product registers hold the SPEC products of
+            # the beat two cycles back, the accumulators the reference three cycles back.
+            # BMC proves them at every step and then assumes them, so the solver meets the
+            # pipeline one stage at a time instead of the whole of it at once.
+            for (i, j, t), value in products.items():
+                held = past(m, past(m, value, f"p1_{i}_{j}_{t}"), f"p2_{i}_{j}_{t}")
+                name = f"lemma.product_{i}_{j}_{t}"
+                h.properties[name] = "product register = SPEC product of the beat 2 cycles back"
+                m.d.comb += Assert(internals[f"prod_{i}_{j}_{t}"] == held, name)
+            for i in range(M):
+                for j in range(N):
+                    back = ref[i][j]
+                    for n in range(dut.latency - 1):
+                        back = past(m, back, f"r{n}_{i}_{j}")
+                    name = f"lemma.acc_{i}_{j}"
+                    h.properties[name] = (f"accumulator = reference {dut.latency - 1} cycles "
+                                          "back")
+                    m.d.comb += Assert(internals[f"acc_{i}_{j}"] == back, name)
 
         # One tile, any of the first 2**PICK_BITS, is checked: ``pick`` is a free input
         # held for the whole run, so the proof covers every tile index at once while
@@ -349,6 +386,10 @@ def core_values_harness(config):
         m.d.sync += first_cycle.eq(0)
         # values only: reset is the stream proofs' business, so it stays low here
         m.d.comb += Assume(~rst, "values.no_reset")
+        if full_rate:
+            # a beat on every cycle and results always taken: the timing is fixed, so the
+            # bounded search is over values, modes and tile boundaries only
+            m.d.comb += [Assume(w.valid & a.valid & res.ready, "values.full_rate")]
         # the row copies of the control registers are equal: proven by stream_core_*
         # (k-induction), assumed here so the solver need not rediscover it per step
         for name, holds in _core_occupancy(dut, internals)[2]:
@@ -372,6 +413,7 @@ def core_values_harness(config):
             "dense/sparse per beat, accumulate, wrap modulo 2**acc_bits)")
         h.properties["results.no_extra"] = "a result beat only for a finished tile"
         checked = fire_out & (beats_out == pick)
+        h.reference = {"expected": expected, "checked": checked}   # for a simulation of it
         with m.If(checked):
             m.d.comb += [Assert(tiles_in > pick, "results.no_extra"),
                          Assert(Value.cast(res.payload) == expected, "results.exact")]
@@ -414,8 +456,13 @@ STREAM_CONFIGS = {
     },
 }
 FAST = ("lanes", "mac", "stream_core_2x2_g1", "stream_output_stage")
-TINY_CORE = CoreConfig(rows=2, cols=2, groups=1, weights="int4", acts="int4", acc_bits=9)
-CORE_VALUES_DEPTH = 6   # tiles of one or two beats, accumulate onto the tile before
+# The value proofs: narrowest accumulators (they wrap), a multiplier lane and a ternary one.
+VALUE_CONFIGS = {
+    "int4": CoreConfig(rows=2, cols=2, groups=1, weights="int4", acts="int4", acc_bits=9),
+    "ternary": CoreConfig(rows=2, cols=2, groups=1, weights="ternary", acts="uint4",
+                          acc_bits=6),
+}
+CORE_VALUES_DEPTH = 10   # results of the first six beats: up to six tiles, or one of six beats
 
 
 @dataclass(frozen=True)
@@ -454,12 +501,14 @@ def _designs_proofs():
                            _MacBank, {"prove": ("prove", 2), "cover": ("cover", 4)})]}
     for label, configs in STREAM_CONFIGS.items():
         found[label] = [_stream_proof(name, config) for name, config in configs.items()]
-    found["core"].append(Proof(
-        "core_values", "SparseTensorCore 2x2 G=1 int4 x int4, acc_bits 9",
-        "every result = SPEC §3 sum, any codes; bounded",
-        lambda: core_values_harness(TINY_CORE),
-        {"bmc": ("bmc", CORE_VALUES_DEPTH), "cover": ("cover", CORE_VALUES_DEPTH + 2)},
-        TINY_CORE))
+    for label, config in VALUE_CONFIGS.items():
+        found["core"].append(Proof(
+            f"core_values_{label}",
+            f"SparseTensorCore 2x2 G=1 {config.weights} x {config.acts}, acc_bits "
+            f"{config.acc_bits}", "every result = SPEC §3 sum, any codes, at full rate; "
+            "bounded", lambda config=config: core_values_harness(config, full_rate=True),
+            {"bmc": ("bmc", CORE_VALUES_DEPTH), "cover": ("cover", CORE_VALUES_DEPTH)},
+            config))
     return found
 
 

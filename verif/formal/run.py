@@ -164,15 +164,21 @@ def render(outcomes, seconds, argv):
         "cycles in which the environment lets it flow (`ready`, and `params` valid for "
         "the layer). *Nothing duplicated*: no beat out without an outstanding tile, and "
         "the count matches the pipeline's contents.",
-        "- The tiny core's values (`core_values`): one tile, chosen by a free input "
+        "- The tiny core's values (`core_values_*`): one tile, chosen by a free input "
         "`pick` held for the whole run, is checked against a reference written in the "
-        "harness from SPEC §3; reset is held low and the row copies of the control "
-        "registers are *assumed* equal there (both proven by `stream_core_*`), so the "
-        "solver does not rediscover them at every step. It is bounded: a multiplier "
-        "miter through the pipeline is too hard for k-induction here.",
+        "harness from SPEC §3. Reset is held low and the core runs at full rate (a beat "
+        "on every cycle, results always taken): stalls, idle inputs and reset are the "
+        "stream proofs' part, and values under stalls the random testbenches'. Two "
+        "stepping-stone lemmas (product registers = SPEC products 2 cycles back, "
+        "accumulators = the reference 3 cycles back) are proven at every step and let "
+        "the solver take the pipeline one stage at a time: without them boolector did "
+        "not finish step 5 in 10 minutes, with them depth 10 takes under a minute. "
+        "The row copies of the control registers are assumed equal there (proven by "
+        "`stream_core_*`).",
         "- That the proofs can fail: `verif/formal/test_formal.py` plants bugs in the "
         "designs (a result register that drops `valid` under backpressure, an output "
-        "stage that ignores `ready`, a lane that adds the reserved ternary code) and "
+        "stage that ignores `ready`, a lane that adds the reserved ternary code, a core "
+        "that ignores `accumulate`) and "
         "checks that the proof fails on the property it should.",
         "",
     ]

@@ -18,7 +18,8 @@ from sparsecore.verif.formal.proofs import proofs, unproven_designs
 from sparsecore.verif.formal.run import run_proof
 from sparsecore.verif.formal.sby import toolchain_env
 
-FAST = {p.name: p for p in proofs() if p.fast}
+ALL = {p.name: p for p in proofs()}
+FAST = {name: p for name, p in ALL.items() if p.fast}
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +88,10 @@ BUGS = [
      "value = Mux(w_code[0], Mux(w_code[1], -a, a), 0)",
      "value = Mux(w_code[0] | w_code[1], Mux(w_code[1], -a, a), 0)",
      "lane_ternary_int8.exact"),
+    # accumulate ignored: every tile starts from zero
+    ("core_values_ternary", "sparsecore.hw.core", "SparseTensorCore", "elaborate",
+     "s1_fresh[i].eq(first & ~w_in.p.accumulate)", "s1_fresh[i].eq(first)",
+     ("results.exact", "lemma.acc_")),
 ]
 
 
@@ -94,8 +99,11 @@ BUGS = [
 def test_planted_bug_fails_the_proof(bug, formal_env):
     build, env = formal_env
     name, module, owner, attribute, old, new, expected = bug
+    task = next(t for t, (mode, _) in ALL[name].tasks.items() if mode != "cover")
     with planted_bug(module, owner, attribute, old, new):
-        outcome = run_proof(FAST[name], build / "bugs", env, tasks={"prove"})
-    result = outcome.results["prove"]
+        outcome = run_proof(ALL[name], build / "bugs", env, tasks={task})
+    result = outcome.results[task]
     assert result.status == "FAIL", f"{name} with a planted bug: {result.status}"
-    assert expected in result.failed, (expected, result.failed, result.log_tail)
+    expected = (expected,) if isinstance(expected, str) else expected
+    assert any(f.startswith(e) for f in result.failed for e in expected), (
+        expected, result.failed, result.log_tail)
