@@ -258,8 +258,11 @@ def stream_harness(dut):
             covers["pending"] = ("a finished tile waits in the accumulators",
                                  ~internals["run_0"])
             first = internals["first"]
+            ended = Signal(name="a_tile_ended")   # since reset
+            with m.If(tile_in):
+                m.d.sync += ended.eq(1)
             covers["accumulate"] = ("a tile accumulates onto the previous one",
-                                    fire & first & dut.weights.p.accumulate)
+                                    fire & first & dut.weights.p.accumulate & ended)
             if dut.sparse:
                 was_dense = Signal()
                 with m.If(fire):
