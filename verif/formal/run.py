@@ -204,6 +204,12 @@ def render(outcomes, seconds, argv):
     return "\n".join(lines)
 
 
+class _Parser(argparse.ArgumentParser):
+    # one line and exit 2 on bad arguments, as every sparsecore subcommand (SPEC §5)
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def _terminated(signum, frame):
     raise SystemExit(128 + signum)
 
@@ -211,7 +217,7 @@ def _terminated(signum, frame):
 def main(argv=None):
     from sparsecore.verif.formal.proofs import proofs
 
-    parser = argparse.ArgumentParser(prog="sparsecore formal",
+    parser = _Parser(prog="sparsecore formal",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="write DIR/formal.md (default: no report)")
@@ -227,6 +233,8 @@ def main(argv=None):
     if unknown:
         parser.error(f"--only: no proof named {', '.join(sorted(unknown))} "
                      f"(proofs: {', '.join(p.name for p in proofs())})")
+    if args.out is not None and not Path(args.out).is_dir():
+        parser.error(f"--out: {args.out} is not a directory (formal.md is written into it)")
     build = Path(args.build).resolve()
     env = toolchain_env(str(build / "bin"))
     start = time.monotonic()
