@@ -463,6 +463,8 @@ DELEGATED = {
     "demo": ("sparsecore.workflow", "main",
              "the seeds' digits workflow on the RTL (docs/workflow.md)"),
     "regress": ("sparsecore.regress", "main", "every testbench under fresh seeds"),
+    "formal": ("sparsecore.verif.formal.run", "main",
+               "formal proofs of every design with SymbiYosys (docs/formal.md)"),
 }
 BENCH_TOOLS = {"model": "sparsecore.bench.model", "speed": "sparsecore.bench.speed",
                "core": "sparsecore.verif.core.bench", "accel": "sparsecore.bench.accel"}
