@@ -410,10 +410,15 @@ def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_c
                         params, streams["params"]["payload_width"] if params else None)
         cases = (["clock_loop"] if bare_cycles else []) + ["gemm"]
         env = {JOB_ENV: folder, BARE_CYCLES_ENV: str(bare_cycles)}
-        with _Progress(f"{'dense' if dense else 'sparse'} GEMM on {built.name}",
-                       _progress_note(job), enabled=progress):
-            result = run(built, TB_MODULE, cases, extra_env=env, waves=record,
-                         run_name=f"gemm-{os.getpid()}-{threading.get_ident()}")
+        run_name = f"gemm-{os.getpid()}-{threading.get_ident()}"
+        try:
+            with _Progress(f"{'dense' if dense else 'sparse'} GEMM on {built.name}",
+                           _progress_note(job), enabled=progress):
+                result = run(built, TB_MODULE, cases, extra_env=env, waves=record,
+                             run_name=run_name)
+        except KeyboardInterrupt:   # SIGINT/SIGTERM: no run folder left behind
+            shutil.rmtree(built.build_dir / "runs" / run_name, ignore_errors=True)
+            raise
         words, info = job.read_results()
         bare = job.read_bare_loop() if bare_cycles else None
     return result, words, info, bare
