@@ -107,7 +107,8 @@ def one_line(text):
 
 
 def _kind(mode):
-    for test, name in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+    for test, name in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISFIFO, "a FIFO"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                        (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")):
         if test(mode):
@@ -236,19 +237,15 @@ def check_output_dir(path, option):
         raise BadInput(f"{name}: {option} contains a control character; give a plain name")
     p = Path(text)
     ancestor = p
-    while True:
+    while True:   # the nearest part of the path that exists
         try:
             st = os.stat(ancestor)   # a symlink to a folder is a folder: files go inside it
             break
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             ancestor = ancestor.parent
-        except NotADirectoryError:
-            st = None
-            break
-    if st is None or not stat.S_ISDIR(st.st_mode):
-        what = "a part of it is not a folder" if st is None else (
-            f"{shown(ancestor)} is {_kind(st.st_mode)}" if ancestor != p else
-            f"it is {_kind(st.st_mode)}")
+    if not stat.S_ISDIR(st.st_mode):
+        what = (f"it is {_kind(st.st_mode)}" if ancestor == p else
+                f"{shown(ancestor)} is {_kind(st.st_mode)}")
         raise BadInput(f"{name}: {option} must be a folder, but {what}")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise BadInput(f"{name}: {option}: {shown(ancestor)} is not writable")

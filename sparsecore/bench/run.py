@@ -32,6 +32,7 @@ from pathlib import Path
 from sparsecore.bench import synth as syn
 from sparsecore.bench.report import PLOTS, write_report
 from sparsecore.hw.config import PRESETS, CoreConfig, MacConfig
+from sparsecore.hw.registry import build_name, component_for
 from sparsecore.safe_io import ArgumentParser, check_output_files
 from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
 from sparsecore.sim.perf import predict_gemm
@@ -80,14 +81,16 @@ def _lane(w, a):
 
 
 def _mac(w, a):
-    from sparsecore.hw.mac import MacUnit
-    return syn.Design(f"mac_{w}_{a}", lambda: MacUnit(MacConfig(w, a)), "mac",
+    config = MacConfig(w, a)
+    return syn.Design(build_name(config), lambda: component_for(config), "mac",
                       pnr=("ice40_hx8k", "ecp5"))
 
 
-def _core(name, config, sparse=True, pnr=()):
-    from sparsecore.hw.core import SparseTensorCore
-    return syn.Design(name, lambda: SparseTensorCore(config, sparse=sparse), "core", pnr=pnr)
+def _core(config, sparse=True, pnr=()):
+    """A core for synthesis: the registry's build name, ``_dense_only`` for the dense-only
+    variant (the same config without the 2:4 multiplexers)."""
+    name = build_name(config) + ("" if sparse else "_dense_only")
+    return syn.Design(name, lambda: component_for(config, sparse=sparse), "core", pnr=pnr)
 
 
 def format_pairs():
@@ -131,15 +134,14 @@ def synthesis_parts(parts, cache, jobs):
                 label = f"core_{name}" + ("" if sparse else "_dense_only")
                 pnr = (("ice40_hx8k", "ecp5") if name == "tiny" else ("ecp5",)) if sparse else ()
                 core_configs[label] = (name, config, sparse)
-                tasks[label] = (_core(label, config, sparse, pnr), flows)
+                tasks[label] = (_core(config, sparse, pnr), flows)
     if "fmax" in parts:
         for rows, cols in SWEEP["sizes"]:
             config = CoreConfig(weights=SWEEP["weights"], acts=SWEEP["acts"], rows=rows,
                                 cols=cols, groups=SWEEP["groups"])
             label = f"sweep_{rows}x{cols}"
             core_configs[label] = (label, config, True)
-            tasks[label] = (_core(f"core_{rows}x{cols}x{SWEEP['groups']}_{SWEEP['weights']}_"
-                                  f"{SWEEP['acts']}", config, True, ("ecp5",)), ("ecp5",))
+            tasks[label] = (_core(config, True, ("ecp5",)), ("ecp5",))
     pairs = format_pairs()
     if "area" in parts or "fmax" in parts:
         for w, a in pairs:

@@ -70,9 +70,9 @@ def test_codec_refuses_wrong_sizes(tmp_path):
 
 def test_idle_bursts_and_coverage():
     idle = Idle(random.Random(1), probability=1.0, burst=3)
-    assert all(idle.next() for _ in range(20))
+    assert all(next(idle) for _ in range(20))
     never = Idle(random.Random(1))
-    assert not any(never.next() for _ in range(20))
+    assert not any(next(never) for _ in range(20))
     cov = Coverage()
     cov.define("g", ["a", "b"])
     cov.hit("g", "a")
