@@ -25,6 +25,7 @@ input never leaves a half-written output behind.
 
 import contextlib
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -60,6 +61,7 @@ from sparsecore.sim.sparsity import GROUP, META_FORMAT
 __all__ = ["main", "BadInput", "parse_overrides", "load_matrix", "GemmInputs", "read_gemm_inputs"]
 
 
+TRACEBACK_ENV = "SPARSECORE_TRACEBACK"
 _Parser = ArgumentParser   # errors are one line and exit 2 (SPEC §5), not a usage block
 
 
@@ -225,7 +227,11 @@ def cmd_verilog(args):
     try:
         with staging_dir(out, out) as staging, _Progress(
                 f"elaborating {name} ({config.multipliers} multipliers)"):
-            manifest = emit(component_for(config), staging, name)
+            try:
+                manifest = emit(component_for(config), staging, name)
+            except OSError as exc:   # name the user's file, not the staging one
+                failed = Path(exc.filename or files[0]).name
+                raise WriteFailed(out / failed, exc) from None
             publish(*[(staging / path.name, path) for path in files])
     except BaseException:
         remove_empty_dirs(created)
@@ -297,6 +303,10 @@ def cmd_gemm(args):
             result = run_gemm(config, a=inputs.a if args.dense else None, values=inputs.values,
                               meta=inputs.meta, b=inputs.b, dense=args.dense,
                               waves=staged.get(waves))
+        except OSError as exc:   # the waveform could not be stored (full disk, ...)
+            if waves is not None and str(staged[waves].parent) in f"{exc.filename}{exc.filename2}":
+                raise WriteFailed(waves, exc) from None
+            raise
         except (SimulationFailed, RuntimeError) as exc:
             print(f"sparsecore gemm: the run on the core failed: {one_line(exc)}",
                   file=sys.stderr)
@@ -468,8 +478,19 @@ def main(argv=None):
         except WriteFailed as exc:
             print(f"{command}: error: {one_line(exc)}", file=sys.stderr)
             return 1
+        except ModuleNotFoundError as exc:   # an optional extra (demo, bench) not installed
+            print(f"{command}: error: needs the Python package {exc.name!r}, which is not "
+                  "installed (make demo / make bench install their extras)", file=sys.stderr)
+            return 1
         except OSError as exc:   # anything else the system refused after the checks
             print(f"{command}: error: {one_line(exc)}", file=sys.stderr)
+            return 1
+        except Exception as exc:   # a defect or a tool's failure: still one line (SPEC §5)
+            if os.environ.get(TRACEBACK_ENV):
+                raise
+            first = next((line for line in str(exc).splitlines() if line.strip()), "")
+            print(f"{command}: error: {type(exc).__name__}: {shown(first[:300])} "
+                  f"({TRACEBACK_ENV}=1 shows the traceback)", file=sys.stderr)
             return 1
         except Interrupted as exc:
             print(f"{command}: interrupted by {exc}: stopped {exc.stopped} child "

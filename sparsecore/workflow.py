@@ -435,16 +435,17 @@ def main(argv=None):
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
 
+    out_dir = Path(args.out)
+    # every output checked before the training (SPEC §5); each written whole or not at all
+    md_path, png_path, json_path = check_output_files(
+        out_dir, ["workflow.md", "workflow.png", "workflow.json"], "--out")
+
     from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
     def log(message):
         print(message, file=sys.stderr, flush=True)
 
     total_start = time.monotonic()
-    out_dir = Path(args.out)
-    # every output checked before the training (SPEC §5); each written whole or not at all
-    md_path, png_path, json_path = check_output_files(
-        out_dir, ["workflow.md", "workflow.png", "workflow.json"], "--out")
     out_dir.mkdir(parents=True, exist_ok=True)
     data = load_digits_split()
     x_train, y_train, x_test, y_test = data

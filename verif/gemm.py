@@ -299,7 +299,9 @@ class _Progress:
             self._stop.set()
             self._thread.join()
             if self._shown:
-                self._show(f"done in {time.monotonic() - self._start:.1f} s", final=True)
+                elapsed = time.monotonic() - self._start
+                self._show(f"{'stopped after' if exc[0] else 'done in'} {elapsed:.1f} s",
+                           final=True)
 
     def _show(self, text, final=False):
         line = f"sparsecore: {self.label}: {text}"
@@ -375,19 +377,21 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
     results = unpack_results(manifest, config, words)
     wave_path = gtkw_path = None
     run_dir = result.log.parent
-    if record:
-        dump = run_dir / ("dump.fst" if fst else "dump.vcd")
-        wave_path = Path(waves) if waves is not None else dump
-        if waves is not None:
-            shutil.move(str(dump), wave_path)
-        from sparsecore.verif.waves import verilog_names, write_gtkw
-        gtkw_path = write_gtkw(wave_path, manifest, available=verilog_names(
-            built.verilog.read_text()) if fst else None)
-        if waves is None:
-            print(f"sparsecore: waves of this GEMM: {wave_path} (gtkwave {gtkw_path})",
-                  file=sys.stderr)
-    if waves is not None or not record:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        if record:
+            dump = run_dir / ("dump.fst" if fst else "dump.vcd")
+            wave_path = Path(waves) if waves is not None else dump
+            if waves is not None:
+                shutil.move(str(dump), wave_path)
+            from sparsecore.verif.waves import verilog_names, write_gtkw
+            gtkw_path = write_gtkw(wave_path, manifest, available=verilog_names(
+                built.verilog.read_text()) if fst else None)
+            if waves is None:
+                print(f"sparsecore: waves of this GEMM: {wave_path} (gtkwave {gtkw_path})",
+                      file=sys.stderr)
+    finally:   # also when storing the waves failed (full disk): no run folder left behind
+        if waves is not None or not record:
+            shutil.rmtree(run_dir, ignore_errors=True)
     return GemmResult(
         c=assemble(tiled, results), cycles=int(info["cycles"]),
         mode="dense" if dense else "sparse", seconds=float(info["seconds"]), tiled=tiled,
