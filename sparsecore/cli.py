@@ -43,6 +43,7 @@ from sparsecore.safe_io import (
     check_output_file,
     interrupt_handling,
     make_dirs,
+    npy_bytes,
     one_line,
     publish,
     read_npy,
@@ -283,7 +284,7 @@ def cmd_gemm(args):
         gtkw = check_output_file(waves.with_suffix(".gtkw"), "--waves (its .gtkw)")
     check_distinct([("--a", args.a), ("--a-values", args.a_values), ("--a-meta", args.a_meta),
                     ("--b", args.b)],
-                   [("--out", out), ("--waves", waves), ("--waves (its .gtkw)", gtkw)])
+                   [("--out", args.out), ("--waves", args.waves), ("--waves (its .gtkw)", gtkw)])
 
     inputs = read_gemm_inputs(config, args.b, args.a, args.a_values, args.a_meta, args.dense)
 
@@ -315,8 +316,7 @@ def cmd_gemm(args):
                       "waveform", file=sys.stderr)
             return 1
         try:
-            with open(staged[out], "wb") as f:
-                np.save(f, result.c)
+            staged[out].write_bytes(npy_bytes(result.c))
         except OSError as exc:
             raise WriteFailed(out, exc) from None
         publish(*[(staged[p], p) for p in (out, waves, gtkw) if p is not None])
@@ -351,7 +351,7 @@ def cmd_waves(args):
             raise BadInput(f"{shown(path)}: the {what} does not exist or is not a regular file")
     png = check_output_file(args.png, "OUT.png")
     check_distinct([("RUN.vcd", args.vcd), ("MANIFEST.json", args.manifest)],
-                   [("OUT.png", png)])
+                   [("OUT.png", args.png)])
     try:
         manifest = load_manifest(args.manifest)
     except (ValueError, KeyError) as exc:

@@ -33,6 +33,7 @@ All messages are one line: paths are shown with control characters escaped.
 import argparse
 import contextlib
 import ctypes
+import io
 import math
 import os
 import shutil
@@ -49,7 +50,7 @@ from numpy.lib import format as npy_format
 __all__ = ["ArgumentParser", "BadInput", "WriteFailed", "Interrupted", "MAX_NPY_ELEMENTS",
            "shown", "one_line",
            "read_npy", "check_output_file", "check_output_dir", "check_distinct",
-           "check_output_files", "atomic_output", "staging_dir", "publish", "save_npy",
+           "check_output_files", "atomic_output", "staging_dir", "publish", "npy_bytes", "save_npy",
            "write_text", "make_dirs", "remove_empty_dirs",
            "interrupt_handling", "stop_children", "descendants"]
 
@@ -141,6 +142,9 @@ def read_npy(path, max_elements=MAX_NPY_ELEMENTS):
             if head.startswith(b"PK\x03\x04"):
                 raise BadInput(f"{name}: is an .npz archive; expected a .npy file holding "
                                "one matrix")
+            if not head.startswith(npy_format.MAGIC_PREFIX):
+                raise BadInput(f"{name}: not a valid .npy file (it does not start with the "
+                               ".npy magic string)")
             f.seek(0)
             try:
                 version = npy_format.read_magic(f)
@@ -382,10 +386,18 @@ def write_text(path, text):
         tmp.write_text(text)
 
 
+def npy_bytes(array):
+    """``array`` as the bytes of a .npy file. Written with one ``write``, a full disk gives
+    ENOSPC (``ndarray.tofile``, which ``np.save`` uses, reports a short count instead)."""
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
 def save_npy(path, array):
     """Write ``array`` to exactly ``path`` (no .npy appended), whole or not at all."""
-    with atomic_output(path) as tmp, open(tmp, "wb") as f:
-        np.save(f, array)
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(npy_bytes(array))
 
 
 # -- signals and child processes ------------------------------------------------------------
