@@ -403,6 +403,7 @@ def save_npy(path, array):
 # -- signals and child processes ------------------------------------------------------------
 
 _PR_SET_CHILD_SUBREAPER = 36
+_nesting = 0
 
 
 def _set_subreaper(on):
@@ -491,10 +492,15 @@ def interrupt_handling():
     except ValueError:   # not the main thread: leave signals alone
         yield
         return
-    _set_subreaper(True)
+    global _nesting
+    _nesting += 1   # `waves demo` runs `gemm` through main(): only the outer one resets
+    if _nesting == 1:
+        _set_subreaper(True)
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        _set_subreaper(False)
+        _nesting -= 1
+        if _nesting == 0:
+            _set_subreaper(False)
