@@ -183,6 +183,10 @@ class OutputStageConfig:
         get_format(self.acts, "acts")
         _check_positive_int("lanes", self.lanes)
         check_fields(self.acc_bits, self.mult_bits, self.shift_bits)
+        if self.lanes * self.acc_bits > MAX_PORT_BITS:
+            raise ValueError(f"the accumulators port would be {self.lanes * self.acc_bits} "
+                             f"bits wide (lanes={self.lanes} x acc_bits={self.acc_bits}); the "
+                             f"widest port must be at most {MAX_PORT_BITS} bits")
 
     @classmethod
     def for_core(cls, core, acts=None, **fields):

@@ -102,3 +102,13 @@ def test_port_bits_match_the_manifest(config):
     assert config.port_bits == {"weights": core.weights_layout.size,
                                 "activations": core.acts_layout.size,
                                 "results": core.results_layout.size}
+
+
+def test_output_stage_port_limit():
+    from sparsecore.hw.config import OutputStageConfig
+
+    with pytest.raises(ValueError) as err:
+        OutputStageConfig(lanes=257, acc_bits=32)
+    assert str(err.value) == ("the accumulators port would be 8224 bits wide (lanes=257 x "
+                              "acc_bits=32); the widest port must be at most 8192 bits")
+    OutputStageConfig(lanes=256, acc_bits=32)
