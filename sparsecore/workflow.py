@@ -17,7 +17,6 @@
 Run: ``sparsecore demo [--out docs] [--seeds 5] [--quick]``.
 """
 
-import argparse
 import json
 import os
 import platform
@@ -32,6 +31,7 @@ import numpy as np
 
 from sparsecore.hw.config import CoreConfig, LayerConfig
 from sparsecore.nn import RECIPES, load_digits_split, train_all
+from sparsecore.safe_io import ArgumentParser, atomic_output, check_output_files, write_text
 from sparsecore.sim.inference import LOGIT_FORMAT, integer_network, predict, run_network
 from sparsecore.verif.toolchain import cpu_model
 
@@ -418,11 +418,11 @@ def write_markdown(path, info):
         "`verif/layer/test_layer.py`, `tests/app/test_workflow.py`.",
         "",
     ]
-    Path(path).write_text("\n".join(lines))
+    write_text(path, "\n".join(lines))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="sparsecore demo", description=__doc__.split(
+    parser = ArgumentParser(prog="sparsecore demo", description=__doc__.split(
         "\n")[0])
     parser.add_argument("--out", default="docs", help="folder for workflow.md/.png/.json")
     parser.add_argument("--seeds", type=int, default=5, help="training seeds (0..N-1)")
@@ -435,13 +435,17 @@ def main(argv=None):
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
 
+    out_dir = Path(args.out)
+    # every output checked before the training (SPEC §5); each written whole or not at all
+    md_path, png_path, json_path = check_output_files(
+        out_dir, ["workflow.md", "workflow.png", "workflow.json"], "--out")
+
     from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
     def log(message):
         print(message, file=sys.stderr, flush=True)
 
     total_start = time.monotonic()
-    out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = load_digits_split()
     x_train, y_train, x_test, y_test = data
@@ -501,9 +505,10 @@ def main(argv=None):
         "times": {"training": training_seconds, "rtl": rtl_seconds,
                   "total": time.monotonic() - total_start},
     }
-    plot(rows, out_dir / "workflow.png")
-    write_markdown(out_dir / "workflow.md", info)
-    (out_dir / "workflow.json").write_text(json.dumps(info, indent=1, default=_json) + "\n")
+    with atomic_output(png_path) as tmp:
+        plot(rows, tmp)
+    write_markdown(md_path, info)
+    write_text(json_path, json.dumps(info, indent=1, default=_json) + "\n")
     for key, text in TARGETS_TEXT.items():
         met, numbers = targets[key]
         log(f"target {'MET' if met else 'NOT MET'}: {text}: {numbers}")

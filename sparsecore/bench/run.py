@@ -21,7 +21,6 @@ synthesis and place and route run ``--jobs`` at a time. Synthesis results are
 cached under build/bench/synth/ by Verilog hash, so a rerun is quick.
 """
 
-import argparse
 import datetime
 import json
 import os
@@ -33,9 +32,10 @@ from importlib import metadata
 from pathlib import Path
 
 from sparsecore.bench import synth as syn
-from sparsecore.bench.report import write_report
+from sparsecore.bench.report import PLOTS, write_report
 from sparsecore.hw.config import PRESETS, CoreConfig, MacConfig
 from sparsecore.hw.registry import build_name, component_for
+from sparsecore.safe_io import ArgumentParser, check_output_files
 from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
 from sparsecore.sim.perf import predict_gemm
 from sparsecore.verif.toolchain import cpu_model
@@ -209,7 +209,7 @@ def _count_runs(results):
 # -- main ---------------------------------------------------------------------------------
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="sparsecore bench", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="sparsecore bench", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(PROJECT / "docs"),
                         help="folder for report.md, report.json and the plots (default: docs/)")
     parser.add_argument("--only", default=",".join(PARTS),
@@ -223,6 +223,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     out_dir = Path(args.out)
+    # every file the report may write, checked before hours of synthesis (SPEC §5)
+    check_output_files(out_dir, ["report.md", "report.json", *PLOTS.values()], "--out")
     if parts == [RENDER_ONLY]:
         results = json.loads((out_dir / "report.json").read_text())
         for path in write_report(results, out_dir):
