@@ -20,14 +20,10 @@ cached under build/bench/synth/ by Verilog hash, so a rerun is quick.
 """
 
 import argparse
-import datetime
 import json
-import os
-import platform
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from importlib import metadata
 from pathlib import Path
 
 from bench import synth as syn
@@ -35,7 +31,6 @@ from bench.report import write_report
 from hw.config import PRESETS, CoreConfig, MacConfig
 from sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
 from sim.perf import predict_gemm
-from verif.toolchain import cpu_model
 
 PARTS = ("throughput", "speed", "model", "area", "cores", "fmax")
 RENDER_ONLY = "report"   # --only report: rewrite the report from report.json, measure nothing
@@ -59,17 +54,13 @@ def log(*args):
 
 # -- stamp --------------------------------------------------------------------------------
 
-def stamp():
-    from hw.emit import tool_versions
-    tools = {**tool_versions(), **syn.tool_versions()}
-    for dist in ("numpy", "matplotlib"):
-        tools[dist] = metadata.version(dist)
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(),
-                    "system": f"{platform.system()} {platform.machine()}"},
-        "tools": tools,
-    }
+def stamp(out_dir):
+    """verif.stamp's record, with the synthesis tools' versions; the report's own files
+    do not count as making the tree dirty."""
+    from verif.stamp import DEFAULT_PACKAGES, collect
+    return collect(packages=(*DEFAULT_PACKAGES, "matplotlib", *syn.tool_versions()),
+                   outputs=sorted(Path(out_dir).glob("report*")),
+                   settings={"synthesis cache": "build/bench/ (same Verilog, script, tools)"})
 
 
 # -- designs ------------------------------------------------------------------------------
@@ -267,7 +258,7 @@ def main(argv=None):
     wall["total"] = time.monotonic() - start
     results["wall_seconds"] = wall
     results["parts_run"] = parts
-    results["stamp"] = stamp()
+    results["stamp"] = stamp(out_dir)
     for path in write_report(results, out_dir):
         log(f"wrote {path}")
     return 0

@@ -11,6 +11,8 @@ import json
 import math
 from pathlib import Path
 
+from verif.stamp import markdown as stamp_markdown
+
 __all__ = ["ANCHORS", "TARGETS", "evaluate_targets", "write_report", "lut_count"]
 
 # Reference points written into the report (vendor figures, not measured here).
@@ -646,6 +648,8 @@ def write_report(results, out_dir):
                  "`make bench` (installs the `bench` extra into .venv, then runs "
                  "`python -m bench`); `python -m bench --help` lists the parts that can be "
                  "run alone. The same figures are in `report.json`.", ""]
+    if "git" in results["stamp"]:  # reports written before verif.stamp have only the above
+        sections += [*stamp_markdown(results["stamp"]), ""]
     md = out_dir / "report.md"
     md.write_text("\n".join(sections))
     js = out_dir / "report.json"

@@ -282,7 +282,9 @@ def _child(argv):
         trained = train_all(*data, np.random.default_rng(int(seed)), epochs=int(epochs))
     seconds = time.perf_counter() - start
     record = {"seconds": seconds,
-              "kernel": ", ".join(str(i.get("architecture")) for i in threadpool_info()),
+              "kernel": ", ".join(dict.fromkeys(  # numpy's and scipy's OpenBLAS, deduplicated
+                  str(i.get("architecture")) for i in threadpool_info()
+                  if i.get("user_api") == "blas")),
               "simd": " ".join(numpy_simd()["dispatched"]) or "-", "variants": {}}
     arrays = {}
     for name, (recipe, layers, acc) in trained.items():
