@@ -18,7 +18,7 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.config import OutputStageConfig
+from sparsecore.hw.config import OutputStageConfig
 
 __all__ = ["OutputStage", "input_layout", "output_layout"]
 

@@ -1,6 +1,6 @@
 """Float64 arithmetic whose results do not depend on the CPU, the BLAS or its thread count.
 
-Training (:mod:`sim.nn`) used ``a @ b`` and ``np.exp``. Both pick machine code by
+Training (:mod:`sparsecore.nn`) used ``a @ b`` and ``np.exp``. Both pick machine code by
 the CPU they run on: OpenBLAS chooses a dgemm kernel per CPU (``OPENBLAS_CORETYPE``
 overrides it), whose blocking and FMA use order the sums differently, and numpy
 dispatches ``exp`` to an AVX-512 loop where the CPU has one and to the C library

@@ -11,16 +11,16 @@ each GEMM shape back to back in sparse and in dense mode on the Verilated RTL
   multipliers work (padding included);
 - ``ratio``: cycles_sparse / cycles_dense.
 
-``python -m verif.core.bench [--config NAME]`` prints the table.
+``sparsecore bench core [--config NAME]`` prints the table.
 """
 
 import argparse
 import json
 import os
 
-from hw.config import PRESETS
-from verif.build import build, run
-from verif.core.bench_tests import BENCH_FILE, SHAPES_ENV
+from sparsecore.hw.config import PRESETS
+from sparsecore.verif.build import build, run
+from sparsecore.verif.core.bench_tests import BENCH_FILE, SHAPES_ENV
 
 __all__ = ["benchmark", "DEFAULT_SHAPES", "format_table"]
 
@@ -33,7 +33,7 @@ def benchmark(config=None, shapes=DEFAULT_SHAPES, name=None):
     config = config or PRESETS["default"]
     name = name or "core_" + next((n for n, c in PRESETS.items() if c == config), "bench")
     built = build(config, name)
-    result = run(built, "verif.core.bench_tests", run_name="bench",
+    result = run(built, "sparsecore.verif.core.bench_tests", run_name="bench",
                  extra_env={SHAPES_ENV: json.dumps([list(s) for s in shapes])})
     raw = json.loads((result.log.parent / BENCH_FILE).read_text())
     peak = built.manifest["throughput"]["macs_per_cycle"]
@@ -66,13 +66,11 @@ def format_table(rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="sparsecore bench core",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="default", choices=sorted(PRESETS))
     args = parser.parse_args(argv)
     os.environ.setdefault("SPARSECORE_SEED", "1")
     rows = benchmark(PRESETS[args.config], name=f"core_{args.config}")
     print(format_table(rows))
-
-
-if __name__ == "__main__":
-    main()
+    return 0
