@@ -71,6 +71,8 @@ def git_state(root=_ROOT, outputs=()):
 
 def blas_state():
     """One entry per BLAS/OpenMP library loaded in this process (threadpoolctl)."""
+    import numpy  # noqa: F401  (loads numpy's BLAS, so that threadpoolctl sees it)
+
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
@@ -134,6 +136,17 @@ def _seed_text(seeds):
     return ", ".join(map(str, seeds))
 
 
+def _blas_text(entry):
+    text = " ".join(str(entry[k]) for k in ("library", "version") if entry.get(k))
+    if entry.get("kernel"):
+        text += f", kernel {entry['kernel']}"
+    if entry.get("threads") is not None:
+        text += f", {entry['threads']} threads"
+    if entry.get("threading"):
+        text += f" ({entry['threading']})"
+    return text
+
+
 def markdown(stamp, title="## Stamp"):
     """The stamp as markdown lines (a heading, then one bullet per item)."""
     git = stamp["git"]
@@ -145,9 +158,7 @@ def markdown(stamp, title="## Stamp"):
         tree = f"`{git['commit'][:12]}` **dirty**: {shown}{more} changed"
     else:
         tree = f"`{git['commit'][:12]}` (clean)"
-    blas = "; ".join(
-        f"{b.get('library')} {b.get('version')}, kernel {b.get('kernel')}, "
-        f"{b.get('threads')} threads ({b.get('threading')})" for b in stamp["blas"]) or "none"
+    blas = "; ".join(_blas_text(b) for b in stamp["blas"]) or "none"
     simd = stamp["numpy_simd"]
     machine = stamp["machine"]
     lines = [
@@ -156,7 +167,7 @@ def markdown(stamp, title="## Stamp"):
         f"- Generated {stamp['date']} from commit {tree}.",
         f"- Machine: {machine['cpu']}, {machine['nproc']} cores, {machine['system']}.",
         "- Tools: " + ", ".join(f"{k} {v}" for k, v in stamp["tools"].items()) + ".",
-        f"- BLAS (threadpoolctl, at the stamp): {blas}.",
+        f"- BLAS and OpenMP libraries loaded (threadpoolctl; threads as at the stamp): {blas}.",
         f"- numpy SIMD: baseline {' '.join(simd['baseline']) or '-'}, dispatched on this "
         f"CPU {' '.join(simd['dispatched']) or '-'}.",
         "- Environment: " + (", ".join(f"`{k}={v}`" for k, v in stamp["env"].items())

@@ -506,8 +506,9 @@ def _section_reproducibility(info):
             "",
         ]
     lines += [
-        f"`--check` reruns, in about a minute: integer inference of every quantized "
-        "variant from the committed networks (`docs/workflow_nets.npz`, the first seed's "
+        "`sparsecore demo --check` (a test in `make test` runs it) reruns: integer "
+        "inference of every quantized variant from the committed networks "
+        "(`docs/workflow_nets.npz`, the first seed's "
         "codes, multipliers, shifts and biases), every layer's output codes (sha256) and "
         "every prediction against the recorded ones; the cycles of the performance "
         "model with the layer design's latency against the RTL's; and a short training "
