@@ -17,8 +17,8 @@
 5. Record what a rerun must reproduce: the first seed's integer networks and
    predictions (``docs/workflow_nets.npz``), the output codes' digests, the
    weights' digests and a short training run (``docs/workflow.json``), and the
-   stamp (:mod:`sparsecore.stamp`). ``--check`` reruns the deterministic parts and
-   compares (:mod:`sparsecore.workflow_check`).
+   stamp (:mod:`sparsecore.stamp`). ``sparsecore demo --check`` reruns the
+   deterministic parts and compares (:mod:`sparsecore.demo_check`).
 
 Run: ``sparsecore demo [--out docs] [--seeds 5] [--quick] [--check [--full]]``.
 """
@@ -39,8 +39,6 @@ from sparsecore.sim.inference import LOGIT_FORMAT, integer_network, predict, run
 from sparsecore.workflow_check import (
     SHORT_EPOCHS,
     SHORT_SEED,
-    CheckFailed,
-    check,
     codes_digest,
     cross_kernel_runs,
     save_networks,
@@ -522,32 +520,20 @@ def _section_reproducibility(info):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="sparsecore demo", description=__doc__.split(
-        "\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="sparsecore demo", description=__doc__.split("\n")[0],
+        epilog="sparsecore demo --check [--full] [--out DIR] reruns the deterministic parts "
+               "(integer inference from the committed networks, cycles, a short training) "
+               "and compares them with DIR/workflow.json; exit 1 names the first difference "
+               "(sparsecore.demo_check).")
     parser.add_argument("--out", default="docs", help="folder for workflow.md/.png/.json")
     parser.add_argument("--seeds", type=int, default=5, help="training seeds (0..N-1)")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 1 seed, 3 epochs, 24 test images on the RTL")
-    parser.add_argument("--check", action="store_true",
-                        help="rerun the deterministic parts (integer inference from the "
-                             "committed networks, cycles, a short training run) and compare "
-                             "with --out's workflow.json; exit 1 naming the first difference")
-    parser.add_argument("--full", action="store_true",
-                        help="with --check: also retrain every seed at full length")
     parser.add_argument("--no-kernels", action="store_true",
                         help="skip the short training runs under other BLAS/numpy kernels")
     args = parser.parse_args(argv)
-    if args.full and not args.check:
-        parser.error("--full goes with --check")
-    if args.check:
-        try:
-            check(args.out, full=args.full,
-                  log=lambda message: print(message, file=sys.stderr, flush=True))
-        except (CheckFailed, FileNotFoundError) as err:
-            print(f"check FAILED: {err}", file=sys.stderr)
-            return 1
-        return 0
     if args.quick:
         args.seeds, args.epochs = 1, 3
     if args.seeds < 1:

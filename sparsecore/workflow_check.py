@@ -1,23 +1,16 @@
-"""`sparsecore demo --check`: rerun the deterministic parts of `make demo` and
-compare them with what ``docs/workflow.json`` and ``docs/workflow_nets.npz`` recorded.
+"""What `make demo` records so that a rerun can be compared with it, and the training
+runs under other kernels.
 
-1. **Integer inference** of every quantized variant from the committed integer
-   networks (``workflow_nets.npz``: weight codes, multipliers, shifts, biases of
-   the first training seed), not from retrained weights: each layer's output
-   codes (sha256) and every prediction must equal the recorded ones, which the
-   RTL produced (and the numpy model matched) when the doc was generated.
-2. **Cycles**: the performance model (``sim.perf.predict_gemm``) with the latency
-   of the layer design (``hw.layer.SparseLayer``, elaborated, not built) must
-   give the cycles the RTL counted, per layer and mode.
-3. **A short training run** (the seed and epochs in ``json["check"]``, every
-   variant): weights to the bit (sha256) and test accuracy.
-4. With ``--full``: the demo's whole training (every seed, every epoch): the
-   accuracies of the table, the first seed's weights to the bit, and the integer
-   networks built from them equal the committed ones.
-
-Any difference is reported by name (variant, layer, mode, image or seed) and the
-command exits 1. Training is bit-exact across machines (``sparsecore.sim.reproducible``), so
-every comparison is exact; there is no tolerance.
+- :func:`weights_digest`, :func:`codes_digest`: sha256 of trained weights and of
+  integer codes (``docs/workflow.json`` holds them);
+- :func:`save_networks` / :func:`load_networks`: the first seed's integer
+  networks and predictions (``docs/workflow_nets.npz``);
+- :func:`short_training`: the short seeded run that ``sparsecore demo --check``
+  repeats (:mod:`sparsecore.demo_check`);
+- :func:`cross_kernel_runs`: the same kind of run in fresh processes under other
+  OpenBLAS kernels, numpy SIMD targets and thread counts, with the reproducible
+  operations and with plain BLAS/libm ones (``python -m sparsecore.workflow_check``
+  is one such run).
 """
 
 import hashlib
@@ -25,7 +18,7 @@ import time
 
 import numpy as np
 
-from sparsecore.nn import RECIPES, train_all
+from sparsecore.nn import train_all
 from sparsecore.sim.inference import (
     IntegerLayer,
     IntegerNetwork,
@@ -34,17 +27,13 @@ from sparsecore.sim.inference import (
     run_network,
 )
 
-__all__ = ["CheckFailed", "weights_digest", "codes_digest", "save_networks", "load_networks",
-           "short_training", "check", "cross_kernel_runs", "SHORT_SEED", "SHORT_EPOCHS"]
+__all__ = ["weights_digest", "codes_digest", "save_networks", "load_networks",
+           "short_training", "cross_kernel_runs", "SHORT_SEED", "SHORT_EPOCHS", "LAYER_ARRAYS"]
 
 SHORT_SEED = 0
 SHORT_EPOCHS = 2
-_LAYER_ARRAYS = ("weights", "mult", "shift", "bias")
+LAYER_ARRAYS = ("weights", "mult", "shift", "bias")
 _NET_FIELDS = ("weights", "acts", "act_bits", "acc_bits", "mult_bits", "shift_bits")
-
-
-class CheckFailed(AssertionError):
-    """A rerun differs from the committed record; the message names the first difference."""
 
 
 def weights_digest(layers):
@@ -70,7 +59,7 @@ def save_networks(path, networks, predictions):
             arrays[f"{name}/{field}"] = np.array(getattr(net, field))
         arrays[f"{name}/predictions"] = np.asarray(predictions[name], dtype=np.int8)
         for i, layer in enumerate(net.layers):
-            for field in _LAYER_ARRAYS:
+            for field in LAYER_ARRAYS:
                 arrays[f"{name}/{i}/{field}"] = np.asarray(getattr(layer, field), dtype=np.int32)
             arrays[f"{name}/{i}/flags"] = np.array([layer.sparse, layer.relu])
             arrays[f"{name}/{i}/out"] = np.array(layer.out)
@@ -113,120 +102,6 @@ def short_training(data, seed=SHORT_SEED, epochs=SHORT_EPOCHS):
                      "int_accuracy": (_int_accuracy(recipe, layers, x_train, x_test, y_test)
                                       if recipe.quantized else None)}
     return out
-
-
-def _compare_records(what, got, want):
-    """Raise CheckFailed on the first key whose value differs."""
-    for name, want_rec in want.items():
-        if name not in got:
-            raise CheckFailed(f"{what}: variant {name!r} missing from the rerun")
-        for key, value in want_rec.items():
-            if got[name][key] != value:
-                raise CheckFailed(f"{what}: {name} {key} = {got[name][key]!r}, recorded "
-                                  f"{value!r}")
-
-
-def _check_inference(info, networks, x_test, log):
-    from sparsecore.hw.layer import SparseLayer
-    from sparsecore.sim.perf import predict_gemm
-    from sparsecore.workflow import core_for, layer_config  # the demo's own mapping
-
-    quantized = [r.name for r in RECIPES if r.quantized and r.name in info["rows"]]
-    if sorted(quantized) != sorted(networks):
-        raise CheckFailed(f"the committed networks are {sorted(networks)}, the table's "
-                          f"quantized variants {sorted(quantized)}")
-    for name in quantized:
-        row = info["rows"][name]
-        net, want_pred = networks[name]
-        x_codes = net.input_codes(x_test)
-        core = core_for(net)
-        for mode in ("dense", "sparse"):
-            if f"{mode}_layer_cycles" not in row:
-                continue
-            trace = run_network(net, x_codes, dense=mode == "dense")
-            for i, (_, out) in enumerate(trace):
-                if codes_digest(out) != row["codes_sha256"][i]:
-                    raise CheckFailed(f"{name} {mode} layer {i}: output codes differ from the "
-                                      "recorded ones (sha256)")
-            pred = predict(trace[-1][1])
-            if not np.array_equal(pred, want_pred):
-                j = int(np.flatnonzero(pred != want_pred)[0])
-                raise CheckFailed(f"{name} {mode}: prediction of test image {j} is "
-                                  f"{int(pred[j])}, recorded {int(want_pred[j])}")
-            acc = float((pred == info["_y_test"]).mean())
-            if acc != row["accuracy"]:
-                raise CheckFailed(f"{name} {mode}: accuracy {acc!r}, recorded "
-                                  f"{row['accuracy']!r}")
-            for i, layer in enumerate(net.layers):
-                latency = SparseLayer(layer_config(core, net, layer)).latency
-                m, k = layer.shape
-                cycles = predict_gemm(core, m, x_codes.shape[1], k, dense=mode == "dense",
-                                      latency=latency).cycles
-                want = row[f"{mode}_layer_cycles"][i]
-                if cycles != want:
-                    raise CheckFailed(f"{name} {mode} layer {i}: {cycles} cycles (model, "
-                                      f"latency {latency}), the RTL counted {want}")
-        log(f"  {name}: codes, predictions, accuracy and cycles as recorded")
-
-
-def check(doc_dir, full=False, log=print):
-    """Run the checks against ``doc_dir``/workflow.{json,_nets.npz}; raise CheckFailed."""
-    import json
-    from pathlib import Path
-
-    from threadpoolctl import threadpool_limits
-
-    from sparsecore.nn import load_digits_split
-
-    doc_dir = Path(doc_dir)
-    info = json.loads((doc_dir / "workflow.json").read_text())
-    if "check" not in info:
-        raise CheckFailed(f"{doc_dir / 'workflow.json'} has no check record: regenerate it "
-                          "with make demo")
-    x_train, y_train, x_test, y_test = load_digits_split()
-    x_test, y_test = x_test[:info["test_images"]], y_test[:info["test_images"]]
-    info["_y_test"] = y_test
-    data = (x_train, y_train, x_test, y_test)
-
-    start = time.monotonic()
-    log("integer inference from the committed networks, cycles from the performance model")
-    _check_inference(info, load_networks(doc_dir / "workflow_nets.npz"), x_test, log)
-
-    rec = info["check"]
-    log(f"short training: seed {rec['seed']}, {rec['epochs']} epochs, every variant")
-    with threadpool_limits(1):
-        got = short_training(data, rec["seed"], rec["epochs"])
-    _compare_records("short training", got, rec["variants"])
-    log("  weights to the bit and accuracies as recorded")
-
-    if full:
-        from sparsecore.workflow import train_seeds
-
-        log(f"full training: {info['seeds']} seeds x {info['epochs']} epochs")
-        with threadpool_limits(1):
-            runs = train_seeds(data, range(info["seeds"]), info["epochs"], log)
-        for name, row in info["rows"].items():
-            per_seed = [run[name][3 if run[name][0].quantized else 2] for run in runs]
-            for seed, (got_acc, want_acc) in enumerate(zip(per_seed, row["per_seed"],
-                                                           strict=True)):
-                if got_acc != want_acc:
-                    raise CheckFailed(f"full training: {name} seed {seed} accuracy "
-                                      f"{got_acc!r}, recorded {want_acc!r}")
-            digest = weights_digest(runs[0][name][1])
-            if digest != row["weights_sha256"]:
-                raise CheckFailed(f"full training: {name} seed 0 weights differ from the "
-                                  "recorded ones (sha256)")
-        committed = load_networks(doc_dir / "workflow_nets.npz")
-        for name, (net, _) in committed.items():
-            recipe, layers = runs[0][name][0], runs[0][name][1]
-            rebuilt = integer_network(recipe, layers, x_train)
-            for i, (a, b) in enumerate(zip(rebuilt.layers, net.layers, strict=True)):
-                for field in _LAYER_ARRAYS:
-                    if not np.array_equal(getattr(a, field), getattr(b, field)):
-                        raise CheckFailed(f"full training: {name} layer {i} {field} differs "
-                                          "from the committed network")
-        log("  every seed's accuracies, the first seed's weights and networks as recorded")
-    log(f"check passed in {time.monotonic() - start:.1f} s")
 
 
 # -- the same short training under other kernels, in fresh processes ------------------------

@@ -17,20 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sparsecore.cli import main as cli_main
+from sparsecore.demo_check import CheckFailed, check
 from sparsecore.nn import load_digits_split
 from sparsecore.sim.inference import IntegerLayer, IntegerNetwork
 from sparsecore.sim.requant import fixed_point_scale
 from sparsecore.stamp import numpy_simd
-from sparsecore.workflow import main as workflow_main
-from sparsecore.workflow_check import (
-    CheckFailed,
-    check,
-    load_networks,
-    save_networks,
-    short_training,
-)
+from sparsecore.workflow_check import load_networks, save_networks, short_training
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"  # the committed record
 
 
 def _quiet(message):
@@ -52,23 +47,23 @@ def _edit_json(folder, edit):
     path.write_text(json.dumps(info))
 
 
-def test_committed_record_reproduces():
-    check(DOCS, log=_quiet)
+def test_committed_record_reproduces_through_the_cli(record, capsys):
+    assert cli_main(["demo", "--check", "--out", str(record)]) == 0  # a copy of docs/
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("check passed")
 
 
-def test_cli_check_passes_and_fails(record, capsys):
-    assert workflow_main(["--check", "--out", str(record)]) == 0
+def test_cli_check_fails_naming_the_difference(record, capsys):
     _edit_json(record, lambda info: info["rows"]["int4"]["dense_layer_cycles"].__setitem__(
         1, info["rows"]["int4"]["dense_layer_cycles"][1] + 1))
-    assert workflow_main(["--check", "--out", str(record)]) == 1
+    assert cli_main(["demo", "--check", "--out", str(record)]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("check FAILED: int4 dense layer 1:") and "the RTL counted" in err
 
 
 def test_check_names_a_wrong_code_digest(record):
-    _edit_json(record, lambda info: info["rows"]["ternary_2to4"]["codes_sha256"].__setitem__(
-        0, "0" * 64))
-    with pytest.raises(CheckFailed, match="ternary_2to4 dense layer 0: output codes differ"):
+    _edit_json(record, lambda info: info["rows"]["int4"]["codes_sha256"].__setitem__(
+        1, "0" * 64))
+    with pytest.raises(CheckFailed, match="int4 dense layer 1: output codes differ"):
         check(record, log=_quiet)
 
 
