@@ -102,12 +102,14 @@ def _cpu_model():
     return cpu_model()
 
 
-def collect(seeds=None, settings=None, packages=DEFAULT_PACKAGES, outputs=()):
+def collect(seeds=None, settings=None, packages=DEFAULT_PACKAGES, outputs=(), git=None):
     """The stamp as a JSON-ready dict (see the module docstring).
 
     ``seeds``: the seeds the numbers come from; ``settings``: other things the
     caller decided ({name: value}, e.g. thread limits, epochs); ``outputs``: the
-    files the caller writes, not counted as making the tree dirty.
+    files the caller writes, not counted as making the tree dirty; ``git``: a
+    :func:`git_state` taken when the run started (default: now), so that edits made
+    while a long run goes on are not stamped on its numbers.
     """
     tools = {"python": platform.python_version()}
     for dist in packages:
@@ -123,7 +125,7 @@ def collect(seeds=None, settings=None, packages=DEFAULT_PACKAGES, outputs=()):
         "blas": blas_state(),
         "numpy_simd": numpy_simd(),
         "env": {k: os.environ[k] for k in STEERING_ENV if k in os.environ},
-        "git": git_state(outputs=outputs),
+        "git": git_state(outputs=outputs) if git is None else git,
         "seeds": None if seeds is None else list(seeds),
         "settings": dict(settings or {}),
     }

@@ -547,6 +547,8 @@ def main(argv=None):
     total_start = time.monotonic()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = [out_dir / f"workflow{suffix}" for suffix in (".md", ".json", ".png", "_nets.npz")]
+    git = doc_stamp.git_state(outputs=outputs)  # the tree the numbers come from
     data = load_digits_split()
     x_train, y_train, x_test, y_test = data
     if args.quick:
@@ -607,10 +609,9 @@ def main(argv=None):
         kernels["seconds"] = time.monotonic() - start
 
     targets = evaluate_targets(rows)
-    outputs = [out_dir / f"workflow{suffix}" for suffix in (".md", ".json", ".png", "_nets.npz")]
     info = {
         "stamp": doc_stamp.collect(
-            seeds=range(args.seeds), outputs=outputs,
+            seeds=range(args.seeds), outputs=outputs, git=git,
             settings={"training": f"{args.epochs} epochs, seeds 0..{args.seeds - 1}, "
                                   "one BLAS thread (threadpoolctl); float64 with exact "
                                   "integer matrix sums (sparsecore.sim.reproducible)",
