@@ -4,7 +4,9 @@ Parts (``--only`` runs some of them and keeps the others from the existing
 report.json):
 
 - ``throughput``: sparse vs dense GEMMs on the Verilated default core, and sim.perf.
-- ``speed``: the GEMM runner's cycles/s next to a bare clock loop.
+- ``speed``: the engine's cycles/s end to end next to the raw C++ loop on the same
+  Verilated model, ``sparsecore gemm`` on a 4.2M-cycle GEMM next to the raw loop's time,
+  and the cocotb runner next to a bare cocotb clock loop.
 - ``model``: sparsecore.bench.model (numpy 2:4 path).
 - ``area``: product lanes and MAC units of all 12 format pairs (iCE40, gates, ECP5,
   Fmax on iCE40 hx8k and ECP5 25k).
@@ -21,6 +23,7 @@ cached under build/bench/synth/ by Verilog hash, so a rerun is quick.
 
 import argparse
 import json
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -55,13 +58,17 @@ def log(*args):
 
 # -- stamp --------------------------------------------------------------------------------
 
-def stamp(out_dir):
-    """sparsecore.stamp's record, with the synthesis tools' versions; the report's own files
-    do not count as making the tree dirty."""
+def stamp(out_dir, load_average=None):
+    """sparsecore.stamp's record, with the synthesis tools' versions and the load average
+    (a shared machine slows the timed parts); the report's own files do not count as
+    making the tree dirty."""
     from sparsecore.stamp import DEFAULT_PACKAGES, collect
-    return collect(packages=(*DEFAULT_PACKAGES, "matplotlib", *syn.tool_versions()),
-                   outputs=sorted(Path(out_dir).glob("report*")),
-                   settings={"synthesis cache": "build/bench/ (same Verilog, script, tools)"})
+    record = collect(packages=(*DEFAULT_PACKAGES, "matplotlib", *syn.tool_versions()),
+                     outputs=sorted(Path(out_dir).glob("report*")),
+                     settings={"synthesis cache": "build/bench/ (same Verilog, script, tools)"})
+    record["machine"]["load_average"] = (os.getloadavg()[0] if load_average is None
+                                         else load_average)
+    return record
 
 
 # -- designs ------------------------------------------------------------------------------
@@ -224,6 +231,7 @@ def main(argv=None):
     results.pop("targets", None)
     wall = {}
     start = time.monotonic()
+    load_at_start = os.getloadavg()[0]
 
     if "throughput" in parts:
         from sparsecore.bench.throughput import sweep
@@ -241,8 +249,8 @@ def main(argv=None):
     if "speed" in parts:
         from sparsecore.bench.throughput import sim_speed
         t = time.monotonic()
-        log("speed: GEMM runner vs bare clock loop")
-        results["sim_speed"] = sim_speed("default")
+        log("speed: the engine and `sparsecore gemm` vs the raw C++ loop; cocotb runner")
+        results["sim_speed"] = sim_speed("default", log=lambda s: log(s))
         wall["speed"] = time.monotonic() - t
     if "model" in parts:
         from sparsecore.bench.model import bench_model
@@ -260,7 +268,7 @@ def main(argv=None):
     wall["total"] = time.monotonic() - start
     results["wall_seconds"] = wall
     results["parts_run"] = parts
-    results["stamp"] = stamp(out_dir)
+    results["stamp"] = stamp(out_dir, load_at_start)
     for path in write_report(results, out_dir):
         log(f"wrote {path}")
     return 0
