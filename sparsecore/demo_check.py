@@ -156,8 +156,9 @@ def main(argv=None):
     1 with one line naming the first difference."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="sparsecore demo --check", description=__doc__.split(
-        "\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="sparsecore demo", description="Rerun the deterministic parts of `make demo` "
+        "and compare them with the committed record (workflow.json, workflow_nets.npz).")
     parser.add_argument("--check", action="store_true", required=True,
                         help="compare a rerun with the record (this command)")
     parser.add_argument("--out", default="docs", metavar="DIR",
