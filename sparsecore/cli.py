@@ -9,7 +9,8 @@
     sparsecore waves png RUN.vcd MANIFEST.json OUT.png
     sparsecore lint [--out DIR]
     sparsecore bench [--only PARTS] [--out DIR] | bench model|speed|core|accel ...
-    sparsecore demo [--out DIR] [--seeds N] [--quick]
+    sparsecore demo [--out DIR] [--seeds N] [--quick] [--no-kernels]
+    sparsecore demo --check [--full] [--out DIR]
     sparsecore regress [--seeds N] [--core-macs N]
     sparsecore --version
 
@@ -480,6 +481,8 @@ def run_delegated(name, argv):
     module, entry, _ = DELEGATED[name]
     if name == "bench" and argv and argv[0] in BENCH_TOOLS:
         module, argv = BENCH_TOOLS[argv[0]], argv[1:]
+    if name == "demo" and "--check" in argv:  # rerun and compare, not a new demo
+        module = "sparsecore.demo_check"
     return getattr(importlib.import_module(module), entry)(argv)
 
 
