@@ -231,9 +231,12 @@ class QuantEncoder:
         if record:
             self.trace.append((f"L{index}.input_codes", x_codes))
         # query, key and value read the same input codes (one act_scale for the three)
-        q = self._linear(lin["query"], x_codes, gemms, f"L{index}.query", record)
-        k = self._linear(lin["key"], x_codes, gemms, f"L{index}.key", record)
-        v = self._linear(lin["value"], x_codes, gemms, f"L{index}.value", record)
+        # one call for the three (a runner may stream them together)
+        accs = gemms([lin[n].job(x_codes) for n in ("query", "key", "value")], f"L{index}.qkv")
+        if record:
+            self.trace.extend((f"L{index}.{n}", acc) for n, acc in
+                              zip(("query", "key", "value"), accs))
+        q, k, v = (lin[n].output(acc) for n, acc in zip(("query", "key", "value"), accs))
         width = q.shape[1]
         d = width // layer.heads
         qc, kc, vc = (quantize_acts(t, s) for t, s in

