@@ -10,7 +10,7 @@ SEEDS  ?= 10
 
 .PHONY: verilog test lint regress bench waves demo clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
@@ -26,13 +26,13 @@ test: $(STAMP)
 
 ## Verilator -Wall lint of every emitted design, ruff on the Python
 lint: $(STAMP)
-	$(PY) -m verif.lint
-	$(VENV)/bin/ruff check hw sim verif bench
+	$(PY) -m sparsecore.verif.lint
+	$(VENV)/bin/ruff check hw sim verif sparsecore tests setup.py
 
 ## A demo GEMM through `sparsecore gemm --waves`: build/waves/demo.{vcd,gtkw,png}, docs/waves.png
 waves: $(STAMP)
 	$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install --quiet matplotlib
-	$(PY) -m verif.waves demo --out build/waves --png build/waves/demo.png --png docs/waves.png
+	$(PY) -m sparsecore.verif.waves demo --out build/waves --png build/waves/demo.png --png docs/waves.png
 
 ## Longer regression: every testbench under $(SEEDS) fresh seeds, 5x the core's random MAC checks
 regress: $(STAMP)
@@ -48,7 +48,7 @@ $(DEMO_STAMP): $(STAMP)
 
 ## The seeds' workflow on the digits: train, prune 2:4, quantize, infer on the RTL -> docs/workflow.md
 demo: $(DEMO_STAMP)
-	$(PY) -m verif.workflow --out docs
+	$(PY) -m sparsecore.workflow --out docs
 
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
@@ -57,7 +57,7 @@ $(BENCH_STAMP): $(STAMP)
 ## Throughput, area, Fmax and simulation speed -> docs/report.{md,json} and docs/report_*.png
 ## (synthesis cached in build/bench/: a rerun with unchanged Verilog is quick)
 bench: $(BENCH_STAMP)
-	$(PY) -m bench --out docs
+	$(PY) -m sparsecore.bench --out docs
 
 clean:
 	rm -rf build sim_build .pytest_cache .hypothesis .ruff_cache
