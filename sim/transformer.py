@@ -39,10 +39,9 @@ same forward pass runs on the numpy model (:func:`numpy_gemms`) or on the RTL.
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from sim.formats import get_format
-from sim.gemm import matmul
-from sim.sparsity import is_2to4
+from sparsecore.sim.formats import get_format
+from sparsecore.sim.gemm import matmul
+from sparsecore.sim.sparsity import is_2to4
 
 __all__ = ["GemmJob", "QuantLinear", "QuantLayer", "QuantEncoder", "numpy_gemms",
            "weight_qmax", "quantize_weights", "quantize_acts", "layer_norm", "gelu", "softmax",
@@ -235,14 +234,15 @@ class QuantEncoder:
         accs = gemms([lin[n].job(x_codes) for n in ("query", "key", "value")], f"L{index}.qkv")
         if record:
             self.trace.extend((f"L{index}.{n}", acc) for n, acc in
-                              zip(("query", "key", "value"), accs))
-        q, k, v = (lin[n].output(acc) for n, acc in zip(("query", "key", "value"), accs))
+                              zip(("query", "key", "value"), accs, strict=True))
+        q, k, v = (lin[n].output(acc) for n, acc in
+                   zip(("query", "key", "value"), accs, strict=True))
         width = q.shape[1]
         d = width // layer.heads
         qc, kc, vc = (quantize_acts(t, s) for t, s in
                       ((q, layer.q_scale), (k, layer.k_scale), (v, layer.v_scale)))
         score_jobs = []
-        for qs, ks in zip(np.split(qc, splits), np.split(kc, splits)):
+        for qs, ks in zip(np.split(qc, splits), np.split(kc, splits), strict=False):
             for h in range(layer.heads):
                 cols = slice(h * d, (h + 1) * d)
                 score_jobs.append(GemmJob(qs[:, cols].copy(), ks[:, cols].T.copy(), True,
