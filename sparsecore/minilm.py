@@ -387,9 +387,9 @@ CORE_GEOMETRY = {"rows": 8, "cols": 8, "groups": 4}
 MAX_BEATS_PER_RUN = 200_000   # bounds the host memory of one simulator run (~100 MB)
 
 
-def core_config(weights, acts):
+def core_config(weights, acts, geometry=None):
     from sparsecore.hw.config import CoreConfig
-    return CoreConfig(weights=weights, acts=acts, **CORE_GEOMETRY)
+    return CoreConfig(weights=weights, acts=acts, **(geometry or CORE_GEOMETRY))
 
 
 class RtlGemms:
@@ -403,8 +403,8 @@ class RtlGemms:
     cycles of all runs, ``predicted`` what :func:`sim.perf.predict_gemm` says of
     the same runs (beats + latency each)."""
 
-    def __init__(self, log=print, max_beats=MAX_BEATS_PER_RUN):
-        self.log, self.max_beats = log, max_beats
+    def __init__(self, log=print, max_beats=MAX_BEATS_PER_RUN, geometry=None):
+        self.log, self.max_beats, self.geometry = log, max_beats, geometry
         self.checked = self.mismatches = self.gemms = self.runs = 0
         self.cycles = self.predicted = 0
         self.first_mismatch = None
@@ -416,7 +416,7 @@ class RtlGemms:
 
         pieces = []     # (job index, first column, config, tiled)
         for index, job in enumerate(jobs):
-            config = core_config(job.weights, job.acts)
+            config = core_config(job.weights, job.acts, self.geometry)
             g = Geometry.of(config)
             m, k = job.a.shape
             beats_per_col_tile = -(-m // g.rows) * -(-k // g.k_per_beat(job.dense))
@@ -436,7 +436,8 @@ class RtlGemms:
         if run:
             self._run(run, out, tag)
         for job, c in zip(jobs, out, strict=False):
-            expected = matmul(job.a, job.b, core_config(job.weights, job.acts).acc_bits)
+            expected = matmul(job.a, job.b, core_config(job.weights, job.acts,
+                                                        self.geometry).acc_bits)
             bad = np.argwhere(c != expected)
             self.checked += c.size
             self.gemms += 1
@@ -731,7 +732,7 @@ def split_sentences(sentences):
             [s for i, s in enumerate(sentences) if i % 3 == 2])
 
 
-def run_on_rtl(encoder, embeddings, log=print):
+def run_on_rtl(encoder, embeddings, log=print, geometry=None):
     """The encoder's forward pass with every GEMM on the RTL, next to the numpy one.
 
     Returns a dict: GEMMs and results checked, mismatches, the per-layer code
@@ -739,7 +740,7 @@ def run_on_rtl(encoder, embeddings, log=print):
     import time
     reference = encoder.forward(embeddings, record=True)
     expected = list(encoder.trace)
-    rtl = RtlGemms(log=log)
+    rtl = RtlGemms(log=log, geometry=geometry)
     start = time.monotonic()
     got = encoder.forward(embeddings, gemms=rtl, record=True)
     seconds = time.monotonic() - start
@@ -832,7 +833,7 @@ def _main(args, log):
     latency = int(build(core_config("int8", "int8"), core_build_name(
         core_config("int8", "int8"))).manifest["latency"])
     per_sentence = [sentence_cycles(len(ids), model.layers, model.heads, width, ffn,
-                                    CORE_GEOMETRY, latency) for ids in ids_eval]
+                                    core_config("int8", "int8"), latency) for ids in ids_eval]
     cycles = {k: float(np.mean([c[k] for c in per_sentence])) for k in per_sentence[0]}
 
     rows, encoders = {}, {}
