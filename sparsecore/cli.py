@@ -363,9 +363,11 @@ DELEGATED = {
               "'bench model', 'bench speed' and 'bench core' time the numpy model, the "
               "GEMM runner and the core's back-to-back throughput"),
     "demo": ("sparsecore.workflow", "main",
-             "the seeds' digits workflow on the RTL (docs/workflow.md)"),
+             "the seeds' digits workflow on the RTL (docs/workflow.md); 'demo minilm': "
+             "all-MiniLM-L6-v2 pruned 2:4 and quantized, on the RTL (docs/minilm.md)"),
     "regress": ("sparsecore.regress", "main", "every testbench under fresh seeds"),
 }
+DEMO_TOOLS = {"minilm": "sparsecore.minilm"}
 BENCH_TOOLS = {"model": "sparsecore.bench.model", "speed": "sparsecore.bench.speed",
                "core": "sparsecore.verif.core.bench"}
 
@@ -376,6 +378,8 @@ def run_delegated(name, argv):
     module, entry, _ = DELEGATED[name]
     if name == "bench" and argv and argv[0] in BENCH_TOOLS:
         module, argv = BENCH_TOOLS[argv[0]], argv[1:]
+    if name == "demo" and argv and argv[0] in DEMO_TOOLS:
+        module, argv = DEMO_TOOLS[argv[0]], argv[1:]
     return getattr(importlib.import_module(module), entry)(argv)
 
 

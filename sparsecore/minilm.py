@@ -327,7 +327,10 @@ def compress_weights(w, variant, x=None):
     return np.clip(np.rint(base / scale[:, None]), -qmax, qmax).astype(np.int64), scale
 
 
-ACT_PERCENTILE = None
+# Activation scale: this percentile of |x| over the calibration set, not the max: a few
+# outliers would otherwise spend most of int8's range (measured on 90 sentences: max
+# 0.9797 mean cosine for int8 dense, 99.99 % 0.9876, 99.9 % 0.8422).
+ACT_PERCENTILE = 99.99
 
 
 def _act_scale(x, fmt_max=127, percentile=None):
@@ -343,7 +346,7 @@ def build_variant(model, variant, calib_ids, log=print):
     Layer by layer (SparseGPT's sequential order): the calibration sentences go
     through the already-compressed layers before it (float32 forward with the
     compressed weights), the layer's float forward collects each linear's inputs,
-    which set the activation scales (max |x|) and, with recovery, the Hessians
+    which set the activation scales (:data:`ACT_PERCENTILE`) and, with recovery, the Hessians
     H = X^T X for :func:`sparsegpt`."""
     import time
     fp = Fp32Encoder(model, dict(model.weights))
@@ -578,7 +581,7 @@ def markdown(info):
     lines = [
         "# all-MiniLM-L6-v2 pruned 2:4 and quantized, on the tensor core",
         "",
-        "Written by `make minilm` (`python -m sparsecore.minilm`); do not edit by hand.",
+        "Written by `make minilm` (`sparsecore demo minilm`); do not edit by hand.",
         f"Generated {info['date']} on {info['machine']}, commit {info['commit']}; tools: "
         + ", ".join(f"{k} {v}" for k, v in info["tools"].items()) + "; threads: "
         + ", ".join(f"{k}={v}" for k, v in info["threads"].items()) + ".",
@@ -612,7 +615,7 @@ def markdown(info):
         "softmax, GELU, residual adds, LayerNorm and mean pooling.",
         "- **Quantization**: weights symmetric per output channel (int8: max|w|/127, int4: "
         "max|w|/7, ternary: TWN threshold and scale), activations int8 per tensor with a "
-        "static scale (max |x| on the calibration set), softmax probabilities uint8 with "
+        "static scale (the 99.99th percentile of |x| on the calibration set; the max gave 0.9797 and the 99.9th 0.8422 mean cosine for int8 dense on 90 sentences, against 0.9876), softmax probabilities uint8 with "
         "scale 1/255; round half to even. 2:4 = two of every four weights along the input "
         "dimension (K), the SPEC rule.",
         "- **Recovery** (`+rec`): SparseGPT-style layer-wise reconstruction "
@@ -767,7 +770,7 @@ def run_on_rtl(encoder, embeddings, log=print, geometry=None):
 def main(argv=None):
     import argparse
     import sys
-    p = argparse.ArgumentParser(prog="python -m sparsecore.minilm", description=(
+    p = argparse.ArgumentParser(prog="sparsecore demo minilm", description=(
         "all-MiniLM-L6-v2 pruned 2:4 and quantized, on the tensor core: writes "
         "minilm.md, minilm.json and minilm.png."))
     p.add_argument("--out", default="docs", help="output folder (default: docs)")
