@@ -615,7 +615,9 @@ def markdown(info):
         "softmax, GELU, residual adds, LayerNorm and mean pooling.",
         "- **Quantization**: weights symmetric per output channel (int8: max|w|/127, int4: "
         "max|w|/7, ternary: TWN threshold and scale), activations int8 per tensor with a "
-        "static scale (the 99.99th percentile of |x| on the calibration set; the max gave 0.9797 and the 99.9th 0.8422 mean cosine for int8 dense on 90 sentences, against 0.9876), softmax probabilities uint8 with "
+        "static scale (the 99.99th percentile of |x| on the calibration set; on "
+        "90 sentences the max gave 0.9797 and the 99.9th 0.8422 mean cosine for int8 "
+        "dense, against 0.9876), softmax probabilities uint8 with "
         "scale 1/255; round half to even. 2:4 = two of every four weights along the input "
         "dimension (K), the SPEC rule.",
         "- **Recovery** (`+rec`): SparseGPT-style layer-wise reconstruction "
