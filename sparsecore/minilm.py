@@ -785,6 +785,9 @@ def main(argv=None):
                    help="sentences through every layer on the RTL (0: none; default 32)")
     p.add_argument("--rtl-variant", default="int8 2:4 +rec", metavar="NAME")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate only N sentences")
+    p.add_argument("--rtl-from", metavar="JSON",
+                   help="take the RTL record from this earlier minilm.json (a run of the same "
+                        "variant on the same sentences, e.g. in parallel) instead of running it")
     args = p.parse_args(argv)
 
     def log(msg):
@@ -861,7 +864,15 @@ def _main(args, log):
             f"{rows[name]['nn_agreement']:.3f} (built in {build_s:.0f} s)")
 
     rtl = None
-    if args.rtl_sentences:
+    if args.rtl_from:
+        try:
+            rtl = json.loads(Path(args.rtl_from).read_text())["rtl"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{args.rtl_from}: no RTL record ({exc.__class__.__name__})") from None
+        if not rtl or rtl["variant"] not in rows:
+            raise ModelError(f"{args.rtl_from}: no RTL record of a variant run here")
+        rtl["from"] = str(args.rtl_from)
+    elif args.rtl_sentences:
         n = min(args.rtl_sentences, len(embeddings))
         log(f"{args.rtl_variant}: {n} sentences through every layer on the RTL")
         rtl = run_on_rtl(encoders[args.rtl_variant], embeddings[:n], log)
