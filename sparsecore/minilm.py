@@ -698,6 +698,11 @@ def markdown(info):
             f"- Wall time {rtl['seconds']:.0f} s ({rtl['simulator_seconds']:.0f} s in the "
             "simulator), with the per-cycle cocotb runner (`verif.gemm`); the fast engine "
             "of issue 12 was not on main.",
+            *([f"- This RTL run ran as its own process, in parallel with the variants' "
+               f"evaluation ({info['seconds_rtl_run'] / 60:.0f} min), on the same variant "
+               "(built the same way from the same calibration sentences: deterministic) "
+               "and the same first evaluation sentences."] if "seconds_rtl_run" in info
+              else []),
             f"- The other {info['sentences']['evaluation'] - rtl['sentences']} evaluation "
             "sentences and all variants are evaluated with the numpy integer model, "
             "which the RTL matches bit for bit on the sentences above.",
@@ -785,9 +790,11 @@ def main(argv=None):
                    help="sentences through every layer on the RTL (0: none; default 32)")
     p.add_argument("--rtl-variant", default="int8 2:4 +rec", metavar="NAME")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate only N sentences")
+    p.add_argument("--report-from", metavar="JSON",
+                   help="only rewrite the report from this earlier minilm.json")
     p.add_argument("--rtl-from", metavar="JSON",
-                   help="take the RTL record from this earlier minilm.json (a run of the same "
-                        "variant on the same sentences, e.g. in parallel) instead of running it")
+                   help="with --report-from: the RTL record from this minilm.json (a run of "
+                        "the same variant on the same first sentences, e.g. in parallel)")
     args = p.parse_args(argv)
 
     def log(msg):
@@ -802,6 +809,8 @@ def main(argv=None):
 
 def _main(args, log):
     import time
+    if args.report_from:
+        return _report_only(args, log)
     total_start = time.monotonic()
     names = {v.name: v for v in VARIANTS}
     chosen = args.variants if args.variants else list(names)
@@ -864,15 +873,7 @@ def _main(args, log):
             f"{rows[name]['nn_agreement']:.3f} (built in {build_s:.0f} s)")
 
     rtl = None
-    if args.rtl_from:
-        try:
-            rtl = json.loads(Path(args.rtl_from).read_text())["rtl"]
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelError(f"{args.rtl_from}: no RTL record ({exc.__class__.__name__})") from None
-        if not rtl or rtl["variant"] not in rows:
-            raise ModelError(f"{args.rtl_from}: no RTL record of a variant run here")
-        rtl["from"] = str(args.rtl_from)
-    elif args.rtl_sentences:
+    if args.rtl_sentences:
         n = min(args.rtl_sentences, len(embeddings))
         log(f"{args.rtl_variant}: {n} sentences through every layer on the RTL")
         rtl = run_on_rtl(encoders[args.rtl_variant], embeddings[:n], log)
@@ -881,10 +882,26 @@ def _main(args, log):
             f"{rtl['gemm_mismatches']} mismatches; {rtl['cycles']} cycles "
             f"(predicted {rtl['predicted_cycles']}) in {rtl['seconds']:.0f} s")
 
+    info = {**stamp(), "commit": git_commit(), "core": {**CORE_GEOMETRY, "latency": latency},
+            "model": f"all-MiniLM-L6-v2 ({MODEL_PACKAGE} "
+                     f"{stamp()['tools'][MODEL_PACKAGE]}): {model.layers} layers, width "
+                     f"{width}, {model.heads} heads, FFN {ffn}",
+            "sentences": {"source": args.sentences or ", ".join(SENTENCE_PACKAGES),
+                          "evaluation": len(evaluation), "calibration": len(calibration),
+                          "mean_tokens": float(np.mean([len(i) for i in ids_eval]))},
+            "fixture": fixture, "fp32_seconds": fp32_seconds, "cycles_per_sentence": cycles,
+            "sparse_over_dense": cycles["weights_sparse"] / cycles["weights_dense"],
+            "rows": rows, "rtl": rtl, "seconds": time.monotonic() - total_start}
+    write_report(info, out_dir, log)
+    return 0
+
+
+def evaluate_targets(info):
+    fixture, rows, rtl = info["fixture"], info["rows"], info["rtl"]
     fp32_ref = float(fixture["min_cosine"]) if fixture else None
     int8 = rows.get("int8 dense")
     rec = rows.get("int8 2:4 +rec")
-    ratio = cycles["weights_sparse"] / cycles["weights_dense"]
+    ratio = info["sparse_over_dense"]
     targets = {
         "fp32_vs_sentence_transformers": (None if fp32_ref is None else fp32_ref >= 0.9999,
                                           f"min cosine {fp32_ref}"),
@@ -901,26 +918,42 @@ def _main(args, log):
                           f"and {rtl['trace_values_compared']} traced values, "
                           f"{rtl['gemm_mismatches'] + rtl['trace_values_unequal']} differ"),
     }
-    info = {**stamp(), "commit": git_commit(), "core": {**CORE_GEOMETRY, "latency": latency},
-            "model": f"all-MiniLM-L6-v2 ({MODEL_PACKAGE} "
-                     f"{stamp()['tools'][MODEL_PACKAGE]}): {model.layers} layers, width "
-                     f"{width}, {model.heads} heads, FFN {ffn}",
-            "sentences": {"source": args.sentences or ", ".join(SENTENCE_PACKAGES),
-                          "evaluation": len(evaluation), "calibration": len(calibration),
-                          "mean_tokens": float(np.mean([len(i) for i in ids_eval]))},
-            "fixture": fixture, "fp32_seconds": fp32_seconds, "cycles_per_sentence": cycles,
-            "sparse_over_dense": ratio, "rows": rows, "rtl": rtl,
-            "targets": {k: {"met": m, "value": val, "text": TARGETS[k]}
-                        for k, (m, val) in targets.items()},
-            "seconds": time.monotonic() - total_start}
+    return {k: {"met": m, "value": val, "text": TARGETS[k]} for k, (m, val) in targets.items()}
+
+
+def write_report(info, out_dir, log):
+    """minilm.{json,md,png} in ``out_dir`` from the run record ``info`` (targets added)."""
+    info["targets"] = evaluate_targets(info)
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    plot(rows, cycles, out_dir / "minilm.png")
+    plot(info["rows"], info["cycles_per_sentence"], out_dir / "minilm.png")
     (out_dir / "minilm.json").write_text(json.dumps(info, indent=1) + "\n")
     (out_dir / "minilm.md").write_text(markdown(info))
-    for _k, t in info["targets"].items():
+    for t in info["targets"].values():
         state = {True: "MET", False: "NOT MET", None: "not measured"}[t["met"]]
         log(f"target {state}: {t['text']}: {t['value']}")
     log(f"wrote {out_dir / 'minilm.md'} in {info['seconds']:.0f} s")
+
+
+def _report_only(args, log):
+    """--report-from: rewrite the report from an earlier run's JSON (plus --rtl-from)."""
+    try:
+        info = json.loads(Path(args.report_from).read_text())
+        info["rows"], info["cycles_per_sentence"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelError(f"{args.report_from}: not a minilm.json ({exc.__class__.__name__})"
+                         ) from None
+    if args.rtl_from:
+        try:
+            rtl = json.loads(Path(args.rtl_from).read_text())["rtl"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{args.rtl_from}: no RTL record ({exc.__class__.__name__})"
+                             ) from None
+        if not rtl or rtl["variant"] not in info["rows"]:
+            raise ModelError(f"{args.rtl_from}: no RTL record of a variant in the report")
+        info["rtl"] = rtl
+        info["seconds_rtl_run"] = json.loads(Path(args.rtl_from).read_text())["seconds"]
+    write_report(info, Path(args.out), log)
     return 0
 
 

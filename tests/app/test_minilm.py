@@ -129,7 +129,6 @@ def test_sparsegpt_beats_magnitude_pruning_on_the_outputs():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(400, 32)) @ rng.normal(size=(32, 32))   # correlated inputs
     w = rng.normal(size=(16, 32))
-    variant = minilm.Variant("t", "int8", True, True)
     scale = minilm.row_scales(w, "int8", True)
     codes = minilm.sparsegpt(w, x.T @ x, "int8", True, scale)
     assert is_2to4(codes) and np.abs(codes).max() <= 127
@@ -137,10 +136,14 @@ def test_sparsegpt_beats_magnitude_pruning_on_the_outputs():
     err = np.linalg.norm(x @ (codes * scale[:, None] - w).T)
     err_magnitude = np.linalg.norm(x @ (magnitude * mscale[:, None] - w).T)
     assert err < 0.8 * err_magnitude
-    assert np.array_equal(codes != 0, codes != 0) and variant.sparse
-    # without pruning (GPTQ) nothing is forced to zero and the error is smaller still
-    dense = minilm.sparsegpt(w, x.T @ x, "int8", False, minilm.row_scales(w, "int8", False))
-    assert not is_2to4(dense) or np.count_nonzero(dense) > np.count_nonzero(prune_2to4(w))
+    # without pruning it is GPTQ: no zeros forced, and a smaller error than rounding alone
+    dscale = minilm.row_scales(w, "int8", False)
+    dense = minilm.sparsegpt(w, x.T @ x, "int8", False, dscale)
+    rounded = np.clip(np.rint(w / dscale[:, None]), -127, 127)
+    assert np.count_nonzero(dense) > np.count_nonzero(prune_2to4(w))
+    assert np.linalg.norm(x @ ((dense - rounded) * dscale[:, None]).T) > 0
+    assert (np.linalg.norm(x @ (dense * dscale[:, None] - w).T)
+            <= np.linalg.norm(x @ (rounded * dscale[:, None] - w).T))
 
 
 @pytest.mark.skipif(not HAVE_MODEL, reason="the model package is not installed")
@@ -183,3 +186,49 @@ def test_nn_agreement_and_cosine():
     a = np.eye(4) + 0.1
     assert minilm.nn_agreement(a, a) == 1.0
     assert minilm.cosine_rows(a, 2 * a) == pytest.approx(np.ones(4))
+
+
+def fake_run(variant_rows, rtl=None):
+    rows = {name: dict(weights="int8", acts="int8", sparse=sparse, recovery=rec,
+                       mean_cosine=mean, min_cosine=mean - 0.1, nn_agreement=nn,
+                       weight_bytes_dense=1e6, weight_bytes_stored=0.5625e6 if sparse else 1e6,
+                       build_seconds=1.0, eval_seconds=1.0)
+            for name, (sparse, rec, mean, nn) in variant_rows.items()}
+    return {"date": "d", "machine": "m", "threads": {}, "tools": {"numpy": "x"}, "commit": "c",
+            "core": {"rows": 8, "cols": 8, "groups": 4, "latency": 4}, "model": "m",
+            "sentences": {"source": "s", "evaluation": 200, "calibration": 100,
+                          "mean_tokens": 20.0},
+            "fixture": {"sentences": 8, "min_cosine": 0.99995, "mean_cosine": 1.0,
+                        "versions": {"sentence-transformers": "5", "torch": "2"}},
+            "fp32_seconds": 1.0,
+            "cycles_per_sentence": {"weights_sparse": 1000.0, "weights_dense": 1990.0,
+                                    "attention": 50.0},
+            "sparse_over_dense": 1000 / 1990, "rows": rows, "rtl": rtl, "seconds": 60.0}
+
+
+def test_report_from_json_with_an_rtl_record(tmp_path):
+    numpy_run = fake_run({"int8 dense": (False, False, 0.985, 0.8),
+                          "int8 2:4 +rec": (True, True, 0.96, 0.91)})
+    rtl = {"variant": "int8 2:4 +rec", "sentences": 32, "tokens": 500, "gemms": 10, "runs": 3,
+           "results_checked": 1000, "gemm_mismatches": 0, "first_mismatch": None,
+           "trace_values_compared": 50, "trace_values_unequal": 0, "first_unequal": None,
+           "final_hidden_equal": True, "cycles": 9, "predicted_cycles": 9, "seconds": 5.0,
+           "simulator_seconds": 4.0}
+    (tmp_path / "a.json").write_text(json.dumps(numpy_run))
+    (tmp_path / "b.json").write_text(json.dumps(fake_run({"int8 2:4 +rec": (True, True, 1, 1)},
+                                                          rtl)))
+    assert minilm.main(["--report-from", str(tmp_path / "a.json"), "--rtl-from",
+                        str(tmp_path / "b.json"), "--out", str(tmp_path / "out")]) == 0
+    info = json.loads((tmp_path / "out" / "minilm.json").read_text())
+    met = {k: t["met"] for k, t in info["targets"].items()}
+    assert met == {"fp32_vs_sentence_transformers": True, "int8_dense": False,
+                   "int8_2to4_recovered": True, "sparse_cycles": True, "rtl_bit_exact": True}
+    text = (tmp_path / "out" / "minilm.md").read_text()
+    assert "| int8 2:4 +rec | int8 x int8 | 0.9600 |" in text and "**NOT MET**" in text
+    assert (tmp_path / "out" / "minilm.png").stat().st_size > 1000
+    rtl["gemm_mismatches"] = 1
+    (tmp_path / "b.json").write_text(json.dumps(fake_run({}, rtl)))
+    assert minilm.main(["--report-from", str(tmp_path / "a.json"), "--rtl-from",
+                        str(tmp_path / "b.json"), "--out", str(tmp_path / "out")]) == 0
+    info = json.loads((tmp_path / "out" / "minilm.json").read_text())
+    assert info["targets"]["rtl_bit_exact"]["met"] is False
