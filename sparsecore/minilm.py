@@ -713,7 +713,11 @@ def markdown(info):
     for t in info["targets"].values():
         state = {True: "met", False: "**NOT MET**", None: "not measured"}[t["met"]]
         lines.append(f"| {t['text']} | {t['value']} | {state} |")
-    lines += ["", f"Total time of this run: {info['seconds'] / 60:.1f} min.", ""]
+    if info.get("runs", 1) > 1:
+        lines += ["", f"The variants ran as {info['runs']} processes in parallel (two variants "
+                  f"each, same sentences); the longest took {info['seconds'] / 60:.1f} min.", ""]
+    else:
+        lines += ["", f"Total time of this run: {info['seconds'] / 60:.1f} min.", ""]
     return "\n".join(lines)
 
 
@@ -790,8 +794,9 @@ def main(argv=None):
                    help="sentences through every layer on the RTL (0: none; default 32)")
     p.add_argument("--rtl-variant", default="int8 2:4 +rec", metavar="NAME")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate only N sentences")
-    p.add_argument("--report-from", metavar="JSON",
-                   help="only rewrite the report from this earlier minilm.json")
+    p.add_argument("--report-from", metavar="JSON", nargs="+",
+                   help="only rewrite the report from these earlier minilm.json files "
+                        "(their variants together)")
     p.add_argument("--rtl-from", metavar="JSON",
                    help="with --report-from: the RTL record from this minilm.json (a run of "
                         "the same variant on the same first sentences, e.g. in parallel)")
@@ -936,13 +941,28 @@ def write_report(info, out_dir, log):
 
 
 def _report_only(args, log):
-    """--report-from: rewrite the report from an earlier run's JSON (plus --rtl-from)."""
-    try:
-        info = json.loads(Path(args.report_from).read_text())
-        info["rows"], info["cycles_per_sentence"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"{args.report_from}: not a minilm.json ({exc.__class__.__name__})"
-                         ) from None
+    """--report-from: rewrite the report from earlier runs' JSON (their variants' rows
+    together: runs of different variants on the same sentences, e.g. in parallel), plus
+    the RTL record of --rtl-from."""
+    info = None
+    for path in args.report_from:
+        try:
+            run = json.loads(Path(path).read_text())
+            run["rows"], run["cycles_per_sentence"], run["sentences"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path}: not a minilm.json ({exc.__class__.__name__})") from None
+        if info is None:
+            info = run
+            info["runs"] = 1
+            continue
+        if run["sentences"] != info["sentences"]:
+            raise ModelError(f"{path}: other sentences than {args.report_from[0]}")
+        info["rows"].update(run["rows"])
+        info["seconds"] = max(info["seconds"], run["seconds"])
+        info["runs"] += 1
+    order = [v.name for v in VARIANTS]
+    info["rows"] = dict(sorted(info["rows"].items(),
+                               key=lambda kv: order.index(kv[0]) if kv[0] in order else 99))
     if args.rtl_from:
         try:
             rtl = json.loads(Path(args.rtl_from).read_text())["rtl"]

@@ -215,11 +215,14 @@ def test_report_from_json_with_an_rtl_record(tmp_path):
            "final_hidden_equal": True, "cycles": 9, "predicted_cycles": 9, "seconds": 5.0,
            "simulator_seconds": 4.0}
     (tmp_path / "a.json").write_text(json.dumps(numpy_run))
+    (tmp_path / "c.json").write_text(json.dumps(fake_run({"int4 2:4": (True, False, 0.5, 0.2)})))
     (tmp_path / "b.json").write_text(json.dumps(fake_run({"int8 2:4 +rec": (True, True, 1, 1)},
                                                           rtl)))
-    assert minilm.main(["--report-from", str(tmp_path / "a.json"), "--rtl-from",
-                        str(tmp_path / "b.json"), "--out", str(tmp_path / "out")]) == 0
+    assert minilm.main(["--report-from", str(tmp_path / "a.json"), str(tmp_path / "c.json"),
+                        "--rtl-from", str(tmp_path / "b.json"), "--out",
+                        str(tmp_path / "out")]) == 0
     info = json.loads((tmp_path / "out" / "minilm.json").read_text())
+    assert list(info["rows"]) == ["int8 dense", "int8 2:4 +rec", "int4 2:4"]
     met = {k: t["met"] for k, t in info["targets"].items()}
     assert met == {"fp32_vs_sentence_transformers": True, "int8_dense": False,
                    "int8_2to4_recovered": True, "sparse_cycles": True, "rtl_bit_exact": True}
