@@ -225,7 +225,8 @@ def test_report_from_json_with_an_rtl_record(tmp_path):
     assert list(info["rows"]) == ["int8 dense", "int8 2:4 +rec", "int4 2:4"]
     met = {k: t["met"] for k, t in info["targets"].items()}
     assert met == {"fp32_vs_sentence_transformers": True, "int8_dense": False,
-                   "int8_2to4_recovered": True, "sparse_cycles": True, "rtl_bit_exact": True}
+                   "int8_2to4_recovered": True, "sparse_cycles": True, "rtl_bit_exact": True,
+                   "rtl_sentences": True}
     text = (tmp_path / "out" / "minilm.md").read_text()
     assert "| int8 2:4 +rec | int8 x int8 | 0.9600 |" in text and "**NOT MET**" in text
     assert (tmp_path / "out" / "minilm.png").stat().st_size > 1000
