@@ -711,6 +711,27 @@ def markdown(info):
         ]
     else:
         lines.append("Not run in this report (`--rtl-sentences 0`).")
+    lines += [
+        "",
+        "## What was tried for accuracy",
+        "",
+        "Measured during development (same model and sentence source, fewer sentences "
+        "where noted; numbers are mean cosine to FP32):",
+        "",
+        "- Activation scale per tensor, int8 dense, 90 sentences: max |x| 0.9797, 99.99th "
+        "percentile 0.9876, 99.9th 0.8422; the 99.99th is used.",
+        "- int8 2:4, 271 sentences: magnitude pruning alone 0.6035; SparseGPT with the "
+        "layer's inputs from the compressed layers before it 0.8501; also sequential inside "
+        "each layer (q/k/v, then attention output, FFN in, FFN out, each calibrated on "
+        "inputs through the compressed matrices before it) 0.8574 on 90 sentences.",
+        "- Not tried for lack of time: gradient distillation (the project has no autograd; "
+        "a numpy backward pass for the encoder would be needed), per-token or per-channel "
+        "activation scales, keeping outlier channels of the LayerNorm outputs wider, more "
+        "calibration text. 2:4 pruning of every weight matrix of a model this small (6 "
+        "layers, width 384) removes half of its weights with no retraining; the published "
+        "SparseGPT results that keep accuracy at 2:4 are on models with billions of "
+        "weights.",
+    ]
     lines += ["", "## Targets", "", "| target | value | |", "|---|---|---|"]
     for t in info["targets"].values():
         state = {True: "met", False: "**NOT MET**", None: "not measured"}[t["met"]]
