@@ -57,10 +57,12 @@ $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $@
 
-## Throughput, area, Fmax and simulation speed -> docs/report.{md,json} and docs/report_*.png
+## Throughput, area, Fmax and simulation speed -> docs/report.{md,json} and docs/report_*.png;
+## the accelerator (RTL sparse vs dense, roofline, ECP5 area/Fmax) -> docs/accel_report.*
 ## (synthesis cached in build/bench/: a rerun with unchanged Verilog is quick)
 bench: $(BENCH_STAMP)
 	$(VENV)/bin/sparsecore bench --out docs
+	$(VENV)/bin/sparsecore bench accel --out docs
 
 clean:
 	rm -rf build sim_build .pytest_cache .hypothesis .ruff_cache

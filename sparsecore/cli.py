@@ -1,13 +1,14 @@
 """The ``sparsecore`` command: every user job is one of its subcommands.
 
-    sparsecore verilog [--config NAME] [--set KEY=VALUE ...] [--out DIR]
+    sparsecore verilog [--config NAME] [--set KEY=VALUE ...] [--accel] [--out DIR]
     sparsecore gemm (--a A.npy | --a-values V.npy --a-meta M.npy) --b B.npy
                     --weights FMT --acts FMT [--dense] [--acc-bits N] [--config NAME]
                     --out C.npy [--waves PATH] [--check]
+                    [--accel [--bandwidth BYTES_PER_CYCLE]]
     sparsecore waves demo [--out DIR] [--png PNG ...] [--config NAME]
     sparsecore waves png RUN.vcd MANIFEST.json OUT.png
     sparsecore lint [--out DIR]
-    sparsecore bench [--only PARTS] [--out DIR] | bench model ... | bench speed ...
+    sparsecore bench [--only PARTS] [--out DIR] | bench model|speed|core|accel ...
     sparsecore demo [--out DIR] [--seeds N] [--quick]
     sparsecore regress [--seeds N] [--core-macs N]
     sparsecore --version
@@ -17,22 +18,26 @@ arguments to their module's ``main(argv)`` (listed in :data:`DELEGATED`).
 
 Exit codes (SPEC §5): 0 success; 2 bad input, with one line on stderr that names
 the file (or option) and the problem, no traceback and nothing written; 1
-anything else (a failed build or simulation, or a ``--check`` mismatch).
+anything else (a failed build or simulation, or a ``--check`` mismatch); 130 / 143
+on SIGINT / SIGTERM.
 
 Every input is read and checked before anything is built or written, so a bad
-input never leaves a half-written output behind.
+input never leaves a half-written output behind. SIGINT and SIGTERM stop the
+simulator child, remove temporary job files and exit 130 and 143.
 """
 
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
 
-from sparsecore.hw.config import PRESETS, CoreConfig, preset
+from sparsecore.hw.config import PRESETS, AccelConfig, CoreConfig, preset
 from sparsecore.sim.formats import (
     ACTIVATION_FORMATS,
     WEIGHT_FORMATS,
@@ -61,23 +66,24 @@ def _one_line(exc):
 # -- configurations -----------------------------------------------------------
 
 CONFIG_FIELDS = {f.name: f for f in dataclasses.fields(CoreConfig)}
+ACCEL_FIELDS = {f.name: f for f in dataclasses.fields(AccelConfig)}
 
 
 def _field_converter(name):
-    default = CONFIG_FIELDS[name].default
+    default = ACCEL_FIELDS[name].default
     return int if isinstance(default, int) else str
 
 
-def parse_overrides(items):
+def parse_overrides(items, fields=CONFIG_FIELDS):
     """``["KEY=VALUE", ...]`` -> ``{key: typed value}``; BadInput names the bad item."""
-    accepted = ", ".join(CONFIG_FIELDS)
+    accepted = ", ".join(fields)
     overrides = {}
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep:
             raise BadInput(f"--set {item}: expected KEY=VALUE with KEY one of {accepted}")
-        if key not in CONFIG_FIELDS:
+        if key not in fields:
             raise BadInput(f"--set {item}: unknown key {key!r}; accepted keys: {accepted}")
         convert = _field_converter(key)
         try:
@@ -243,8 +249,13 @@ def _save_npy(path, array):
 # -- subcommands ----------------------------------------------------------------
 
 def cmd_verilog(args):
-    overrides = parse_overrides(args.set)
-    config = resolve_config(args.config, overrides)
+    fields = ACCEL_FIELDS if args.accel else CONFIG_FIELDS
+    overrides = parse_overrides(args.set, fields)
+    core_overrides = {k: v for k, v in overrides.items() if k in CONFIG_FIELDS}
+    config = resolve_config(args.config, core_overrides)
+    if args.accel:
+        config = accel_config(config, {k: v for k, v in overrides.items()
+                                       if k not in CONFIG_FIELDS})
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise BadInput(f"{args.out}: --out must be a directory")
@@ -258,13 +269,42 @@ def cmd_verilog(args):
     from sparsecore.hw.emit import emit
     from sparsecore.hw.registry import component_for
 
-    label = config_label(args.config, overrides)
+    label = config_label(args.config, core_overrides)
+    if args.accel:
+        label = "_".join(["accel", label] + [f"{k}{v}" for k, v in overrides.items()
+                                             if k not in CONFIG_FIELDS])
     name = module_name(label)
     manifest = emit(component_for(config), out, name)
     print(f"config={label} " + " ".join(f"{k}={v}" for k, v in config.as_dict().items())
           + f" latency={manifest['latency']} verilog={out / manifest['verilog']}"
           f" manifest={out / (name + '.json')}")
     return 0
+
+
+def accel_config(core, fields):
+    """The accelerator around ``core`` with ``fields``; ValueError -> BadInput naming it."""
+    try:
+        return AccelConfig.of(core, **fields)
+    except ValueError as exc:
+        option = "--bandwidth" if "load_bytes" in str(exc) and "load_bytes" in fields \
+            and len(fields) == 1 else "--set"
+        raise BadInput(f"{option}: {_one_line(exc)}") from None
+
+
+def accel_summary(config_name, config, result, check):
+    """The summary line of a GEMM on the accelerator (SPEC §5: adds load_bytes, bandwidth)."""
+    m, n = result.c.shape
+    k = result.macs // (m * n)
+    words = [f"mode={result.mode}", f"config={config_name}", "accel=1",
+             f"weights={config.weights}", f"acts={config.acts}", f"acc_bits={config.acc_bits}",
+             f"rows={config.rows}", f"cols={config.cols}", f"groups={config.groups}",
+             f"m={m}", f"k={k}", f"n={n}", f"jobs={len(result.jobs)}",
+             f"cycles={result.cycles}", f"macs={result.macs}",
+             f"utilization={result.utilization:.4f}", f"load_bytes={result.load_bytes}",
+             f"bandwidth={config.load_bytes}"]
+    if check is not None:
+        words.append(f"check={check}")
+    return " ".join(words)
 
 
 def gemm_summary(config_name, config, result, check):
@@ -306,18 +346,30 @@ def cmd_gemm(args):
         from sparsecore.verif.gemm import wave_formats
         waves = _check_output_path(args.waves, "--waves", suffixes=wave_formats())
 
+    if args.bandwidth is not None and not args.accel:
+        raise BadInput("--bandwidth needs --accel (it is the accelerator's load stream width)")
+    if args.accel and waves is not None:
+        raise BadInput("--waves is not available with --accel yet; run without --accel "
+                       "for a waveform of the core")
+    if args.accel:
+        config = accel_config(config, {"load_bytes": 16 if args.bandwidth is None
+                                       else args.bandwidth})
+
     inputs = read_gemm_inputs(config, args.b, args.a, args.a_values, args.a_meta, args.dense)
 
     from sparsecore.verif.build import SimulationFailed
+    if args.accel:
+        return _gemm_on_accel(args, config, inputs, out)
     from sparsecore.verif.gemm import run_gemm
     try:
         result = run_gemm(config, a=inputs.a if args.dense else None, values=inputs.values,
                           meta=inputs.meta, b=inputs.b, dense=args.dense, waves=waves)
     except (SimulationFailed, RuntimeError) as exc:
-        print(f"sparsecore gemm: the run on the core failed: {exc}", file=sys.stderr)
-        if waves is None:
-            print("sparsecore gemm: add --waves run.vcd to this command to record its "
-                  "waveform", file=sys.stderr)
+        # One line: what happened (a Verilator build failure adds its log's tail after it).
+        hint = "" if waves is not None else "; add --waves run.vcd to record its waveform"
+        first, _, rest = str(exc).partition("\n")
+        print(f"sparsecore gemm: the run on the core failed: {first}{hint}"
+              + (f"\n{rest}" if rest else ""), file=sys.stderr)
         return 1
     _save_npy(out, result.c)
 
@@ -335,6 +387,51 @@ def cmd_gemm(args):
     if mismatch:
         hint = "" if waves else "; add --waves run.vcd to see it in a waveform"
         print(f"sparsecore gemm: check failed: {mismatch}{hint}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _expected(config, inputs, dense):
+    from sparsecore.sim import matmul, sparse_matmul
+    if dense:
+        return matmul(inputs.a, inputs.b, acc_bits=config.acc_bits)
+    return sparse_matmul(inputs.values, inputs.meta, inputs.b, acc_bits=config.acc_bits)
+
+
+def _gemm_on_accel(args, config, inputs, out):
+    from sparsecore.sim.accel import column_blocks
+    from sparsecore.sim.accel_perf import AccelGeometry
+    from sparsecore.verif.accel.run import run_accel_gemm
+    from sparsecore.verif.build import SimulationFailed
+
+    m = (inputs.a if inputs.a is not None else inputs.meta).shape[0]
+    k, n = inputs.b.shape
+    geometry = AccelGeometry(**{f: getattr(config, f) for f in AccelGeometry.FIELDS},
+                             latency=0)
+    try:
+        column_blocks(geometry, m, n, k, dense=args.dense)
+    except ValueError as exc:
+        raise BadInput(f"{args.b}: {_one_line(exc)}") from None
+    try:
+        result = run_accel_gemm(config, inputs.b, a=inputs.a if args.dense else None,
+                                values=None if args.dense else inputs.values,
+                                meta=None if args.dense else inputs.meta, dense=args.dense)
+    except (SimulationFailed, RuntimeError) as exc:
+        print(f"sparsecore gemm: the run on the accelerator failed: {exc}", file=sys.stderr)
+        return 1
+    _save_npy(out, result.c)
+    mismatch = None
+    if args.check:
+        expected = _expected(config, inputs, args.dense)
+        bad = np.argwhere(result.c != expected)
+        if len(bad):
+            i, j = (int(x) for x in bad[0])
+            mismatch = (f"{len(bad)} of {result.c.size} results differ; first C[{i}, {j}]: "
+                        f"accelerator {int(result.c[i, j])}, model {int(expected[i, j])}")
+    check = None if not args.check else ("fail" if mismatch else "pass")
+    print(accel_summary(args.config, config, result, check))
+    if mismatch:
+        print(f"sparsecore gemm: check failed: {mismatch}", file=sys.stderr)
         return 1
     return 0
 
@@ -361,7 +458,8 @@ DELEGATED = {
     "bench": ("sparsecore.bench.run", "main",
               "throughput, area, Fmax and speed report (docs/report.md); "
               "'bench model', 'bench speed' and 'bench core' time the numpy model, the "
-              "GEMM runner and the core's back-to-back throughput"),
+              "GEMM runner and the core's back-to-back throughput; 'bench accel' the "
+              "accelerator's report (docs/accel_report.md)"),
     "demo": ("sparsecore.workflow", "main",
              "the seeds' digits workflow on the RTL (docs/workflow.md); 'demo minilm': "
              "all-MiniLM-L6-v2 pruned 2:4 and quantized, on the RTL (docs/minilm.md)"),
@@ -369,7 +467,7 @@ DELEGATED = {
 }
 DEMO_TOOLS = {"minilm": "sparsecore.minilm"}
 BENCH_TOOLS = {"model": "sparsecore.bench.model", "speed": "sparsecore.bench.speed",
-               "core": "sparsecore.verif.core.bench"}
+               "core": "sparsecore.verif.core.bench", "accel": "sparsecore.bench.accel"}
 
 
 def run_delegated(name, argv):
@@ -399,7 +497,12 @@ def build_parser():
     v.add_argument("--config", default="default", metavar="NAME",
                    help=f"preset to start from: {presets} (default: default)")
     v.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help=f"override one field ({', '.join(CONFIG_FIELDS)}); repeatable")
+                   help=f"override one field ({', '.join(CONFIG_FIELDS)}; with --accel also "
+                        f"{', '.join(k for k in ACCEL_FIELDS if k not in CONFIG_FIELDS)}); "
+                        "repeatable")
+    v.add_argument("--accel", action="store_true",
+                   help="the accelerator around the core (buffers, tile sequencer; "
+                        "docs/accel.md) instead of the bare core")
     v.add_argument("--out", default="build/verilog", metavar="DIR",
                    help="output directory (default: build/verilog)")
     v.set_defaults(run=cmd_verilog)
@@ -431,6 +534,13 @@ def build_parser():
                         "and a GTKWave save file beside it")
     g.add_argument("--check", action="store_true",
                    help="compare C with the numpy model; exit 1 on a mismatch")
+    g.add_argument("--accel", action="store_true",
+                   help="run on the accelerator (on-chip buffers, hardware tile sequencer, "
+                        "docs/accel.md); cycles count every cycle from the command to the "
+                        "last result, and the summary adds load_bytes and bandwidth")
+    g.add_argument("--bandwidth", type=int, metavar="BYTES_PER_CYCLE",
+                   help="with --accel: width of the load stream in bytes per cycle "
+                        "(default 16)")
     g.set_defaults(run=cmd_gemm)
 
     w = sub.add_parser("waves", help="draw a VCD of a core run, or record the demo GEMM's")
@@ -453,16 +563,28 @@ def build_parser():
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt so that every cleanup runs
+    (the engine kills its simulator child, temporary job folders are removed)."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     if not argv:
         parser.print_help()
         return 0
-    if argv[0] in DELEGATED:
-        return run_delegated(argv[0], argv[1:])
     command = "sparsecore"
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
+        if argv[0] in DELEGATED:
+            command = f"sparsecore {argv[0]}"
+            return run_delegated(argv[0], argv[1:])
         args = parser.parse_args(argv)
         command = f"sparsecore {args.command}"
         return args.run(args)
@@ -472,3 +594,14 @@ def main(argv=None):
     except OSError as exc:   # a write that failed after the checks (disk full, ...)
         print(f"{command}: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted (SIGINT); child processes stopped, temporary files "
+              "removed", file=sys.stderr)
+        return 130
+    except Terminated:
+        print(f"{command}: terminated (SIGTERM); child processes stopped, temporary files "
+              "removed", file=sys.stderr)
+        return 143
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)

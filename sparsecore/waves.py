@@ -14,7 +14,7 @@ import numpy as np
 
 from sparsecore.hw.config import preset
 from sparsecore.sim import prune_2to4
-from sparsecore.verif.build import build
+from sparsecore.verif.engine import build_engine
 from sparsecore.verif.waves import render_png
 
 __all__ = ["demo", "DEMO_SHAPE"]
@@ -44,7 +44,7 @@ def demo(command, out_dir, png_paths, config="tiny", seed=7):
     if code:
         return code
     cfg = dataclasses.replace(preset(config), weights="int8", acts="int8")
-    manifest = build(cfg, waves=True).manifest   # cached: no rebuild
+    manifest = build_engine(cfg, waves=True).manifest   # the GEMM's build: no rebuild
     tiles = -(-m // cfg.rows) * -(-n // cfg.cols)
     title = (f"sparsecore gemm --config {config}: C[{m}x{n}] = A[{m}x{k}] (2:4, int8) x "
              f"B[{k}x{n}], sparse mode: {tiles} output tiles of {-(-k // cfg.k_sparse)} beats")
