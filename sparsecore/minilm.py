@@ -453,28 +453,32 @@ class RtlGemms:
         return out
 
     def _run(self, run, out, tag):
+        """One simulator run of the pieces in ``run`` (one core configuration), on the fast
+        engine (:mod:`sparsecore.verif.engine`: the beats played in C++, no per-cycle
+        Python)."""
         import time
 
         from sparsecore.sim.tiling import Beats, assemble
-        from sparsecore.verif.build import build
-        from sparsecore.verif.gemm import _stream, core_build_name, pack_beats, unpack_results
+        from sparsecore.verif.gemm import (
+            _engine_build,
+            _engine_stream,
+            core_build_name,
+            pack_beat_words,
+            unpack_results,
+        )
 
         config = run[0][2]
-        built = build(config, core_build_name(config))
+        built = _engine_build(config, core_build_name(config), False, False, None, "core")
         beats = Beats.concat([p[3].beats for p in run])
-
-        class _Batch:   # what the streaming helper reads of a TiledGemm
-            pass
-        batch = _Batch()
-        batch.beats = beats
-        weights, acts = pack_beats(built.manifest, config, beats)
-        dense = bool(beats.dense.all())
+        weights, acts = pack_beat_words(built.manifest, config, beats)
+        n_results = sum(p[3].n_tiles for p in run)
         start = time.monotonic()
-        _, words, info, _ = _stream(built, batch, weights, acts, None, dense, False, False)
+        engine_run = _engine_stream(built, {"weights": weights, "activations": acts},
+                                    {"results": n_results}, None, None, tag, False)
         self.seconds += time.monotonic() - start
-        results = unpack_results(built.manifest, config, words)
+        results = unpack_results(built.manifest, config, engine_run.outputs["results"])
         self.runs += 1
-        self.cycles += int(info["cycles"])
+        self.cycles += int(engine_run.cycles)
         self.predicted += len(beats) + int(built.manifest["latency"])
         first = 0
         for index, c0, _, tiled in run:
@@ -483,7 +487,7 @@ class RtlGemms:
             first += n
             out[index][:, c0:c0 + c.shape[1]] = c
         self.log(f"RTL {tag}: {len(run)} GEMM pieces, {len(beats)} beats, "
-                 f"{int(info['cycles'])} cycles in {time.monotonic() - start:.1f} s")
+                 f"{int(engine_run.cycles)} cycles in {time.monotonic() - start:.1f} s")
 
 
 # -- cycles and the report ------------------------------------------------------------
@@ -698,8 +702,8 @@ def markdown(info):
             "run).",
             f"- Wall time {rtl['seconds']:.0f} s ({rtl['simulator_seconds']:.0f} s in the "
             f"simulator runs, {rtl['cycles'] / max(rtl['simulator_seconds'], 1e-9):,.0f} "
-            "cycles/s), with the per-cycle cocotb runner (`verif.gemm`); the fast engine "
-            "of issue 12 was not on main.",
+            "cycles/s), on the GEMM engine (`verif.engine`: the beats played by a C++ "
+            "driver of the Verilated core, no per-cycle Python).",
             *([f"- This RTL run ran as its own process, in parallel with the variants' "
                f"evaluation ({info['seconds_rtl_run'] / 60:.0f} min), on the same variant "
                "(built the same way from the same calibration sentences: deterministic) "
