@@ -13,6 +13,9 @@ module) is called; nobody else spells a design list or a build name.
 | CodeTableConfig   | CodeTable        | `code_table_<codes>_<out>_l<lanes>`            |
 
 A layer with a code table (``LayerConfig.table``) adds ``_table_<format>`` to its name.
+| AccelConfig       | SparseAccelerator | `accel_<RxCxG>_<w>_<a>_acc<n>_l<L>_o<O>_a<A>_b<B>_c<C>` |
+
+(an accelerator's L, O, A, B, C: load_bytes, out_bytes, a_depth, b_depth, count_bits)
 
 The lookup is by exact type, so a LayerConfig (a CoreConfig too) finds its own row.
 Component modules are imported when a component is made, so asking for a name
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 
 from sparsecore.hw.config import (
     PRESETS,
+    AccelConfig,
     CodeTableConfig,
     CoreConfig,
     LayerConfig,
@@ -66,6 +70,12 @@ def _code_table_name(config):
     return f"code_table_{config.codes}_{config.out}_l{config.lanes}"
 
 
+def _accel_name(config):
+    return (f"accel_{config.rows}x{config.cols}x{config.groups}_{config.weights}_"
+            f"{config.acts}_acc{config.acc_bits}_l{config.load_bytes}_o{config.out_bytes}_"
+            f"a{config.a_depth}_b{config.b_depth}_c{config.count_bits}")
+
+
 @dataclass(frozen=True)
 class Design:
     """One row of the table.
@@ -93,6 +103,7 @@ DESIGNS = (
     Design(OutputStageConfig, "output_stage:OutputStage", "output_stage", _output_stage_name),
     Design(LayerConfig, "layer:SparseLayer", "layer", _layer_name),
     Design(CodeTableConfig, "code_table:CodeTable", "code_table", _code_table_name),
+    Design(AccelConfig, "accel:SparseAccelerator", "accel", _accel_name),
 )
 
 
@@ -120,7 +131,9 @@ def showcase():
 
     The MAC for all 12 format pairs, every core preset, the default output stage,
     the layer of the digits demo's last layer (ternary x uint4 in, int8 logits out),
-    and the code table after a 4 x 4 tile (int8 codes -> int8 entries, 16 lanes).
+    the code table after a 4 x 4 tile (int8 codes -> int8 entries, 16 lanes),
+    and the accelerator of the default and ternary_uint4 presets (default buffers;
+    the ternary words take one load beat each).
     """
     configs = [MacConfig(w, a) for w, a in itertools.product(WEIGHT_FORMATS,
                                                              ACTIVATION_FORMATS)]
@@ -128,4 +141,5 @@ def showcase():
     configs.append(OutputStageConfig())
     configs.append(LayerConfig.of(PRESETS["ternary_uint4"], out="int8"))
     configs.append(CodeTableConfig(lanes=16))
+    configs += [AccelConfig.of(PRESETS[p]) for p in ("default", "ternary_uint4")]
     return [(build_name(c), c) for c in configs]
