@@ -9,7 +9,8 @@
     sparsecore waves png RUN.vcd MANIFEST.json OUT.png
     sparsecore lint [--out DIR]
     sparsecore bench [--only PARTS] [--out DIR] | bench model|speed|core|accel ...
-    sparsecore demo [--out DIR] [--seeds N] [--quick]
+    sparsecore demo [--out DIR] [--seeds N] [--quick] [--no-kernels]
+    sparsecore demo --check [--full] [--out DIR]
     sparsecore regress [--seeds N] [--core-macs N]
     sparsecore --version
 
@@ -467,9 +468,11 @@ DELEGATED = {
               "GEMM runner and the core's back-to-back throughput; 'bench accel' the "
               "accelerator's report (docs/accel_report.md)"),
     "demo": ("sparsecore.workflow", "main",
-             "the seeds' digits workflow on the RTL (docs/workflow.md)"),
+             "the seeds' digits workflow on the RTL (docs/workflow.md); 'demo minilm': "
+             "all-MiniLM-L6-v2 pruned 2:4 and quantized, on the RTL (docs/minilm.md)"),
     "regress": ("sparsecore.regress", "main", "every testbench under fresh seeds"),
 }
+DEMO_TOOLS = {"minilm": "sparsecore.minilm"}
 BENCH_TOOLS = {"model": "sparsecore.bench.model", "speed": "sparsecore.bench.speed",
                "core": "sparsecore.verif.core.bench", "accel": "sparsecore.bench.accel"}
 
@@ -480,6 +483,10 @@ def run_delegated(name, argv):
     module, entry, _ = DELEGATED[name]
     if name == "bench" and argv and argv[0] in BENCH_TOOLS:
         module, argv = BENCH_TOOLS[argv[0]], argv[1:]
+    if name == "demo" and argv and argv[0] in DEMO_TOOLS:
+        module, argv = DEMO_TOOLS[argv[0]], argv[1:]
+    elif name == "demo" and "--check" in argv:  # rerun and compare, not a new demo
+        module = "sparsecore.demo_check"
     return getattr(importlib.import_module(module), entry)(argv)
 
 
