@@ -471,6 +471,8 @@ DELEGATED = {
              "the seeds' digits workflow on the RTL (docs/workflow.md); 'demo minilm': "
              "all-MiniLM-L6-v2 pruned 2:4 and quantized, on the RTL (docs/minilm.md)"),
     "regress": ("sparsecore.regress", "main", "every testbench under fresh seeds"),
+    "formal": ("sparsecore.verif.formal.run", "main",
+               "formal proofs of every registered design with SymbiYosys (docs/formal.md)"),
 }
 DEMO_TOOLS = {"minilm": "sparsecore.minilm"}
 BENCH_TOOLS = {"model": "sparsecore.bench.model", "speed": "sparsecore.bench.speed",
