@@ -23,10 +23,13 @@ same cycle count): ``cycles`` counts clock edges from the first cycle after
 reset to the edge at which the last expected output beat is taken.
 """
 
+import contextlib
 import hashlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -316,8 +319,18 @@ def _compile(folder, name, args, cached_runtime=True):
     extra = ["-LDFLAGS", " ".join(map(str, cached))] if cached else []
     log = folder / "build.log"
     with open(log, "w") as out:
-        proc = subprocess.run([str(verilator_bin()), *args, *extra], cwd=folder, stdout=out,
-                              stderr=subprocess.STDOUT, env=verilator_env(makeflags=makeflags))
+        # Its own process group: an interrupt stops Verilator, make and the compilers
+        # under it, not only the wrapper script.
+        proc = subprocess.Popen([str(verilator_bin()), *args, *extra], cwd=folder, stdout=out,
+                                stderr=subprocess.STDOUT, env=verilator_env(makeflags=makeflags),
+                                start_new_session=True)
+        try:
+            proc.wait()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
     if proc.returncode:
         if cached:  # a damaged cache must not break builds: drop it, build in full
             shutil.rmtree(runtime, ignore_errors=True)
