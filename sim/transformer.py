@@ -39,6 +39,7 @@ same forward pass runs on the numpy model (:func:`numpy_gemms`) or on the RTL.
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from sparsecore.sim.formats import get_format
 from sparsecore.sim.gemm import matmul
 from sparsecore.sim.sparsity import is_2to4
