@@ -23,6 +23,7 @@ Rules checked by :class:`ProtocolChecker` on a stream the DUT drives:
   doubled beat from a wrong one).
 """
 
+import os
 import random
 from dataclasses import dataclass, field
 
@@ -35,10 +36,12 @@ from sim.packing import pack_rows, unpack_rows
 __all__ = [
     "BIT", "raw_format", "PayloadCodec", "words_to_bytes", "bytes_to_words", "StreamPorts",
     "Idle", "StreamSource", "StreamSink",
-    "ProtocolChecker", "ProtocolError", "Scoreboard", "Coverage", "CycleLoop",
+    "ProtocolChecker", "ProtocolError", "Scoreboard", "Coverage", "CycleLoop", "FAIL_FAST_ENV",
 ]
 
 BIT = Format("bit", 1, False, 0, 1)
+# Set (to 1) for mutation runs: a Scoreboard raises at the first mismatch.
+FAIL_FAST_ENV = "SPARSECORE_FAIL_FAST"
 
 
 def raw_format(bits):
@@ -322,6 +325,9 @@ class Scoreboard:
         self.mismatches.append(mismatch)
         if len(self.mismatches) == 1:
             self.log.error("MISMATCH %s", mismatch.detail)
+        if os.environ.get(FAIL_FAST_ENV, "") not in ("", "0"):
+            # mutation runs: the first mismatch decides, the rest of the test is wasted time
+            raise AssertionError(f"first mismatching {self.name} beat: {mismatch.detail}")
 
     def assert_drained(self):
         if self.mismatches:

@@ -1,0 +1,338 @@
+"""Campaigns as Dask tasks: regress and coverage (this module), mutate (:mod:`verif.mutate`).
+
+A campaign is a list of independent :class:`Job` s. Each job runs a few pytest
+node ids of the cocotb suite in its own process, with its own seed, on a Dask
+worker; the client gathers one :class:`JobResult` per job, in job order.
+
+Where the jobs run:
+
+- by default, an embedded ``LocalCluster``: one worker process per core, one
+  thread each (``--workers N`` to choose);
+- on an existing Dask scheduler when its address is given (``--scheduler
+  tcp://host:8786`` or the environment variable ``SPARSECORE_SCHEDULER``), for
+  instance a dask-jobqueue cluster under SLURM, LSF or PBS. Its workers must
+  see this checkout at the same path (a shared file system) and run the same
+  Python environment.
+
+Workers build the Verilator model a job needs, or find it by content hash
+(:func:`verif.build.build` caches by a hash of the Verilog and options; builds
+of one folder from several workers wait on its file lock).
+
+Reproducibility: a job's seed is derived from the campaign seed, the job's
+targets and its repeat number (:func:`job_seed`), never from which worker runs
+it or when; the same campaign on 1 worker or on 100 gives the same results
+(``tests/test_campaign.py`` checks 1 against 2 workers). Every job logs its
+seed; a failing job prints the command that reruns it alone, with waves.
+"""
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+__all__ = ["Job", "JobResult", "job_seed", "collect_jobs", "run_job", "dask_client",
+           "run_campaign", "SCHEDULER_ENV", "main"]
+
+SCHEDULER_ENV = "SPARSECORE_SCHEDULER"
+PROJECT = Path(__file__).resolve().parents[1]
+CORE_COVERAGE_FILE = "core_coverage.json"   # the core TB's stats (verif.core.tb.COVERAGE_FILE)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of a campaign: pytest node ids run together in one process with one seed."""
+
+    index: int
+    targets: tuple       # pytest node ids
+    seed: int
+    env: tuple = ()      # extra environment as (name, value) pairs
+
+    @property
+    def tag(self):
+        return f"j{self.index}s{self.seed}"
+
+    def rerun_command(self, waves=True):
+        """The shell command that reruns this job alone (with waves by default)."""
+        env = dict(self.env)
+        env["SPARSECORE_SEED"] = str(self.seed)
+        if waves:
+            env["SPARSECORE_WAVES"] = "1"
+        assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
+        return f"{assigns} python -m pytest {' '.join(shlex.quote(t) for t in self.targets)}"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    index: int
+    targets: tuple
+    seed: int
+    passed: bool
+    tests: int            # pytest tests run
+    mac_checks: int       # MACs the core testbench compared with sim/ in this job
+    summary: str          # pytest's last line, or the failure's first lines
+    seconds: float = field(compare=False)
+    worker: str = field(compare=False, default="")
+
+    def outcome(self):
+        """What must be identical however many workers ran the campaign."""
+        return (self.index, self.targets, self.seed, self.passed, self.tests, self.mac_checks)
+
+
+def job_seed(campaign_seed, targets, repeat):
+    """A 31-bit seed from the campaign seed, the job's targets and the repeat number."""
+    text = json.dumps([int(campaign_seed), list(targets), int(repeat)])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") >> 1
+
+
+def collect_nodes(paths, project=PROJECT):
+    """pytest node ids under ``paths`` (pytest --collect-only, in a subprocess)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         *map(str, paths)], cwd=project, capture_output=True, text=True)
+    nodes = [line.strip() for line in proc.stdout.splitlines() if "::" in line]
+    if proc.returncode != 0 or not nodes:
+        raise RuntimeError(f"pytest could not collect {paths}:\n{proc.stdout[-2000:]}"
+                           f"{proc.stderr[-2000:]}")
+    return nodes
+
+
+def group_nodes(nodes):
+    """Jobs' targets: each parametrized node alone (one design configuration each);
+    the other nodes of a file together (unit tests, cheap, one process)."""
+    groups, rest = [], {}
+    for node in nodes:
+        if "[" in node:
+            groups.append((node,))
+        else:
+            rest.setdefault(node.split("::")[0], []).append(node)
+    groups += [tuple(v) for v in rest.values()]
+    return sorted(groups)
+
+
+def collect_jobs(paths, seeds, campaign_seed, env=(), nodes=None):
+    """Every target group of ``paths`` x ``seeds`` repeats: repeat-major, so that the
+    first jobs to start are all different designs (their builds can run at once)."""
+    groups = group_nodes(nodes if nodes is not None else collect_nodes(paths))
+    jobs = []
+    for repeat in range(seeds):
+        for targets in groups:
+            jobs.append(Job(index=len(jobs), targets=targets,
+                            seed=job_seed(campaign_seed, targets, repeat), env=tuple(env)))
+    return jobs
+
+
+def _build_root(env):
+    root = env.get("SPARSECORE_BUILD_DIR")
+    return Path(root) if root else PROJECT / "build"
+
+
+def run_job(job):
+    """Run one job (on a worker): pytest on its targets with its seed; a JobResult."""
+    env = {**os.environ, **dict(job.env), "SPARSECORE_SEED": str(job.seed),
+           "SPARSECORE_RUN_TAG": job.tag, "PYTHONHASHSEED": "0"}
+    env.pop("SPARSECORE_WAVES", None)
+    env.pop("PYTEST_CURRENT_TEST", None)
+    runs = list(_build_root(env).glob(f"*/runs/*-{job.tag}"))
+    for stale in runs:   # an earlier campaign's run folder of the same job
+        shutil.rmtree(stale, ignore_errors=True)
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header",
+         *job.targets],
+        cwd=PROJECT, env=env, capture_output=True, text=True)
+    seconds = time.monotonic() - start
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    last = lines[-1].strip("= ") if lines else proc.stderr.strip()[-200:]
+    tests = _count_tests(last)
+    mac_checks = 0
+    for stats_file in _build_root(env).glob(f"*/runs/*-{job.tag}/{CORE_COVERAGE_FILE}"):
+        mac_checks += json.loads(stats_file.read_text())["stats"]["mac_checks"]
+    passed = proc.returncode == 0
+    summary = last
+    if not passed:
+        failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))][:5]
+        summary = "; ".join(failed) or last
+    import socket
+    return JobResult(index=job.index, targets=job.targets, seed=job.seed, passed=passed,
+                     tests=tests, mac_checks=mac_checks, summary=summary, seconds=seconds,
+                     worker=f"{socket.gethostname()}:{os.getpid()}")
+
+
+def _count_tests(last_line):
+    """Tests run from pytest's summary line ('3 passed, 1 failed in 2.1s')."""
+    count = 0
+    for word in ("passed", "failed", "error", "errors", "xfailed", "xpassed"):
+        for part in last_line.split(","):
+            bits = part.split()
+            if len(bits) >= 2 and bits[1] == word and bits[0].isdigit():
+                count += int(bits[0])
+    return count
+
+
+@contextlib.contextmanager
+def dask_client(workers=None, scheduler=None, quiet=True):
+    """A Dask client: on ``scheduler`` (or $SPARSECORE_SCHEDULER) if given, else on an
+    embedded LocalCluster of ``workers`` processes (default: one per core), 1 thread each."""
+    import logging
+
+    from dask.distributed import Client, LocalCluster
+
+    address = scheduler or os.environ.get(SCHEDULER_ENV)
+    if address:
+        with Client(address) as client:
+            yield client
+        return
+    count = workers or os.cpu_count() or 1
+    if count < 1:
+        raise ValueError(f"workers must be a positive integer, not {workers!r}")
+    with LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                      dashboard_address=None,
+                      silence_logs=logging.ERROR if quiet else logging.INFO) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def run_campaign(jobs, client, log=print, task=run_job):
+    """Run ``jobs`` as Dask tasks on ``client``; results in job order, progress as they land."""
+    from dask.distributed import as_completed
+
+    if not jobs:
+        return []
+    futures = client.map(task, jobs, pure=False,
+                         key=[f"sparsecore-job-{job.index}-{job.seed}" for job in jobs])
+    results = {}
+    start = time.monotonic()
+    for future in as_completed(futures):
+        result = future.result()
+        results[result.index] = result
+        job = jobs[result.index]
+        state = "pass" if result.passed else "FAIL"
+        log(f"[{len(results)}/{len(jobs)}] {state} {' '.join(job.targets)[:90]} "
+            f"seed={job.seed} {result.seconds:.1f}s {result.summary}")
+        if not result.passed:
+            log(f"    rerun alone with waves: {job.rerun_command()}")
+    log(f"{len(jobs)} jobs in {time.monotonic() - start:.1f}s")
+    return [results[job.index] for job in jobs]
+
+
+def summarize(results, seconds):
+    macs = sum(r.mac_checks for r in results)
+    return {"jobs": len(results), "passed": sum(r.passed for r in results),
+            "failed": [asdict(r) for r in results if not r.passed],
+            "tests": sum(r.tests for r in results), "mac_checks": macs,
+            "seconds": round(seconds, 2),
+            "mac_checks_per_second": round(macs / seconds, 1) if seconds else 0.0}
+
+
+# ----------------------------------------------------------------- command line
+
+REGRESS_PATHS = ("verif",)
+COVERAGE_PATHS = ("verif", "hw/tests/test_cli.py")
+
+
+def _cluster_args(parser):
+    parser.add_argument("--workers", type=int, default=None,
+                        help="LocalCluster workers (default: one per core)")
+    parser.add_argument("--scheduler", default=None,
+                        help=f"address of an existing Dask scheduler (or ${SCHEDULER_ENV})")
+
+
+def _paths_arg(parser, default):
+    parser.add_argument("--paths", nargs="+", default=list(default),
+                        help=f"test paths to collect jobs from (default: {' '.join(default)})")
+    parser.add_argument("-k", dest="keyword", default=None,
+                        help="only node ids containing this text")
+
+
+def _jobs_for(args, env, seeds):
+    nodes = collect_nodes(args.paths)
+    if args.keyword:
+        nodes = [n for n in nodes if args.keyword in n]
+    return collect_jobs(args.paths, seeds, args.seed, env=env, nodes=nodes)
+
+
+def _positive(name):
+    def convert(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, not {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be at least 1, not {value}")
+        return value
+    return convert
+
+
+def cmd_regress(args):
+    env = [("SPARSECORE_CORE_MACS", str(args.core_macs))]
+    jobs = _jobs_for(args, env, args.seeds)
+    print(f"regress: {len(jobs)} jobs, campaign seed {args.seed}, "
+          f"{args.seeds} seed(s) per target, core MACs per run {args.core_macs}")
+    start = time.monotonic()
+    with dask_client(args.workers, args.scheduler) as client:
+        results = run_campaign(jobs, client)
+    report = summarize(results, time.monotonic() - start)
+    print(f"regress: {report['passed']}/{report['jobs']} jobs passed, {report['tests']} tests, "
+          f"{report['mac_checks']} core MAC checks, {report['mac_checks_per_second']} "
+          f"MAC checks/s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+    return 0 if report["passed"] == report["jobs"] else 1
+
+
+def cmd_coverage(args):
+    from verif.build import build_root
+    from verif.coverage import main as coverage_report
+
+    for stale in build_root().glob("*_cov/coverage"):
+        shutil.rmtree(stale, ignore_errors=True)
+    jobs = _jobs_for(args, [("SPARSECORE_COVERAGE", "1")], 1)
+    print(f"coverage: {len(jobs)} jobs on coverage builds, campaign seed {args.seed}")
+    with dask_client(args.workers, args.scheduler) as client:
+        results = run_campaign(jobs, client)
+    failed = [r for r in results if not r.passed]
+    if failed:
+        print(f"coverage: {len(failed)} jobs failed; their runs are not counted",
+              file=sys.stderr)
+    seeds = f"campaign seed {args.seed} ({len(jobs)} jobs, per-job seeds from it)"
+    status = coverage_report(["--out", str(args.out), "--seeds", seeds])
+    return status or (1 if failed else 0)
+
+
+def build_parser(parser=None):
+    parser = parser or argparse.ArgumentParser(prog="sparsecore")
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("regress", help="the cocotb suite under fresh seeds, as Dask tasks")
+    r.add_argument("--seeds", type=_positive("--seeds"), default=2,
+                   help="seeds per target (default 2)")
+    r.add_argument("--seed", type=int, default=1, help="campaign seed (default 1)")
+    r.add_argument("--core-macs", type=_positive("--core-macs"), default=600_000,
+                   help="random MAC checks per core run (default 600000)")
+    r.add_argument("--json", default=None, help="write the summary here")
+    _paths_arg(r, REGRESS_PATHS)
+    _cluster_args(r)
+    r.set_defaults(func=cmd_regress)
+    c = sub.add_parser("coverage", help="line and toggle coverage of the suite -> coverage.md")
+    c.add_argument("--seed", type=int, default=1, help="campaign seed (default 1)")
+    c.add_argument("--out", type=Path, default=Path("docs"), help="folder for coverage.md")
+    _paths_arg(c, COVERAGE_PATHS)
+    _cluster_args(c)
+    c.set_defaults(func=cmd_coverage)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

