@@ -5,15 +5,21 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
 BENCH_STAMP := $(VENV)/.installed-bench
+MUTATE_STAMP := $(VENV)/.installed-mutate
 CONFIG ?= default
 SEEDS  ?= 10
+MUTANTS ?= 220
+# Campaign options, e.g. CAMPAIGN_ARGS='--workers 4' or '--scheduler tcp://host:8786'
+# (or set SPARSECORE_SCHEDULER)
+CAMPAIGN_ARGS ?=
+CAMPAIGN := $(PY) -m sparsecore.campaign
 
-.PHONY: verilog test lint regress bench waves demo clean
+.PHONY: verilog test lint regress coverage mutate bench waves demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,campaign]'
 	touch $@
 
 ## Verilog plus JSON manifest for $(CONFIG) in build/verilog/
@@ -34,13 +40,23 @@ waves: $(STAMP)
 	$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install --quiet matplotlib
 	$(PY) -m verif.waves demo --out build/waves --png build/waves/demo.png --png docs/waves.png
 
-## Longer regression: every testbench under $(SEEDS) fresh seeds, 5x the core's random MAC checks
+## Longer regression as Dask tasks: every testbench under $(SEEDS) seeds, 5x the core's
+## random MAC checks (campaign seed: SEED=n; a fresh one when unset)
 regress: $(STAMP)
-	@for i in $$(seq $(SEEDS)); do \
-	  seed=$$($(PY) -c 'import random; print(random.getrandbits(31))'); \
-	  echo "regress $$i/$(SEEDS): SPARSECORE_SEED=$$seed"; \
-	  SPARSECORE_SEED=$$seed SPARSECORE_CORE_MACS=600000 $(PY) -m pytest -q verif || exit 1; \
-	done
+	$(CAMPAIGN) regress --seeds $(SEEDS) --seed $${SEED:-$$($(PY) -c 'import random; print(random.getrandbits(31))')} $(CAMPAIGN_ARGS)
+
+## Verilator line + toggle coverage of the whole cocotb suite (Dask tasks) -> docs/coverage.md
+coverage: $(STAMP)
+	$(CAMPAIGN) coverage --out docs $(CAMPAIGN_ARGS)
+
+$(MUTATE_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,campaign,mutate]'
+	touch $@
+
+## Mutation campaign: $(MUTANTS) Yosys netlist mutants over lanes, core, output stage and
+## layer, each run against its testbench (Dask tasks) -> docs/mutation.md
+mutate: $(MUTATE_STAMP)
+	$(CAMPAIGN) mutate --mutants $(MUTANTS) --out docs $(CAMPAIGN_ARGS)
 
 $(DEMO_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,demo]'

@@ -77,13 +77,15 @@ class JobResult:
     passed: bool
     tests: int            # pytest tests run
     mac_checks: int       # MACs the core testbench compared with sim/ in this job
+    cycles: int           # clock cycles of those core runs (they depend on the seed)
     summary: str          # pytest's last line, or the failure's first lines
     seconds: float = field(compare=False)
     worker: str = field(compare=False, default="")
 
     def outcome(self):
         """What must be identical however many workers ran the campaign."""
-        return (self.index, self.targets, self.seed, self.passed, self.tests, self.mac_checks)
+        return (self.index, self.targets, self.seed, self.passed, self.tests, self.mac_checks,
+                self.cycles)
 
 
 def job_seed(campaign_seed, targets, repeat):
@@ -152,9 +154,11 @@ def run_job(job):
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     last = lines[-1].strip("= ") if lines else proc.stderr.strip()[-200:]
     tests = _count_tests(last)
-    mac_checks = 0
+    mac_checks = cycles = 0
     for stats_file in _build_root(env).glob(f"*/runs/*-{job.tag}/{CORE_COVERAGE_FILE}"):
-        mac_checks += json.loads(stats_file.read_text())["stats"]["mac_checks"]
+        stats = json.loads(stats_file.read_text())["stats"]
+        mac_checks += stats["mac_checks"]
+        cycles += stats["cycles"]
     passed = proc.returncode == 0
     summary = last
     if not passed:
@@ -162,7 +166,8 @@ def run_job(job):
         summary = "; ".join(failed) or last
     import socket
     return JobResult(index=job.index, targets=job.targets, seed=job.seed, passed=passed,
-                     tests=tests, mac_checks=mac_checks, summary=summary, seconds=seconds,
+                     tests=tests, mac_checks=mac_checks, cycles=cycles, summary=summary,
+                     seconds=seconds,
                      worker=f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -307,6 +312,100 @@ def cmd_coverage(args):
     return status or (1 if failed else 0)
 
 
+# ----------------------------------------------------------------- mutation
+
+def _prepare_mutants(key, count, seed, root):
+    """Dask task: list ``count`` mutants of a design and build them into one model."""
+    from verif.mutate import DESIGNS, build_mutants, list_mutations
+
+    design = DESIGNS[key]
+    mutants = list_mutations(design, count, seed, root)
+    return mutants, build_mutants(design, mutants, root)
+
+
+def _run_mutant(key, built, index):
+    """Dask task: one mutant (0: the original) under its design's tests."""
+    from verif.mutate import DESIGNS, run_mutant
+
+    start = time.monotonic()
+    killed, detail = run_mutant(DESIGNS[key], built, index)
+    return {"design": key, "index": index, "killed": killed, "detail": detail,
+            "seconds": round(time.monotonic() - start, 2)}
+
+
+def _equivalence(key, mutant, root):
+    from verif.mutate import DESIGNS, equivalence
+
+    return equivalence(DESIGNS[key], mutant, root)
+
+
+def _split(total, keys):
+    """``total`` mutants over ``keys``: as even as possible, the first keys get the rest."""
+    base, extra = divmod(total, len(keys))
+    return {k: base + (i < extra) for i, k in enumerate(keys)}
+
+
+def cmd_mutate(args):
+    from dask.distributed import as_completed
+
+    from verif.build import build_root
+    from verif.mutate import DESIGNS, MUTANT_SEED
+
+    keys = [k for k in DESIGNS if not args.designs or k in args.designs]
+    unknown = sorted(set(args.designs or ()) - set(DESIGNS))
+    if unknown:
+        print(f"--designs: unknown {', '.join(unknown)}; known: {', '.join(DESIGNS)}",
+              file=sys.stderr)
+        return 2
+    counts = _split(args.mutants, keys)
+    root = str(build_root())
+    print(f"mutate: {args.mutants} mutants over {len(keys)} designs "
+          f"({', '.join(f'{k} {n}' for k, n in counts.items())}), mutation seed {args.seed}, "
+          f"test seed {MUTANT_SEED}")
+    start = time.monotonic()
+    records, mutants_of, equiv = [], {}, {}
+    with dask_client(args.workers, args.scheduler) as client:
+        prepared = {k: client.submit(_prepare_mutants, k, counts[k], args.seed, root,
+                                     pure=False, key=f"prepare-{k}") for k in keys}
+        runs = []
+        for future in as_completed(list(prepared.values())):
+            mutants, built = future.result()
+            key = mutants[0].design if mutants else None
+            if key is None:
+                continue
+            mutants_of[key] = mutants
+            print(f"  {key}: {len(mutants)} mutants built into one model "
+                  f"({built.build_seconds:.0f}s)", flush=True)
+            runs += [client.submit(_run_mutant, key, built, index, pure=False,
+                                   key=f"mutant-{key}-{index}")
+                     for index in [0, *(m.index for m in mutants)]]   # 0: the original
+        for done, future in enumerate(as_completed(runs), 1):
+            record = future.result()
+            records.append(record)
+            state = "killed" if record["killed"] else "SURVIVED"
+            if record["index"] == 0:
+                state = "original FAILS" if record["killed"] else "original passes"
+            print(f"  [{done}/{len(runs)}] {record['design']} #{record['index']}: {state} "
+                  f"({record['seconds']}s) {record['detail'][:100]}", flush=True)
+        survivors = [r for r in records if r["index"] and not r["killed"]]
+        checks = {(r["design"], r["index"]): client.submit(
+            _equivalence, r["design"], mutants_of[r["design"]][r["index"] - 1], root,
+            pure=False, key=f"equiv-{r['design']}-{r['index']}") for r in survivors}
+        for (key, index), future in checks.items():
+            equiv[(key, index)] = future.result()
+            print(f"  equivalence {key} #{index}: {equiv[(key, index)]}", flush=True)
+    seconds = time.monotonic() - start
+    from verif.mutate import write_report
+    report = write_report(args.out, mutants_of, records, equiv, seconds,
+                          {"mutation seed": args.seed, "test seed": MUTANT_SEED,
+                           "workers": args.workers or os.cpu_count(),
+                           "scheduler": args.scheduler or os.environ.get(SCHEDULER_ENV)})
+    print(f"mutate: {report['killed']} killed of {report['non_equivalent']} non-equivalent "
+          f"mutants ({report['score']:.1f} %), {report['equivalent']} equivalent, "
+          f"{report['survived']} survived; {seconds:.0f}s")
+    return 0 if report["originals_pass"] else 1
+
+
 def build_parser(parser=None):
     parser = parser or argparse.ArgumentParser(prog="sparsecore")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -326,6 +425,14 @@ def build_parser(parser=None):
     _paths_arg(c, COVERAGE_PATHS)
     _cluster_args(c)
     c.set_defaults(func=cmd_coverage)
+    m = sub.add_parser("mutate", help="mutation campaign (Yosys mutate) -> mutation.md")
+    m.add_argument("--mutants", type=_positive("--mutants"), default=220,
+                   help="mutants in all, spread over the designs (default 220)")
+    m.add_argument("--seed", type=int, default=1, help="Yosys mutate -seed (default 1)")
+    m.add_argument("--designs", nargs="+", default=None, help="only these designs")
+    m.add_argument("--out", type=Path, default=Path("docs"), help="folder for mutation.md")
+    _cluster_args(m)
+    m.set_defaults(func=cmd_mutate)
     return parser
 
 

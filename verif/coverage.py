@@ -197,7 +197,7 @@ def _toggle_groups(points):
 def _bits(bits):
     bits = sorted(bits)
     runs, start = [], bits[0]
-    for prev, cur in zip(bits, bits[1:] + [None]):
+    for prev, cur in zip(bits, bits[1:] + [None], strict=True):
         if cur != prev + 1:
             runs.append(f"{start}" if start == prev else f"{start}..{prev}")
             start = cur
