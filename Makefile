@@ -16,7 +16,7 @@ CAMPAIGN := $(PY) -m sparsecore.campaign
 
 .PHONY: verilog test lint regress coverage mutate bench waves demo clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,campaign]'
@@ -32,13 +32,13 @@ test: $(STAMP)
 
 ## Verilator -Wall lint of every emitted design, ruff on the Python
 lint: $(STAMP)
-	$(PY) -m verif.lint
-	$(VENV)/bin/ruff check hw sim verif bench
+	$(PY) -m sparsecore.verif.lint
+	$(VENV)/bin/ruff check hw sim verif sparsecore tests setup.py
 
 ## A demo GEMM through `sparsecore gemm --waves`: build/waves/demo.{vcd,gtkw,png}, docs/waves.png
 waves: $(STAMP)
 	$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install --quiet matplotlib
-	$(PY) -m verif.waves demo --out build/waves --png build/waves/demo.png --png docs/waves.png
+	$(PY) -m sparsecore.verif.waves demo --out build/waves --png build/waves/demo.png --png docs/waves.png
 
 ## Longer regression as Dask tasks: every testbench under $(SEEDS) seeds, 5x the core's
 ## random MAC checks (campaign seed: SEED=n; a fresh one when unset)
@@ -64,7 +64,7 @@ $(DEMO_STAMP): $(STAMP)
 
 ## The seeds' workflow on the digits: train, prune 2:4, quantize, infer on the RTL -> docs/workflow.md
 demo: $(DEMO_STAMP)
-	$(PY) -m verif.workflow --out docs
+	$(PY) -m sparsecore.workflow --out docs
 
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
@@ -73,7 +73,7 @@ $(BENCH_STAMP): $(STAMP)
 ## Throughput, area, Fmax and simulation speed -> docs/report.{md,json} and docs/report_*.png
 ## (synthesis cached in build/bench/: a rerun with unchanged Verilog is quick)
 bench: $(BENCH_STAMP)
-	$(PY) -m bench --out docs
+	$(PY) -m sparsecore.bench --out docs
 
 clean:
 	rm -rf build sim_build .pytest_cache .hypothesis .ruff_cache

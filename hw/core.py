@@ -34,9 +34,8 @@ register of the array and set the clock of large arrays.
 from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-
-from hw.config import CoreConfig
-from hw.lanes import code_shape, product
+from sparsecore.hw.config import CoreConfig
+from sparsecore.hw.lanes import code_shape, product
 
 __all__ = ["SparseTensorCore", "TREE_LEVELS_PER_STAGE", "DENSE_CODE"]
 

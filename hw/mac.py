@@ -3,9 +3,8 @@
 from amaranth.hdl import Module, Mux, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-
-from hw.config import MacConfig
-from hw.lanes import ProductLane, code_shape
+from sparsecore.hw.config import MacConfig
+from sparsecore.hw.lanes import ProductLane, code_shape
 
 __all__ = ["MacUnit"]
 

@@ -4,11 +4,18 @@ Pure, vectorised functions on integer arrays; randomness only through an
 ``np.random.Generator`` passed in.
 """
 
-from sim.arith import wrap
-from sim.gemm import acc_format, matmul, sparse_matmul
-from sim.packing import pack_rows, read_hex, read_hex_words, unpack_rows, write_hex, write_hex_words
-from sim.quantize import quantize_activations, quantize_weights, ternarize
-from sim.sparsity import (
+from sparsecore.sim.arith import wrap
+from sparsecore.sim.gemm import acc_format, matmul, sparse_matmul
+from sparsecore.sim.packing import (
+    pack_rows,
+    read_hex,
+    read_hex_words,
+    unpack_rows,
+    write_hex,
+    write_hex_words,
+)
+from sparsecore.sim.quantize import quantize_activations, quantize_weights, ternarize
+from sparsecore.sim.sparsity import (
     CANONICAL_CODES,
     META_FORMAT,
     TABLE_CODES,
@@ -17,7 +24,7 @@ from sim.sparsity import (
     is_2to4,
     prune_2to4,
 )
-from sim.vectors import golden_vectors, load_golden_vectors, write_golden_vectors
+from sparsecore.sim.vectors import golden_vectors, load_golden_vectors, write_golden_vectors
 
 __all__ = [
     "quantize_weights", "quantize_activations", "ternarize",

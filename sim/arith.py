@@ -7,8 +7,7 @@ the parameter, the value and what is accepted).
 """
 
 import numpy as np
-
-from sim.formats import check_integer_array
+from sparsecore.sim.formats import check_integer_array
 
 __all__ = ["MAX_WRAP_BITS", "check_acc_bits", "check_positive_int", "check_real_array", "wrap"]
 

@@ -7,10 +7,9 @@ complement like the hardware accumulators. Format ranges are not checked here;
 """
 
 import numpy as np
-
-from sim.arith import check_acc_bits, wrap
-from sim.formats import Format, check_integer_array
-from sim.sparsity import GROUP, check_compressed, scatter_pairs
+from sparsecore.sim.arith import check_acc_bits, wrap
+from sparsecore.sim.formats import Format, check_integer_array
+from sparsecore.sim.sparsity import GROUP, check_compressed, scatter_pairs
 
 __all__ = ["matmul", "sparse_matmul", "acc_format"]
 

@@ -1,6 +1,6 @@
 """Integer inference of a quantized network: integer GEMMs and output stages, layer by layer.
 
-A quantized network from :mod:`sim.nn` becomes an :class:`IntegerNetwork`:
+A quantized network from :mod:`sparsecore.nn` becomes an :class:`IntegerNetwork`:
 each layer is an integer GEMM of weight codes (M x K) by activation codes
 (K x N, one column per image) into ``acc_bits`` accumulators, then the
 output stage of :mod:`sim.requant`, which rescales each output channel with a
@@ -11,7 +11,7 @@ Scales, for a layer with real weights ``s_w * codes`` and input activations
 ``s_x * codes``::
 
     real pre-activation z = s_w * s_x * (acc + bias_int),  bias_int = rint(b / (s_w * s_x))
-                            (sim.nn trains with this rounded bias already)
+                            (sparsecore.nn trains with this rounded bias already)
     hidden layer:  out code = clip(rint(z / s_y), 0, 2**k - 1)   (s_y = the WRPN step 1/(2**k-1))
                    -> scale s_w * s_x / s_y, ReLU on, format = the activation format
     last layer:    int8 logits, out code = clip(rint(z / s_out), -128, 127), ReLU off,
@@ -23,19 +23,17 @@ The prediction is the argmax of the last layer's codes (the first index on a tie
 from dataclasses import dataclass
 
 import numpy as np
-
-from sim.formats import get_format
-from sim.gemm import matmul, sparse_matmul
-from sim.nn import bias_codes, quantized_weights
-from sim.quantize import quantize_activations
-from sim.requant import (
+from sparsecore.sim.formats import get_format
+from sparsecore.sim.gemm import matmul, sparse_matmul
+from sparsecore.sim.quantize import bias_codes, quantize_activations, quantized_weights
+from sparsecore.sim.requant import (
     DEFAULT_MULT_BITS,
     DEFAULT_SHIFT_BITS,
     check_fields,
     fixed_point_scale,
     requantize,
 )
-from sim.sparsity import compress_2to4, is_2to4
+from sparsecore.sim.sparsity import compress_2to4, is_2to4
 
 __all__ = ["IntegerLayer", "IntegerNetwork", "LOGIT_FORMAT", "integer_network",
            "numpy_gemm", "numpy_output_stage", "numpy_layer", "run_network", "predict"]
@@ -43,7 +41,7 @@ __all__ = ["IntegerLayer", "IntegerNetwork", "LOGIT_FORMAT", "integer_network",
 LOGIT_FORMAT = "int8"
 # Leave headroom over the calibration set's largest logit so that test logits rarely clip.
 LOGIT_CODE_MAX = 96
-# Which core format holds a recipe's codes (sim.nn's weight kinds, WRPN activation bits).
+# Which core format holds a recipe's codes (sparsecore.nn's weight kinds, WRPN activation bits).
 ACT_FORMAT_OF_BITS = {4: "uint4", 8: "uint8"}
 WEIGHT_FORMAT_OF_KIND = {"int4": "int4", "ternary": "ternary"}
 
@@ -125,7 +123,7 @@ def _weight_codes(layer, kind):
 
 def integer_network(recipe, layers, x_calib, acc_bits=32, mult_bits=DEFAULT_MULT_BITS,
                     shift_bits=DEFAULT_SHIFT_BITS):
-    """The integer form of a quantized variant trained by :mod:`sim.nn`.
+    """The integer form of a quantized variant trained by :mod:`sparsecore.nn`.
 
     ``x_calib`` (N x features, in [0, 1]) sets the logits' scale; use training data.
     """

@@ -12,9 +12,8 @@ and 0 for the reserved ternary code ``0b10``.
 """
 
 import numpy as np
-
-from sim.arith import check_acc_bits, wrap
-from sim.formats import check_integer_array, get_format
+from sparsecore.sim.arith import check_acc_bits, wrap
+from sparsecore.sim.formats import check_integer_array, get_format
 
 __all__ = ["code_values", "mac_products", "mac_trace"]
 

@@ -22,9 +22,8 @@ import os
 import re
 
 import numpy as np
-
-from sim.arith import check_positive_int
-from sim.formats import Format, get_format
+from sparsecore.sim.arith import check_positive_int
+from sparsecore.sim.formats import Format, get_format
 
 __all__ = [
     "pack_rows", "unpack_rows",

@@ -24,7 +24,7 @@ offered to the edge that takes the last result. Utilization follows SPEC §5:
 
 from dataclasses import dataclass
 
-from sim.tiling import Geometry
+from sparsecore.sim.tiling import Geometry
 
 __all__ = ["GemmPerf", "predict_gemm", "peak_macs_per_cycle"]
 

@@ -17,10 +17,10 @@ Which hardware format holds the codes:
 """
 
 import numpy as np
+from sparsecore.sim.arith import check_real_array
 
-from sim.arith import check_real_array
-
-__all__ = ["quantize_weights", "quantize_activations", "ternarize"]
+__all__ = ["quantize_weights", "quantize_activations", "ternarize", "quantized_weights",
+           "bias_codes"]
 
 
 def _check_bits(bits, lo, hi):
@@ -78,3 +78,30 @@ def ternarize(w):
     codes = (np.sign(arr) * kept).astype(np.int64)
     alpha = float(magnitude[kept].mean()) if kept.any() else 0.0
     return codes, alpha
+
+
+# Weight kinds of a trained layer (sparsecore.nn.Recipe.weights) and their WRPN bits.
+WEIGHT_BITS = {"int4": 4}
+
+
+def quantized_weights(layer, kind):
+    """(codes, scale, ste) of a layer's weights: real = scale * codes; ``ste`` is the
+    straight-through gradient mask (0 where a clip stopped the weight)."""
+    w = layer.w if layer.mask is None else layer.w * layer.mask
+    if kind == "fp32":
+        return None, 1.0, np.ones_like(w)
+    if kind == "ternary":
+        codes, alpha = ternarize(w)
+        return codes, alpha, np.ones_like(w)
+    normalised = w / layer.gain
+    codes, step = quantize_weights(normalised, WEIGHT_BITS[kind])
+    return codes, layer.gain * step, (np.abs(normalised) <= 1.0).astype(np.float64)
+
+
+def bias_codes(b, w_scale, act_bits):
+    """A quantized layer's bias on its accumulator grid: integers, ``b ~ codes * step``
+    with ``step = w_scale / (2**act_bits - 1)``, the real value of one accumulator unit."""
+    step = w_scale / ((1 << act_bits) - 1)
+    if not step > 0:
+        raise ValueError(f"the layer's weight scale is {w_scale!r}: all its weights are zero")
+    return np.rint(b / step).astype(np.int64), step

@@ -30,9 +30,8 @@ have shape (M,).
 """
 
 import numpy as np
-
-from sim.arith import check_positive_int, check_real_array
-from sim.formats import check_integer_array, get_format
+from sparsecore.sim.arith import check_positive_int, check_real_array
+from sparsecore.sim.formats import check_integer_array, get_format
 
 __all__ = [
     "DEFAULT_MULT_BITS", "DEFAULT_SHIFT_BITS", "check_fields", "scale_range",

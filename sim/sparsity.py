@@ -38,9 +38,8 @@ need not be the canonical one for the pattern its values make.
 """
 
 import numpy as np
-
-from sim.arith import check_real_array
-from sim.formats import Format, check_integer_array
+from sparsecore.sim.arith import check_real_array
+from sparsecore.sim.formats import Format, check_integer_array
 
 __all__ = [
     "GROUP", "CANONICAL_CODES", "TABLE_CODES", "META_FORMAT",

@@ -33,11 +33,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from sim.arith import check_acc_bits, check_positive_int, wrap
-from sim.formats import check_integer_array
-from sim.gemm import matmul, sparse_matmul
-from sim.sparsity import CANONICAL_CODES, GROUP, check_compressed, compress_2to4
+from sparsecore.sim.arith import check_acc_bits, check_positive_int, wrap
+from sparsecore.sim.formats import check_integer_array
+from sparsecore.sim.gemm import matmul, sparse_matmul
+from sparsecore.sim.sparsity import CANONICAL_CODES, GROUP, check_compressed, compress_2to4
 
 __all__ = ["Geometry", "Beats", "TiledGemm", "tile_gemm", "expected_results",
            "assemble", "explain_mismatch"]

@@ -31,11 +31,10 @@ stored in int8/uint8 (they fit every format), ``c`` in int64, and
 """
 
 import numpy as np
-
-from sim.arith import check_acc_bits, check_positive_int
-from sim.formats import get_format
-from sim.gemm import matmul, sparse_matmul
-from sim.sparsity import CANONICAL_CODES, GROUP, compress_2to4
+from sparsecore.sim.arith import check_acc_bits, check_positive_int
+from sparsecore.sim.formats import get_format
+from sparsecore.sim.gemm import matmul, sparse_matmul
+from sparsecore.sim.sparsity import CANONICAL_CODES, GROUP, compress_2to4
 
 __all__ = ["golden_vectors", "write_golden_vectors", "load_golden_vectors"]
 

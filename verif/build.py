@@ -2,11 +2,11 @@
 
 Typical use from a pytest entry point::
 
-    from verif.build import build, run
+    from sparsecore.verif.build import build, run
 
     def test_something():
         result = build(MacUnit(MacConfig("int8", "int4")), "mac_int8_int4")
-        run(result, "verif.mac.mac_tb", testcase="test_random")
+        run(result, "sparsecore.verif.mac.mac_tb", testcase="test_random")
 
 :func:`build` emits ``build/<name>/<name>.v`` and ``<name>.json`` (the manifest,
 see :mod:`hw.emit`) and compiles them with cocotb's Verilator runner, skipping
@@ -50,7 +50,7 @@ from pathlib import Path
 
 # amaranth and hw are imported inside the functions that need them: testbenches
 # import this module inside the simulator, where every import costs start-up time.
-from verif.toolchain import AMARANTH_WAIVERS, verilator_environment, verilator_version
+from sparsecore.verif.toolchain import AMARANTH_WAIVERS, verilator_environment, verilator_version
 
 __all__ = [
     "BuildResult", "RunResult", "SimulationFailed", "build", "run", "build_root",
@@ -125,15 +125,15 @@ def component_for(design):
 
     if isinstance(design, wiring.Component):
         return design
-    from hw.config import CoreConfig, LayerConfig, MacConfig
+    from sparsecore.hw.config import CoreConfig, LayerConfig, MacConfig
     if isinstance(design, LayerConfig):   # a CoreConfig too: test it first
-        from hw.layer import SparseLayer
+        from sparsecore.hw.layer import SparseLayer
         return SparseLayer(design)
     if isinstance(design, CoreConfig):
-        from hw.core import SparseTensorCore
+        from sparsecore.hw.core import SparseTensorCore
         return SparseTensorCore(design)
     if isinstance(design, MacConfig):
-        from hw.mac import MacUnit
+        from sparsecore.hw.mac import MacUnit
         return MacUnit(design)
     raise ValueError(f"design must be a wiring.Component, MacConfig, CoreConfig or "
                      f"LayerConfig, not {design!r}")
@@ -162,7 +162,7 @@ def build(design, name, *, waves=None, build_args=(), root=None, coverage=None,
     the last successful build in that folder. Builds of the same folder from
     concurrent processes wait for each other (a file lock).
     """
-    from hw.emit import emit
+    from sparsecore.hw.emit import emit
 
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")

@@ -36,12 +36,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-
-from sim.formats import check_integer_array
-from sim.gemm import acc_format
-from sim.sparsity import META_FORMAT
-from sim.tiling import Geometry, TiledGemm, assemble, explain_mismatch, tile_gemm
-from verif.streams import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
+from sparsecore.sim.formats import check_integer_array
+from sparsecore.sim.gemm import acc_format
+from sparsecore.sim.sparsity import META_FORMAT
+from sparsecore.sim.tiling import Geometry, TiledGemm, assemble, explain_mismatch, tile_gemm
+from sparsecore.verif.streams import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
 
 __all__ = ["GemmResult", "GemmJob", "LayerResult", "run_gemm", "run_layer", "core_build_name",
            "layer_build_name", "pack_beats", "pack_params", "unpack_results", "unpack_codes",
@@ -49,7 +48,7 @@ __all__ = ["GemmResult", "GemmJob", "LayerResult", "run_gemm", "run_layer", "cor
 
 JOB_ENV = "SPARSECORE_GEMM_JOB"
 BARE_CYCLES_ENV = "SPARSECORE_BARE_CYCLES"
-TB_MODULE = "verif.gemm_tb"
+TB_MODULE = "sparsecore.verif.gemm_tb"
 PROGRESS_AFTER_S = 5.0     # quiet for steps shorter than this
 PROGRESS_TTY_S = 0.5       # refresh of the progress line on a terminal
 PROGRESS_LOG_S = 10.0      # a progress line this often otherwise
@@ -253,7 +252,7 @@ def core_build_name(config, fst=False):
     A preset's core is ``core_<preset>``, the name the core testbenches build
     it under, so a GEMM reuses their build (and theirs a GEMM's).
     """
-    from hw.config import PRESETS
+    from sparsecore.hw.config import PRESETS
 
     name = next((f"core_{p}" for p, cfg in PRESETS.items() if cfg == config), None)
     if name is None:
@@ -359,7 +358,7 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
         k_parts: cut each output tile's K into this many accumulating tiles.
         progress: show progress on stderr for runs longer than a few seconds.
         bare_cycles: also time a clock-only loop of this many cycles in the same
-            simulator run (the speed ceiling, see :mod:`verif.speed`).
+            simulator run (the speed ceiling, see :mod:`sparsecore.bench.speed`).
         root: folder of build folders (default: :func:`verif.build.build_root`).
 
     Operands are values, not bit codes; their ranges are checked by the packing
@@ -367,7 +366,7 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
     raises :class:`verif.build.SimulationFailed` when the core stalls or the
     simulator fails.
     """
-    from verif.build import build, waves_requested
+    from sparsecore.verif.build import build, waves_requested
 
     tiled = tile_gemm(Geometry.of(config), b, a=a, values=values, meta=meta, dense=dense,
                       k_parts=k_parts)
@@ -393,7 +392,7 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
         wave_path = Path(waves) if waves is not None else dump
         if waves is not None:
             shutil.move(str(dump), wave_path)
-        from verif.waves import verilog_names, write_gtkw
+        from sparsecore.verif.waves import verilog_names, write_gtkw
         gtkw_path = write_gtkw(wave_path, manifest, available=verilog_names(
             built.verilog.read_text()) if fst else None)
         if waves is None:
@@ -413,7 +412,7 @@ def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_c
 
     Returns (the run's RunResult, output words, run info, bare loop info or None).
     """
-    from verif.build import run
+    from sparsecore.verif.build import run
 
     streams = built.manifest["streams"]
     with tempfile.TemporaryDirectory(prefix="sparsecore-gemm-") as folder:
@@ -467,8 +466,8 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=Tr
     Returns a :class:`LayerResult`; raises :class:`verif.build.SimulationFailed`
     when the design stalls or the simulator fails.
     """
-    from hw.layer import SparseLayer
-    from verif.build import build, waves_requested
+    from sparsecore.hw.layer import SparseLayer
+    from sparsecore.verif.build import build, waves_requested
 
     tiled = tile_gemm(Geometry.of(config), b, a=a, dense=dense)
     record = waves_requested()

@@ -22,9 +22,8 @@ import time
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
-
-from verif.build import testbench_manifest
-from verif.gemm import BARE_CYCLES_ENV, GemmJob
+from sparsecore.verif.build import testbench_manifest
+from sparsecore.verif.gemm import BARE_CYCLES_ENV, GemmJob
 
 CLOCK_PERIOD_NS = 10
 RESET_CYCLES = 2

@@ -20,8 +20,8 @@ import re
 import subprocess
 import sys
 
-from verif.build import build_root
-from verif.toolchain import AMARANTH_WAIVERS, verilator_bin, verilator_env
+from sparsecore.verif.build import build_root
+from sparsecore.verif.toolchain import AMARANTH_WAIVERS, verilator_bin, verilator_env
 
 WARNING = re.compile(r"^%(Warning|Error)(?:-([A-Z0-9_]+))?: (.*)$")
 UNUSED_NAME = re.compile(r"not used: '([^']+)'")
@@ -29,16 +29,16 @@ UNUSED_NAME = re.compile(r"not used: '([^']+)'")
 
 def designs():
     """(name, component factory) for every design, the optional ones only if they exist."""
-    from hw.config import PRESETS, CoreConfig, MacConfig
-    from hw.mac import MacUnit
-    from sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
+    from sparsecore.hw.config import PRESETS, CoreConfig, MacConfig
+    from sparsecore.hw.mac import MacUnit
+    from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
 
     found = []
     for w, a in itertools.product(WEIGHT_FORMATS, ACTIVATION_FORMATS):
         found.append((f"mac_{w}_{a}", lambda w=w, a=a: MacUnit(MacConfig(w, a))))
     skipped = []
     try:
-        from hw.core import SparseTensorCore
+        from sparsecore.hw.core import SparseTensorCore
     except ImportError as err:
         skipped.append(f"SparseTensorCore ({err})")
     else:
@@ -46,15 +46,15 @@ def designs():
             if isinstance(config, CoreConfig):
                 found.append((f"core_{preset}", lambda c=config: SparseTensorCore(c)))
     try:
-        from hw.config import OutputStageConfig
-        from hw.output_stage import OutputStage
+        from sparsecore.hw.config import OutputStageConfig
+        from sparsecore.hw.output_stage import OutputStage
     except ImportError as err:
         skipped.append(f"OutputStage ({err})")
     else:
         found.append(("output_stage", lambda: OutputStage(OutputStageConfig())))
     try:
-        from hw.config import LayerConfig
-        from hw.layer import SparseLayer
+        from sparsecore.hw.config import LayerConfig
+        from sparsecore.hw.layer import SparseLayer
     except ImportError as err:
         skipped.append(f"SparseLayer ({err})")
     else:
@@ -88,7 +88,7 @@ def lint_file(verilog, top, ports):
 
 
 def main(argv=None):
-    from hw.emit import emit
+    from sparsecore.hw.emit import emit
 
     parser = argparse.ArgumentParser(prog="python -m verif.lint", description=__doc__.split(
         "\n")[0])

@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, ReadWrite
-
-from sim.formats import Format
-from sim.packing import pack_rows, unpack_rows
+from sparsecore.sim.formats import Format
+from sparsecore.sim.packing import pack_rows, unpack_rows
 
 __all__ = [
     "BIT", "raw_format", "PayloadCodec", "words_to_bytes", "bytes_to_words", "StreamPorts",

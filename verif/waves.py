@@ -276,9 +276,9 @@ def _segments(changes, start, end):
 def demo(out_dir, png_paths, config="tiny", seed=7):
     """A small sparse GEMM through ``sparsecore gemm --waves`` and its PNG."""
     import numpy as np
+    from sparsecore.sim import prune_2to4
 
-    from hw.cli import main as cli
-    from sim import prune_2to4
+    from sparsecore.cli import main as cli
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -296,9 +296,10 @@ def demo(out_dir, png_paths, config="tiny", seed=7):
     code = cli(argv)
     if code:
         return code
-    from hw.cli import resolve_config
-    from verif.build import build
-    from verif.gemm import core_build_name
+    from sparsecore.verif.build import build
+    from sparsecore.verif.gemm import core_build_name
+
+    from sparsecore.cli import resolve_config
 
     cfg = resolve_config(config, {"weights": "int8", "acts": "int8"})
     manifest = build(cfg, core_build_name(cfg), waves=True).manifest   # cached: no rebuild
@@ -329,7 +330,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.out, args.png or [Path(args.out) / "demo.png"], args.config)
-    from hw.emit import load_manifest
+    from sparsecore.hw.emit import load_manifest
     render_png(args.vcd, load_manifest(args.manifest), args.png)
     return 0
 

@@ -18,9 +18,9 @@ import argparse
 import json
 import os
 
-from hw.config import PRESETS
-from verif.build import build, run
-from verif.core.bench_tests import BENCH_FILE, SHAPES_ENV
+from sparsecore.hw.config import PRESETS
+from sparsecore.verif.build import build, run
+from sparsecore.verif.core.bench_tests import BENCH_FILE, SHAPES_ENV
 
 __all__ = ["benchmark", "DEFAULT_SHAPES", "format_table"]
 
@@ -33,7 +33,7 @@ def benchmark(config=None, shapes=DEFAULT_SHAPES, name=None):
     config = config or PRESETS["default"]
     name = name or "core_" + next((n for n, c in PRESETS.items() if c == config), "bench")
     built = build(config, name)
-    result = run(built, "verif.core.bench_tests", run_name="bench",
+    result = run(built, "sparsecore.verif.core.bench_tests", run_name="bench",
                  extra_env={SHAPES_ENV: json.dumps([list(s) for s in shapes])})
     raw = json.loads((result.log.parent / BENCH_FILE).read_text())
     peak = built.manifest["throughput"]["macs_per_cycle"]

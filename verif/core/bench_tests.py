@@ -13,11 +13,10 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-
-from sim.formats import get_format
-from sim.sparsity import prune_2to4
-from sim.tiling import tile_gemm
-from verif.core.tb import CoreTB
+from sparsecore.sim.formats import get_format
+from sparsecore.sim.sparsity import prune_2to4
+from sparsecore.sim.tiling import tile_gemm
+from sparsecore.verif.core.tb import CoreTB
 
 SHAPES_ENV = "SPARSECORE_BENCH_SHAPES"
 BENCH_FILE = "bench.json"

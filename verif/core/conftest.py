@@ -1,6 +1,6 @@
 """Print the core suite's coverage and MAC-check summary at the end of the pytest run."""
 
-from verif.core.test_core import SUMMARY
+from sparsecore.verif.core.tb import SUMMARY
 
 
 def pytest_terminal_summary(terminalreporter):

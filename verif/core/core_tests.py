@@ -9,12 +9,11 @@ import os
 
 import cocotb
 import numpy as np
-
-from sim.formats import get_format
-from sim.sparsity import prune_2to4
-from sim.tiling import Beats, Geometry, expected_results, tile_gemm
-from verif.build import testbench_manifest
-from verif.core.tb import COVERAGE, STATS, CoreTB, save_coverage
+from sparsecore.sim.formats import get_format
+from sparsecore.sim.sparsity import prune_2to4
+from sparsecore.sim.tiling import Beats, Geometry, expected_results, tile_gemm
+from sparsecore.verif.build import testbench_manifest
+from sparsecore.verif.core.tb import COVERAGE, STATS, CoreTB, save_coverage
 
 MAC_TARGET = int(os.environ.get("SPARSECORE_CORE_MACS", "120000"))
 

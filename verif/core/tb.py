@@ -30,13 +30,12 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
-
-from sim.formats import get_format
-from sim.gemm import acc_format
-from sim.sparsity import META_FORMAT
-from sim.tiling import Beats, Geometry, expected_results, explain_mismatch
-from verif.build import testbench_manifest, testbench_seed
-from verif.streams import (
+from sparsecore.sim.formats import get_format
+from sparsecore.sim.gemm import acc_format
+from sparsecore.sim.sparsity import META_FORMAT
+from sparsecore.sim.tiling import Beats, Geometry, expected_results, explain_mismatch
+from sparsecore.verif.build import testbench_manifest, testbench_seed
+from sparsecore.verif.streams import (
     BIT,
     Coverage,
     CycleLoop,
@@ -55,6 +54,7 @@ __all__ = ["CoreTB", "COVERAGE", "STATS", "COVERAGE_FILE", "define_coverage"]
 COVERAGE = Coverage()
 STATS = {"mac_checks": 0, "tiles_checked": 0, "beats": 0, "cycles": 0}
 COVERAGE_FILE = "core_coverage.json"
+SUMMARY = {}   # pytest side: config name -> {"stats", "coverage", "seed", "build_s", "run_s"}
 MODES = ("sparse", "dense")
 STALL_BINS = ("weights wait for activations", "activations wait for weights",
               "both inputs idle", "inputs held by core", "results stalled 1",

@@ -1,7 +1,7 @@
 """The core's throughput targets, measured on the RTL of the default preset."""
 
-from hw.config import PRESETS
-from verif.core.bench import benchmark
+from sparsecore.hw.config import PRESETS
+from sparsecore.verif.core.bench import benchmark
 
 
 def test_throughput_targets():

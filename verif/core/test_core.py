@@ -12,14 +12,12 @@ import dataclasses
 import json
 
 import pytest
-
-from hw.config import PRESETS, CoreConfig
-from sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
-from verif.build import build, run
-from verif.core.tb import COVERAGE_FILE
+from sparsecore.hw.config import PRESETS, CoreConfig
+from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
+from sparsecore.verif.build import build, run
+from sparsecore.verif.core.tb import COVERAGE_FILE, SUMMARY
 
 MIN_MAC_CHECKS = 100_000
-SUMMARY = {}   # config name -> {"stats", "coverage", "build_s", "run_s"} for the terminal report
 
 
 def _configs():
@@ -46,7 +44,7 @@ CONFIGS = _configs()
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_core(name):
     built = build(CONFIGS[name], name)
-    result = run(built, "verif.core.core_tests", run_name="core_tests")
+    result = run(built, "sparsecore.verif.core.core_tests", run_name="core_tests")
     report = json.loads((result.log.parent / COVERAGE_FILE).read_text())
     stats, coverage = report["stats"], report["coverage"]
     SUMMARY[name] = {"stats": stats, "coverage": coverage, "seed": result.seed,

@@ -18,15 +18,14 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
-
-from hw.config import LayerConfig
-from sim.inference import IntegerLayer, numpy_layer
-from sim.requant import fixed_point_scale
-from sim.sparsity import prune_2to4
-from sim.tiling import Geometry, tile_gemm
-from verif.build import testbench_manifest, testbench_seed
-from verif.gemm import pack_beats, pack_params, unpack_codes
-from verif.streams import (
+from sparsecore.hw.config import LayerConfig
+from sparsecore.sim.inference import IntegerLayer, numpy_layer
+from sparsecore.sim.requant import fixed_point_scale
+from sparsecore.sim.sparsity import prune_2to4
+from sparsecore.sim.tiling import Geometry, tile_gemm
+from sparsecore.verif.build import testbench_manifest, testbench_seed
+from sparsecore.verif.gemm import pack_beats, pack_params, unpack_codes
+from sparsecore.verif.streams import (
     CycleLoop,
     Idle,
     ProtocolChecker,

@@ -2,8 +2,7 @@
 
 import cocotb
 import numpy as np
-
-from verif.layer.layer_tb import LayerTB
+from sparsecore.verif.layer.layer_tb import LayerTB
 
 
 @cocotb.test()

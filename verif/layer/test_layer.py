@@ -6,10 +6,10 @@ narrow 16-bit accumulator, out ``int8`` (a signed format wider than the input
 one, as the logits of the workflow's last layer), and narrow stage fields.
 """
 
-from hw.config import LayerConfig
-from hw.layer import SparseLayer
-from verif.build import build, run
-from verif.gemm import layer_build_name
+from sparsecore.hw.config import LayerConfig
+from sparsecore.hw.layer import SparseLayer
+from sparsecore.verif.build import build, run
+from sparsecore.verif.gemm import layer_build_name
 
 CONFIG = LayerConfig(rows=2, cols=3, groups=1, weights="int4", acts="uint4", acc_bits=16,
                      out="int8", mult_bits=10, shift_bits=5)
@@ -19,4 +19,4 @@ def test_layer_rtl():
     layer = SparseLayer(CONFIG)
     built = build(layer, layer_build_name(CONFIG))
     assert built.manifest["latency"] == layer.latency == layer.core_latency + layer.stage_latency
-    run(built, "verif.layer.layer_tests", run_name="layer_tests")
+    run(built, "sparsecore.verif.layer.layer_tests", run_name="layer_tests")

@@ -10,10 +10,9 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
-
-from sim.formats import get_format
-from sim.mac import code_values, mac_trace
-from verif.build import MISMATCH_MARK, testbench_manifest, testbench_seed
+from sparsecore.sim.formats import get_format
+from sparsecore.sim.mac import code_values, mac_trace
+from sparsecore.verif.build import MISMATCH_MARK, testbench_manifest, testbench_seed
 
 MAX_REPORTED = 5
 

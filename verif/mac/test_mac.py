@@ -14,12 +14,11 @@ Rerun one with ``SPARSECORE_SEED=<n> pytest <nodeid>``; add
 import itertools
 
 import pytest
+from sparsecore.hw.config import MacConfig
+from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
+from sparsecore.verif.build import build, run
 
-from hw.config import MacConfig
-from sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
-from verif.build import build, run
-
-TB = "verif.mac.mac_tb"
+TB = "sparsecore.verif.mac.mac_tb"
 NARROW = {("int8", "uint8"), ("int8", "int4"), ("int4", "int8"), ("int4", "uint4"),
           ("ternary", "uint8"), ("ternary", "int4")}
 TESTS = ["test_every_code_pair", "test_random", "test_extremes_accumulate",

@@ -1,7 +1,7 @@
 """cocotb testbench for hw.output_stage.OutputStage (one build per configuration).
 
 Widths, formats, lanes and latency come from the manifest; expected codes come
-from sim.requant only. Beats go in through a StreamSource with random idle
+from sparsecore.sim.requant only. Beats go in through a StreamSource with random idle
 cycles and come out through a StreamSink with random backpressure, a
 ProtocolChecker watches the output stream and a Scoreboard compares each beat
 in order. The seed is logged; SPARSECORE_SEED reruns it.
@@ -13,12 +13,11 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
-
-from sim.formats import get_format
-from sim.requant import requantize
-from verif.build import testbench_manifest, testbench_seed
-from verif.output_stage.payload import pack_input, unpack_output
-from verif.streams import (
+from sparsecore.sim.formats import get_format
+from sparsecore.sim.requant import requantize
+from sparsecore.verif.build import testbench_manifest, testbench_seed
+from sparsecore.verif.output_stage.payload import pack_input, unpack_output
+from sparsecore.verif.streams import (
     CycleLoop,
     Idle,
     ProtocolChecker,
@@ -77,7 +76,7 @@ class TB:
                 f"expected {want[lane]} (seed {self.seed})")
 
     def expected(self, acc, bias, mult, shift, relu):
-        """sim.requant on every lane of every beat; ``relu`` is per beat."""
+        """sparsecore.sim.requant on every lane of every beat; ``relu`` is per beat."""
         args = (acc.reshape(-1, 1), mult.reshape(-1), shift.reshape(-1), bias.reshape(-1),
                 self.out.name)
         fields = (self.acc_bits, self.mult_bits, self.shift_bits)

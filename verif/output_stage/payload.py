@@ -5,9 +5,8 @@ entry; in a network the stage runs inside the layer design (``hw/layer.py``).
 """
 
 import numpy as np
-
-from sim.gemm import acc_format
-from verif.streams import BIT, PayloadCodec, raw_format
+from sparsecore.sim.gemm import acc_format
+from sparsecore.verif.streams import BIT, PayloadCodec, raw_format
 
 __all__ = ["build_name", "pack_input", "unpack_output"]
 

@@ -1,0 +1,277 @@
+"""``python -m bench``: measure everything and write docs/report.md, its plots and report.json.
+
+Parts (``--only`` runs some of them and keeps the others from the existing
+report.json):
+
+- ``throughput``: sparse vs dense GEMMs on the Verilated default core, and sim.perf.
+- ``speed``: the GEMM runner's cycles/s next to a bare clock loop.
+- ``model``: sparsecore.bench.model (numpy 2:4 path).
+- ``area``: product lanes and MAC units of all 12 format pairs (iCE40, gates, ECP5,
+  Fmax on iCE40 hx8k and ECP5 25k).
+- ``cores``: core presets, sparse-capable and dense-only (area; Fmax of the
+  sparse-capable ones on ECP5, and of ``tiny`` on iCE40 hx8k).
+- ``fmax``: Fmax of the core as M x N grows from 2x2 to 8x8.
+
+``--only report`` measures nothing and rewrites report.md and the plots from report.json.
+
+The timing-sensitive parts (throughput, speed, model) run first and alone; then
+synthesis and place and route run ``--jobs`` at a time. Synthesis results are
+cached under build/bench/synth/ by Verilog hash, so a rerun is quick.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
+from pathlib import Path
+
+from sparsecore.bench import synth as syn
+from sparsecore.bench.report import write_report
+from sparsecore.hw.config import PRESETS, CoreConfig, MacConfig
+from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
+from sparsecore.sim.perf import predict_gemm
+from sparsecore.verif.toolchain import cpu_model
+
+PARTS = ("throughput", "speed", "model", "area", "cores", "fmax")
+RENDER_ONLY = "report"   # --only report: rewrite the report from report.json, measure nothing
+PROJECT = Path(__file__).resolve().parents[1]
+CORE_PRESETS = ("tiny", "default", "ternary_uint4", "int4_int4")   # "wrap" = tiny, acc_bits 18
+REFERENCE_GEMM = (64, 64, 1024)    # for effective MACs per cycle of each core
+# The Fmax sweep: int4 x int4 with G = 1 keeps the 8x8 core (128 multipliers, about 22k
+# ECP5 LUTs) to minutes of synthesis and place and route; int8 x int8 at 8x8 is about
+# four times the LUTs.
+SWEEP = {"weights": "int4", "acts": "int4", "groups": 1,
+         "sizes": ((2, 2), (4, 4), (8, 8)),
+         "why": "int4 x int4 with G=1 keeps the 8x8 core (128 multipliers) to minutes of "
+                "synthesis and place and route; int8 x int8 at 8x8 would be about four "
+                "times the LUTs. A core with more LUTs than 85 % of a 25k is placed on an "
+                "85k, as the device column says."}
+
+
+def log(*args):
+    print("bench:", *args, file=sys.stderr, flush=True)
+
+
+# -- stamp --------------------------------------------------------------------------------
+
+def stamp():
+    from sparsecore.hw.emit import tool_versions
+    tools = {**tool_versions(), **syn.tool_versions()}
+    for dist in ("numpy", "matplotlib"):
+        tools[dist] = metadata.version(dist)
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(),
+                    "system": f"{platform.system()} {platform.machine()}"},
+        "tools": tools,
+    }
+
+
+# -- designs ------------------------------------------------------------------------------
+
+def _lane(w, a):
+    from sparsecore.hw.lanes import ProductLane
+    return syn.Design(f"lane_{w}_{a}", lambda: ProductLane(MacConfig(w, a)), "lane")
+
+
+def _mac(w, a):
+    from sparsecore.hw.mac import MacUnit
+    return syn.Design(f"mac_{w}_{a}", lambda: MacUnit(MacConfig(w, a)), "mac",
+                      pnr=("ice40_hx8k", "ecp5"))
+
+
+def _core(name, config, sparse=True, pnr=()):
+    from sparsecore.hw.core import SparseTensorCore
+    return syn.Design(name, lambda: SparseTensorCore(config, sparse=sparse), "core", pnr=pnr)
+
+
+def format_pairs():
+    return [(w, a) for w in WEIGHT_FORMATS for a in ACTIVATION_FORMATS]
+
+
+def _measure(design, flows, cache):
+    """Synthesize ``design`` with ``flows`` and place and route it on ``design.pnr``."""
+    out = {"fmax": {}}
+    for flow in flows:
+        out[flow] = syn.synthesize(design, flow, cache)
+    for device in design.pnr:
+        family = "ice40" if device.startswith("ice40") else "ecp5"
+        chosen = syn.pick_ecp5(out["ecp5"]["netlist_luts"]) if device == "ecp5" else device
+        out["fmax"][device] = syn.place_and_route(design, out[family], chosen, cache)
+    for flow in flows:
+        out[flow].pop("netlist", None)
+    return out
+
+
+def _run_all(jobs, tasks):
+    """Run {key: callable} ``jobs`` at a time, longest first; {key: result}."""
+    results = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {key: pool.submit(fn) for key, fn in tasks.items()}
+        for key, future in futures.items():
+            results[key] = future.result()
+            log(f"  done {key}")
+    return results
+
+
+def synthesis_parts(parts, cache, jobs):
+    """Area / Fmax results for the requested parts: {"lanes", "macs", "cores", "fmax_sweep"}."""
+    tasks = {}
+    flows = ("ice40", "gates", "ecp5")
+    core_configs = {}
+    if "cores" in parts:
+        for name in CORE_PRESETS:
+            for sparse in (True, False):
+                config = PRESETS[name]
+                label = f"core_{name}" + ("" if sparse else "_dense_only")
+                pnr = (("ice40_hx8k", "ecp5") if name == "tiny" else ("ecp5",)) if sparse else ()
+                core_configs[label] = (name, config, sparse)
+                tasks[label] = (_core(label, config, sparse, pnr), flows)
+    if "fmax" in parts:
+        for rows, cols in SWEEP["sizes"]:
+            config = CoreConfig(weights=SWEEP["weights"], acts=SWEEP["acts"], rows=rows,
+                                cols=cols, groups=SWEEP["groups"])
+            label = f"sweep_{rows}x{cols}"
+            core_configs[label] = (label, config, True)
+            tasks[label] = (_core(f"core_{rows}x{cols}x{SWEEP['groups']}_{SWEEP['weights']}_"
+                                  f"{SWEEP['acts']}", config, True, ("ecp5",)), ("ecp5",))
+    pairs = format_pairs()
+    if "area" in parts or "fmax" in parts:
+        for w, a in pairs:
+            if "area" in parts or (w, a) == (SWEEP["weights"], SWEEP["acts"]):
+                tasks[f"mac_{w}_{a}"] = (_mac(w, a), flows)
+    if "area" in parts:
+        for w, a in pairs:
+            tasks[f"lane_{w}_{a}"] = (_lane(w, a), flows)
+    # Biggest first, so the long place-and-route runs overlap the many small ones.
+    order = sorted(tasks, key=lambda k: (not k.startswith("core_default"),
+                                         not k.startswith("core"), not k.startswith("sweep")))
+    log(f"synthesis: {len(tasks)} designs, {jobs} at a time")
+    measured = _run_all(jobs, {k: (lambda d=tasks[k][0], f=tasks[k][1]: _measure(d, f, cache))
+                               for k in order})
+
+    out = {}
+    if "area" in parts:
+        out["lanes"] = [{"weights": w, "acts": a, **measured[f"lane_{w}_{a}"]} for w, a in pairs]
+        out["macs"] = [{"weights": w, "acts": a, **measured[f"mac_{w}_{a}"]} for w, a in pairs]
+    if "cores" in parts:
+        out["cores"] = []
+        for label, (name, config, sparse) in core_configs.items():
+            if not label.startswith("core_"):
+                continue
+            m = measured[label]
+            latency = m["ice40"]["latency"]
+            perf = predict_gemm(config, *REFERENCE_GEMM, dense=not sparse, latency=latency)
+            out["cores"].append({
+                "name": name, "sparse": sparse, "config": config.as_dict(),
+                "multipliers": config.multipliers, "latency": latency,
+                "effective_macs_per_cycle": perf.macs_per_cycle, **m})
+        out["core_reference_gemm"] = list(REFERENCE_GEMM)
+    if "fmax" in parts:
+        mac = measured[f"mac_{SWEEP['weights']}_{SWEEP['acts']}"]["fmax"]["ecp5"]
+        cores = []
+        for label, (_name, config, _sparse) in core_configs.items():
+            if not label.startswith("sweep_"):
+                continue
+            m = measured[label]
+            fmax = m["fmax"]["ecp5"]
+            cores.append({"rows": config.rows, "cols": config.cols,
+                          "multipliers": config.multipliers, **m,
+                          "fmax_mhz": fmax["fmax_mhz"] if fmax.get("fits") else None})
+        devices = sorted({c["fmax"]["ecp5"]["device"] for c in cores} | {mac["device"]})
+        out["fmax_sweep"] = {
+            "weights": SWEEP["weights"], "acts": SWEEP["acts"], "groups": SWEEP["groups"],
+            "why": SWEEP["why"], "mac_fmax_mhz": mac["fmax_mhz"], "mac": mac,
+            "device_label": " / ".join(d.replace("_", " ").upper() for d in devices),
+            "cores": cores}
+    return out
+
+
+def _count_runs(results):
+    """How many synthesis runs the results hold, and how many came from the cache."""
+    entries = [*results.get("lanes", []), *results.get("macs", []), *results.get("cores", []),
+               *results.get("fmax_sweep", {}).get("cores", [])]
+    runs = [x[flow] for x in entries for flow in ("ice40", "gates", "ecp5") if flow in x]
+    return {"total": len(runs), "cached": sum(bool(r.get("cached")) for r in runs)}
+
+
+# -- main ---------------------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(PROJECT / "docs"),
+                        help="folder for report.md, report.json and the plots (default: docs/)")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help=f"comma-separated parts to run (default: all of {','.join(PARTS)}); "
+                             "the others are kept from the existing report.json; "
+                             f"'{RENDER_ONLY}' alone rewrites the report from report.json")
+    parser.add_argument("--jobs", type=int, default=2,
+                        help="synthesis / place-and-route runs at a time (default: 2)")
+    parser.add_argument("--cache", default=str(PROJECT / "build" / "bench" / "synth"),
+                        help="synthesis cache folder (default: build/bench/synth)")
+    args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    out_dir = Path(args.out)
+    if parts == [RENDER_ONLY]:
+        results = json.loads((out_dir / "report.json").read_text())
+        for path in write_report(results, out_dir):
+            log(f"wrote {path}")
+        return 0
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"--only: unknown part(s) {', '.join(unknown)}; parts: {', '.join(PARTS)}")
+
+    previous = out_dir / "report.json"
+    results = json.loads(previous.read_text()) if previous.is_file() else {}
+    results.pop("targets", None)
+    wall = {}
+    start = time.monotonic()
+
+    if "throughput" in parts:
+        from sparsecore.bench.throughput import sweep
+        t = time.monotonic()
+        log("throughput: sparse vs dense GEMMs on the RTL")
+        config = PRESETS["default"]
+        rows = sweep("default", log=lambda s: log(s))
+        peak = {r["mode"]: r["peak_macs_per_cycle"] for r in rows}
+        results["throughput"] = {
+            "config": "default", "rows": rows,
+            "core": {**config.as_dict(), "multipliers": config.multipliers,
+                     "latency": rows[0]["latency"], "peak_sparse": peak["sparse"],
+                     "peak_dense": peak["dense"]}}
+        wall["throughput"] = time.monotonic() - t
+    if "speed" in parts:
+        from sparsecore.bench.throughput import sim_speed
+        t = time.monotonic()
+        log("speed: GEMM runner vs bare clock loop")
+        results["sim_speed"] = sim_speed("default")
+        wall["speed"] = time.monotonic() - t
+    if "model" in parts:
+        from sparsecore.bench.model import bench_model
+        t = time.monotonic()
+        log("model: sparsecore.bench.model 4096 x 4096")
+        results["model"] = bench_model()
+        wall["model"] = time.monotonic() - t
+    synth_parts = [p for p in parts if p in ("area", "cores", "fmax")]
+    if synth_parts:
+        t = time.monotonic()
+        results.update(synthesis_parts(synth_parts, Path(args.cache), args.jobs))
+        results["gate_set"] = syn.GATE_SET
+        results["synthesis_runs"] = _count_runs(results)
+        wall["synthesis"] = time.monotonic() - t
+    wall["total"] = time.monotonic() - start
+    results["wall_seconds"] = wall
+    results["parts_run"] = parts
+    results["stamp"] = stamp()
+    for path in write_report(results, out_dir):
+        log(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

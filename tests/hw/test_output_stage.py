@@ -1,0 +1,91 @@
+# amaranth: UnusedElaboratable=no
+"""OutputStage and its config: validation, port widths, and a short run in Amaranth's
+simulator against sim.requant (the full cocotb suite is in verif/output_stage/)."""
+
+import numpy as np
+import pytest
+from amaranth.lib import data
+from amaranth.sim import Simulator
+from sparsecore.hw.config import PRESETS, OutputStageConfig
+from sparsecore.hw.output_stage import OutputStage, input_layout, output_layout
+from sparsecore.sim.formats import get_format
+from sparsecore.sim.requant import requantize
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"acts": "ternary"}, "acts must be one of int8, uint8, int4, uint4, not 'ternary'"),
+    ({"lanes": 0}, "lanes must be a positive integer, not 0"),
+    ({"acc_bits": 48}, "mult_bits must be in 1..13 with acc_bits=48"),
+    ({"shift_bits": 7}, "shift_bits must be in 1..6, not 7"),
+    ({"mult_bits": 0}, "mult_bits must be a positive integer, not 0"),
+])
+def test_config_refuses(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        OutputStageConfig(**kwargs)
+
+
+def test_for_core():
+    core = PRESETS["int4_int4"]
+    cfg = OutputStageConfig.for_core(core)
+    assert (cfg.acc_bits, cfg.acts, cfg.lanes) == (core.acc_bits, "int4", core.rows * core.cols)
+    assert OutputStageConfig.for_core(core, acts="int8", lanes=2).acts == "int8"
+    with pytest.raises(ValueError, match="core must be a CoreConfig"):
+        OutputStageConfig.for_core(OutputStageConfig())
+    with pytest.raises(ValueError, match="config must be an OutputStageConfig"):
+        OutputStage(PRESETS["tiny"])
+
+
+def test_layouts():
+    cfg = OutputStageConfig(acc_bits=20, acts="uint8", lanes=3, mult_bits=12, shift_bits=4)
+    assert data.Layout.cast(input_layout(cfg)).size == 3 * (20 + 20 + 12 + 4) + 1
+    assert data.Layout.cast(output_layout(cfg)).size == 3 * 8
+    assert cfg.product_bits == 20 + 1 + 12 and cfg.max_shift == 15
+
+
+def test_amaranth_sim_with_stalls():
+    cfg = OutputStageConfig(acc_bits=16, acts="int4", lanes=2, mult_bits=6, shift_bits=4)
+    dut = OutputStage(cfg)
+    rng = np.random.default_rng(11)
+    n = 60
+    acc = rng.integers(-(1 << 15), 1 << 15, (n, 2)) >> rng.integers(0, 15, (n, 2))
+    bias = rng.integers(-50, 50, (n, 2))
+    mult = rng.integers(0, 64, (n, 2))
+    shift = rng.integers(0, 16, (n, 2))
+    relu = rng.integers(0, 2, n)
+    # a third of the beats are exact halves, (2j + 1) * 2**(shift - 1): round half to even
+    halves = slice(0, n // 3)
+    shift[halves] = rng.integers(1, 8, (n // 3, 2))
+    acc[halves] = (2 * rng.integers(-4, 4, (n // 3, 2)) + 1) << (shift[halves] - 1)
+    bias[halves], mult[halves] = 0, 1
+    want = np.stack([requantize(acc[b][:, None], mult[b], shift[b], bias[b], "int4",
+                                bool(relu[b]), 16, 6, 4)[:, 0] for b in range(n)])
+    offer = rng.random(400) < 0.7
+    take = rng.random(400) < 0.6
+    got = []
+
+    async def testbench(ctx):
+        sent = 0
+        for cycle in range(400):
+            if sent < n and offer[cycle]:
+                ctx.set(dut.i.payload, {
+                    "acc": acc[sent].tolist(), "bias": bias[sent].tolist(),
+                    "mult": mult[sent].tolist(), "shift": shift[sent].tolist(),
+                    "relu": int(relu[sent])})
+                ctx.set(dut.i.valid, 1)
+            else:
+                ctx.set(dut.i.valid, 0)
+            ctx.set(dut.o.ready, int(take[cycle]))
+            # sample the handshakes before the edge that transfers
+            took_in = ctx.get(dut.i.valid) and ctx.get(dut.i.ready)
+            if ctx.get(dut.o.valid) and take[cycle]:
+                got.append([int(v) for v in ctx.get(dut.o.payload)])
+            await ctx.tick()
+            sent += bool(took_in)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    got = get_format("int4").decode(np.array(got, dtype=np.int64))
+    assert len(got) == n
+    assert np.array_equal(got, want)

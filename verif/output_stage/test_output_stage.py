@@ -1,0 +1,27 @@
+# amaranth: UnusedElaboratable=no
+"""The output stage under Verilator: one build per configuration, every cocotb test on it,
+against sim.requant (in a network it runs inside the layer design, verif/layer/).
+
+Two configurations between them cover an unsigned and a signed activation
+format, default and narrow field widths, and a shift field wider than the
+product (shifts past every bit).
+"""
+
+import pytest
+from sparsecore.hw.config import PRESETS, OutputStageConfig
+from sparsecore.hw.output_stage import OutputStage
+from sparsecore.verif.build import build, run
+from sparsecore.verif.output_stage.payload import build_name
+
+CONFIGS = {
+    "uint4": OutputStageConfig.for_core(PRESETS["ternary_uint4"]),
+    "int8": OutputStageConfig(acc_bits=18, acts="int8", lanes=3, mult_bits=10, shift_bits=6),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_output_stage_rtl(name):
+    stage = OutputStage(CONFIGS[name])
+    result = build(stage, build_name(CONFIGS[name]))
+    assert result.manifest["latency"] == stage.latency
+    run(result, "sparsecore.verif.output_stage.output_stage_tb")
