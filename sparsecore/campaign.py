@@ -38,8 +38,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-__all__ = ["Job", "JobResult", "job_seed", "collect_jobs", "run_job", "dask_client",
-           "run_campaign", "SCHEDULER_ENV", "main"]
+__all__ = ["Job", "JobResult", "job_seed", "collect_jobs", "group_nodes", "run_job",
+           "dask_client", "run_campaign", "add_campaign_commands", "SCHEDULER_ENV", "main"]
 
 SCHEDULER_ENV = "SPARSECORE_SCHEDULER"
 PROJECT = Path(__file__).resolve().parents[1]
@@ -106,12 +106,12 @@ def collect_nodes(paths, project=PROJECT):
     return nodes
 
 
-def group_nodes(nodes):
-    """Jobs' targets: each parametrized node alone (one design configuration each);
-    the other nodes of a file together (unit tests, cheap, one process)."""
+def group_nodes(nodes, split=("verif/",)):
+    """Jobs' targets: each node of a testbench entry (files under ``split``: one design
+    configuration per node) alone; the nodes of any other file together (one process)."""
     groups, rest = [], {}
     for node in nodes:
-        if "[" in node:
+        if node.startswith(tuple(split)):
             groups.append((node,))
         else:
             rest.setdefault(node.split("::")[0], []).append(node)
@@ -199,7 +199,7 @@ def dask_client(workers=None, scheduler=None, quiet=True):
     if count < 1:
         raise ValueError(f"workers must be a positive integer, not {workers!r}")
     with LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                      dashboard_address=None,
+                      dashboard_address=":0",
                       silence_logs=logging.ERROR if quiet else logging.INFO) as cluster, \
             Client(cluster) as client:
         yield client
@@ -239,8 +239,8 @@ def summarize(results, seconds):
 
 # ----------------------------------------------------------------- command line
 
-REGRESS_PATHS = ("verif",)
-COVERAGE_PATHS = ("verif", "hw/tests/test_cli.py")
+REGRESS_PATHS = ("verif",)   # the pytest entries of the testbenches, verif/<design>/test_*.py
+COVERAGE_PATHS = ("verif", "tests/verif", "tests/app/test_cli.py")
 
 
 def _cluster_args(parser):
@@ -294,8 +294,8 @@ def cmd_regress(args):
 
 
 def cmd_coverage(args):
-    from verif.build import build_root
-    from verif.coverage import main as coverage_report
+    from sparsecore.verif.build import build_root
+    from sparsecore.verif.coverage import main as coverage_report
 
     for stale in build_root().glob("*_cov/coverage"):
         shutil.rmtree(stale, ignore_errors=True)
@@ -316,25 +316,36 @@ def cmd_coverage(args):
 
 def _prepare_mutants(key, count, seed, root):
     """Dask task: list ``count`` mutants of a design and build them into one model."""
-    from verif.mutate import DESIGNS, build_mutants, list_mutations
+    from sparsecore.verif.mutate import DESIGNS, build_mutants, list_mutations
 
     design = DESIGNS[key]
     mutants = list_mutations(design, count, seed, root)
     return mutants, build_mutants(design, mutants, root)
 
 
+def _run_batch(key, built, indices):
+    """Dask task: a batch of mutants (the original, 0, first) in one simulator run."""
+    from sparsecore.verif.mutate import DESIGNS, run_batch
+
+    start = time.monotonic()
+    results, crashed = run_batch(DESIGNS[key], built, indices)
+    seconds = round(time.monotonic() - start, 2)
+    return [{"design": key, "index": k, "killed": killed, "detail": detail,
+             "seconds": seconds} for k, (killed, detail) in results.items()], crashed
+
+
 def _run_mutant(key, built, index):
-    """Dask task: one mutant (0: the original) under its design's tests."""
-    from verif.mutate import DESIGNS, run_mutant
+    """Dask task: one mutant alone (after its batch's simulator died)."""
+    from sparsecore.verif.mutate import DESIGNS, run_mutant
 
     start = time.monotonic()
     killed, detail = run_mutant(DESIGNS[key], built, index)
     return {"design": key, "index": index, "killed": killed, "detail": detail,
-            "seconds": round(time.monotonic() - start, 2)}
+            "seconds": round(time.monotonic() - start, 2), "alone": True}
 
 
 def _equivalence(key, mutant, root):
-    from verif.mutate import DESIGNS, equivalence
+    from sparsecore.verif.mutate import DESIGNS, equivalence
 
     return equivalence(DESIGNS[key], mutant, root)
 
@@ -348,46 +359,68 @@ def _split(total, keys):
 def cmd_mutate(args):
     from dask.distributed import as_completed
 
-    from verif.build import build_root
-    from verif.mutate import DESIGNS, MUTANT_SEED
+    from sparsecore.verif.build import build_root
+    from sparsecore.verif.mutate import DESIGNS, MUTANT_SEED, write_report
 
-    keys = [k for k in DESIGNS if not args.designs or k in args.designs]
     unknown = sorted(set(args.designs or ()) - set(DESIGNS))
     if unknown:
-        print(f"--designs: unknown {', '.join(unknown)}; known: {', '.join(DESIGNS)}",
-              file=sys.stderr)
+        print(f"sparsecore mutate: error: --designs: unknown {', '.join(unknown)}; known: "
+              f"{', '.join(DESIGNS)}", file=sys.stderr)
         return 2
+    keys = [k for k in DESIGNS if not args.designs or k in args.designs]
     counts = _split(args.mutants, keys)
     root = str(build_root())
     print(f"mutate: {args.mutants} mutants over {len(keys)} designs "
           f"({', '.join(f'{k} {n}' for k, n in counts.items())}), mutation seed {args.seed}, "
-          f"test seed {MUTANT_SEED}")
+          f"test seed {MUTANT_SEED}, {args.batch} mutants per simulator run")
     start = time.monotonic()
-    records, mutants_of, equiv = [], {}, {}
+    records, originals, mutants_of, equiv, failed_designs = [], [], {}, {}, []
     with dask_client(args.workers, args.scheduler) as client:
-        prepared = {k: client.submit(_prepare_mutants, k, counts[k], args.seed, root,
-                                     pure=False, key=f"prepare-{k}") for k in keys}
-        runs = []
-        for future in as_completed(list(prepared.values())):
-            mutants, built = future.result()
-            key = mutants[0].design if mutants else None
-            if key is None:
+        prepared = {client.submit(_prepare_mutants, k, counts[k], args.seed, root,
+                                  pure=False, key=f"prepare-{k}"): k for k in keys}
+        batches = {}    # future -> (design, [indices]) ; alone runs -> (design, None)
+        pending = as_completed(prepared)
+        for future in pending:
+            if future in prepared:
+                key = prepared[future]
+                try:
+                    mutants, built = future.result()
+                except Exception as err:   # noqa: BLE001 - reported, the others go on
+                    failed_designs.append(key)
+                    print(f"  {key}: preparing the mutants failed: {err}", file=sys.stderr)
+                    continue
+                mutants_of[key] = mutants
+                print(f"  {key}: {len(mutants)} mutants built into one model "
+                      f"({built.build_seconds:.0f}s)", flush=True)
+                indices = [m.index for m in mutants]
+                for i in range(0, len(indices), args.batch):
+                    chunk = indices[i:i + args.batch]
+                    batch = client.submit(_run_batch, key, built, [0, *chunk], pure=False,
+                                          key=f"mutants-{key}-{chunk[0]}-{chunk[-1]}")
+                    batches[batch] = (key, built, chunk)
+                    pending.add(batch)
                 continue
-            mutants_of[key] = mutants
-            print(f"  {key}: {len(mutants)} mutants built into one model "
-                  f"({built.build_seconds:.0f}s)", flush=True)
-            runs += [client.submit(_run_mutant, key, built, index, pure=False,
-                                   key=f"mutant-{key}-{index}")
-                     for index in [0, *(m.index for m in mutants)]]   # 0: the original
-        for done, future in enumerate(as_completed(runs), 1):
-            record = future.result()
-            records.append(record)
-            state = "killed" if record["killed"] else "SURVIVED"
-            if record["index"] == 0:
-                state = "original FAILS" if record["killed"] else "original passes"
-            print(f"  [{done}/{len(runs)}] {record['design']} #{record['index']}: {state} "
-                  f"({record['seconds']}s) {record['detail'][:100]}", flush=True)
-        survivors = [r for r in records if r["index"] and not r["killed"]]
+            key, built, chunk = batches[future]
+            if chunk is None:                       # a mutant rerun alone
+                results, crashed = [future.result()], None
+            else:
+                results, crashed = future.result()
+            for record in results:
+                (originals if record["index"] == 0 else records).append(record)
+                if record["index"]:
+                    state = "killed" if record["killed"] else "SURVIVED"
+                    print(f"  {key} #{record['index']}: {state}  {record['detail'][:100]}",
+                          flush=True)
+            if chunk is not None:
+                got = {r["index"] for r in results}
+                for index in (i for i in [0, *chunk] if i not in got):
+                    print(f"  {key} #{index}: its batch's simulator ended before it ran "
+                          f"({crashed}); rerun alone", flush=True)
+                    retry = client.submit(_run_mutant, key, built, index, pure=False,
+                                          key=f"alone-{key}-{index}")
+                    batches[retry] = (key, built, None)
+                    pending.add(retry)
+        survivors = [r for r in records if not r["killed"]]
         checks = {(r["design"], r["index"]): client.submit(
             _equivalence, r["design"], mutants_of[r["design"]][r["index"] - 1], root,
             pure=False, key=f"equiv-{r['design']}-{r['index']}") for r in survivors}
@@ -395,20 +428,22 @@ def cmd_mutate(args):
             equiv[(key, index)] = future.result()
             print(f"  equivalence {key} #{index}: {equiv[(key, index)]}", flush=True)
     seconds = time.monotonic() - start
-    from verif.mutate import write_report
-    report = write_report(args.out, mutants_of, records, equiv, seconds,
+    records.sort(key=lambda r: (keys.index(r["design"]), r["index"]))
+    report = write_report(args.out, mutants_of, originals + records, equiv, seconds,
                           {"mutation seed": args.seed, "test seed": MUTANT_SEED,
+                           "mutants per simulator run": args.batch,
                            "workers": args.workers or os.cpu_count(),
                            "scheduler": args.scheduler or os.environ.get(SCHEDULER_ENV)})
     print(f"mutate: {report['killed']} killed of {report['non_equivalent']} non-equivalent "
           f"mutants ({report['score']:.1f} %), {report['equivalent']} equivalent, "
           f"{report['survived']} survived; {seconds:.0f}s")
-    return 0 if report["originals_pass"] else 1
+    if failed_designs:
+        print(f"mutate: no mutants for {', '.join(failed_designs)} (see above)", file=sys.stderr)
+    return 0 if report["originals_pass"] and not failed_designs else 1
 
 
-def build_parser(parser=None):
-    parser = parser or argparse.ArgumentParser(prog="sparsecore")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_campaign_commands(sub):
+    """Add ``regress``, ``coverage`` and ``mutate`` to the ``sparsecore`` subcommands."""
     r = sub.add_parser("regress", help="the cocotb suite under fresh seeds, as Dask tasks")
     r.add_argument("--seeds", type=_positive("--seeds"), default=2,
                    help="seeds per target (default 2)")
@@ -418,27 +453,30 @@ def build_parser(parser=None):
     r.add_argument("--json", default=None, help="write the summary here")
     _paths_arg(r, REGRESS_PATHS)
     _cluster_args(r)
-    r.set_defaults(func=cmd_regress)
+    r.set_defaults(run=cmd_regress)
     c = sub.add_parser("coverage", help="line and toggle coverage of the suite -> coverage.md")
     c.add_argument("--seed", type=int, default=1, help="campaign seed (default 1)")
     c.add_argument("--out", type=Path, default=Path("docs"), help="folder for coverage.md")
     _paths_arg(c, COVERAGE_PATHS)
     _cluster_args(c)
-    c.set_defaults(func=cmd_coverage)
+    c.set_defaults(run=cmd_coverage)
     m = sub.add_parser("mutate", help="mutation campaign (Yosys mutate) -> mutation.md")
     m.add_argument("--mutants", type=_positive("--mutants"), default=220,
                    help="mutants in all, spread over the designs (default 220)")
     m.add_argument("--seed", type=int, default=1, help="Yosys mutate -seed (default 1)")
     m.add_argument("--designs", nargs="+", default=None, help="only these designs")
+    m.add_argument("--batch", type=_positive("--batch"), default=8,
+                   help="mutants per simulator run (default 8)")
     m.add_argument("--out", type=Path, default=Path("docs"), help="folder for mutation.md")
     _cluster_args(m)
-    m.set_defaults(func=cmd_mutate)
-    return parser
+    m.set_defaults(run=cmd_mutate)
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+    """``python -m sparsecore.campaign ...``: the same as ``sparsecore regress|coverage|mutate``."""
+    from sparsecore.cli import main as cli_main
+
+    return cli_main(argv)
 
 
 if __name__ == "__main__":

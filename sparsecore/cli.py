@@ -375,6 +375,9 @@ def build_parser():
     g.add_argument("--check", action="store_true",
                    help="compare C with the numpy model; exit 1 on a mismatch")
     g.set_defaults(run=cmd_gemm)
+
+    from sparsecore.campaign import add_campaign_commands
+    add_campaign_commands(sub)
     return parser
 
 

@@ -214,9 +214,14 @@ def _compile(folder, name, verilog, args, waves, version):
     runtime = folder.parent / ".verilator-runtime" / key[:16]
     cached = sorted(runtime.glob("*.o")) if runtime.is_dir() else []
     build_args, makeflags = list(args), []
+    if COVERAGE_ARGS[0] in args:
+        # Coverage builds of the cores are C++ files several times the size of the plain
+        # build's; unoptimised, they compile several times faster, which outweighs the
+        # slower simulation of a suite run.
+        makeflags += ["OPT_FAST=-O0", "OPT_SLOW=-O0", "OPT_GLOBAL=-O0"]
     if cached:
         build_args += ["-LDFLAGS", " ".join(map(str, cached))]
-        makeflags = ["VM_GLOBAL_FAST=", "VM_GLOBAL_SLOW="]
+        makeflags += ["VM_GLOBAL_FAST=", "VM_GLOBAL_SLOW="]
     log = folder / "build.log"
     with verilator_environment(makeflags):
         try:
@@ -256,7 +261,7 @@ def _store_runtime(folder, runtime):
 
 
 def run(build, test_module, testcase=None, *, extra_env=None, waves=None, seed=None,
-        run_name=None, plusargs=()):
+        run_name=None):
     """Run cocotb tests from ``test_module`` on a :class:`BuildResult`.
 
     Arguments:
@@ -268,7 +273,6 @@ def run(build, test_module, testcase=None, *, extra_env=None, waves=None, seed=N
         seed: integer seed; default SPARSECORE_SEED, else a fresh random one.
         run_name: the run folder under the build folder (default: from module
             and testcase); its ``sim.log`` and ``results.xml`` are kept.
-        plusargs: ``+name=value`` arguments for the simulator.
 
     The testbench gets SPARSECORE_MANIFEST (the manifest path) and
     SPARSECORE_SEED (also cocotb's random seed). Returns a :class:`RunResult`;
@@ -303,8 +307,7 @@ def run(build, test_module, testcase=None, *, extra_env=None, waves=None, seed=N
             runner.test(test_module=test_module, hdl_toplevel=build.top,
                         hdl_toplevel_lang="verilog", build_dir=build.build_dir, test_dir=test_dir,
                         testcase=cases or None, seed=seed, extra_env=env, waves=waves,
-                        results_xml=str(results_xml), log_file=log, timescale=TIMESCALE,
-                        plusargs=list(plusargs))
+                        results_xml=str(results_xml), log_file=log, timescale=TIMESCALE)
         except (RuntimeError, SystemExit) as err:
             # The runner exits when a test failed; the results tell which.
             crashed = err

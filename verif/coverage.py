@@ -206,7 +206,7 @@ def _bits(bits):
 
 def analyse(builds, waivers):
     """Per build and per design: figures, the missed points and the waiver of each."""
-    from verif.coverage_waivers import match_waiver
+    from sparsecore.verif.coverage_waivers import match_waiver
 
     per_build, per_design = [], defaultdict(lambda: defaultdict(dict))
     for build in builds:
@@ -260,7 +260,7 @@ def _stamp():
         commit += "+changes" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
-    from verif.toolchain import verilator_version
+    from sparsecore.verif.toolchain import verilator_version
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"git {commit}, Verilator {verilator_version()}, {when}"
 
@@ -356,8 +356,8 @@ def summary_json(per_build, per_design):
 
 
 def main(argv=None):
-    from verif.build import build_root
-    from verif.coverage_waivers import WAIVERS
+    from sparsecore.verif.build import build_root
+    from sparsecore.verif.coverage_waivers import WAIVERS
 
     parser = argparse.ArgumentParser(
         prog="python -m verif.coverage",

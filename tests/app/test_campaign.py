@@ -19,11 +19,13 @@ def test_seeds_depend_on_campaign_targets_and_repeat_only():
                 job_seed(1, ("x::y",), 1)}) == 4
 
 
-def test_parametrized_nodes_are_jobs_of_their_own():
-    groups = group_nodes(["a.py::t[1]", "a.py::t[2]", "a.py::u", "a.py::v", "b.py::w"])
-    assert groups == [("a.py::t[1]",), ("a.py::t[2]",), ("a.py::u", "a.py::v"), ("b.py::w",)]
-    jobs = collect_jobs([], 2, 7, nodes=["a.py::t[1]", "b.py::w"])
-    assert [j.targets for j in jobs] == [("a.py::t[1]",), ("b.py::w",)] * 2
+def test_testbench_nodes_are_jobs_of_their_own():
+    groups = group_nodes(["verif/a.py::t[1]", "verif/a.py::t[2]", "tests/b.py::u[1]",
+                          "tests/b.py::v", "tests/c.py::w"])
+    assert groups == [("tests/b.py::u[1]", "tests/b.py::v"), ("tests/c.py::w",),
+                      ("verif/a.py::t[1]",), ("verif/a.py::t[2]",)]
+    jobs = collect_jobs([], 2, 7, nodes=["verif/a.py::t[1]", "tests/c.py::w"])
+    assert [j.targets for j in jobs] == [("tests/c.py::w",), ("verif/a.py::t[1]",)] * 2
     assert [j.index for j in jobs] == [0, 1, 2, 3]
     assert jobs[0].seed != jobs[2].seed   # repeat 2 of a target gets a fresh seed
 
