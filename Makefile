@@ -12,7 +12,7 @@ MUTANTS ?= 220
 # Campaign options, e.g. CAMPAIGN_ARGS='--workers 4' or '--scheduler tcp://host:8786'
 # (or set SPARSECORE_SCHEDULER)
 CAMPAIGN_ARGS ?=
-CAMPAIGN := $(PY) -m sparsecore.campaign
+CAMPAIGN := $(VENV)/bin/sparsecore
 
 .PHONY: verilog test lint regress coverage mutate bench waves demo clean
 
@@ -32,13 +32,13 @@ test: $(STAMP)
 
 ## Verilator -Wall lint of every emitted design, ruff on the Python
 lint: $(STAMP)
-	$(PY) -m sparsecore.verif.lint
+	$(VENV)/bin/sparsecore lint
 	$(VENV)/bin/ruff check hw sim verif sparsecore tests setup.py
 
 ## A demo GEMM through `sparsecore gemm --waves`: build/waves/demo.{vcd,gtkw,png}, docs/waves.png
 waves: $(STAMP)
 	$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install --quiet matplotlib
-	$(PY) -m sparsecore.verif.waves demo --out build/waves --png build/waves/demo.png --png docs/waves.png
+	$(VENV)/bin/sparsecore waves demo --out build/waves --png build/waves/demo.png --png docs/waves.png
 
 ## Longer regression as Dask tasks: every testbench under $(SEEDS) seeds, 5x the core's
 ## random MAC checks (campaign seed: SEED=n; a fresh one when unset)
@@ -64,7 +64,7 @@ $(DEMO_STAMP): $(STAMP)
 
 ## The seeds' workflow on the digits: train, prune 2:4, quantize, infer on the RTL -> docs/workflow.md
 demo: $(DEMO_STAMP)
-	$(PY) -m sparsecore.workflow --out docs
+	$(VENV)/bin/sparsecore demo --out docs
 
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
@@ -73,7 +73,7 @@ $(BENCH_STAMP): $(STAMP)
 ## Throughput, area, Fmax and simulation speed -> docs/report.{md,json} and docs/report_*.png
 ## (synthesis cached in build/bench/: a rerun with unchanged Verilog is quick)
 bench: $(BENCH_STAMP)
-	$(PY) -m sparsecore.bench --out docs
+	$(VENV)/bin/sparsecore bench --out docs
 
 clean:
 	rm -rf build sim_build .pytest_cache .hypothesis .ruff_cache

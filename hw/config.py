@@ -7,8 +7,13 @@ once; the Verilog manifest carries these numbers to the testbenches and the CLI.
 import dataclasses
 from dataclasses import dataclass
 
-from sparsecore.sim.formats import ACTIVATION_FORMATS, get_format
-from sparsecore.sim.requant import DEFAULT_MULT_BITS, DEFAULT_SHIFT_BITS, check_fields
+from sparsecore.sim.formats import (
+    ACTIVATION_FORMATS,
+    DEFAULT_MULT_BITS,
+    DEFAULT_SHIFT_BITS,
+    check_fields,
+    get_format,
+)
 
 __all__ = ["MacConfig", "CoreConfig", "OutputStageConfig", "LayerConfig", "PRESETS",
            "preset", "signed_bits_for"]

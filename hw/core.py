@@ -34,6 +34,7 @@ register of the array and set the clock of large arrays.
 from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+
 from sparsecore.hw.config import CoreConfig
 from sparsecore.hw.lanes import code_shape, product
 

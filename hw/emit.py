@@ -8,10 +8,13 @@ layouts and latency; nobody re-derives them. Its keys:
 - ``config``: ``config.as_dict()``; ``derived``: every integer property of the
   config (``product_bits``, ``multipliers``, ...), as :mod:`hw.config` computes it.
 - ``ports``: ``[{"name", "direction", "width", "signed"}]`` for every port of
-  the emitted Verilog module, read back from the Verilog (clk and rst
-  included); ``signed`` comes from the member's shape. Amaranth
-  flattens interface members with ``__``: stream ``weights`` becomes
-  ``weights__payload``, ``weights__valid``, ``weights__ready``.
+  the emitted Verilog module: ``clk`` and ``rst`` (the sync domain, when the
+  design has one), then the
+  component's signature members in order, as Amaranth describes them
+  (``signature.members.flatten()``: flows, shapes). Amaranth flattens interface
+  members with ``__``: stream ``weights`` becomes ``weights__payload``,
+  ``weights__valid``, ``weights__ready``. The emitted Verilog's module header
+  is read back only to cross-check that it has exactly these ports.
 - ``streams``: for each ``stream.Signature`` member (name = member path joined
   by "."): ``ports`` (``payload``/``valid``/``ready`` -> Verilog port name),
   ``direction`` (``"in"``/``"out"``), ``payload_width``, ``signed``, and for a
@@ -106,13 +109,22 @@ def verilog_ports(verilog_text, name):
 
 
 def _ports(component, verilog_text, name):
-    """Verilog ports plus ``signed`` from the member's shape (layouts and clk/rst: False)."""
-    signed = {}
+    """Ports from the component's signature; the Verilog header must agree with them."""
+    emitted = {p["name"]: p for p in verilog_ports(verilog_text, name)}
+    # clk and rst come from the sync domain, not the signature: a combinational design has none
+    ports = [{"name": n, "direction": "input", "width": 1, "signed": False}
+             for n in ("clk", "rst") if n in emitted]
     for path, member in component.signature.members.flatten():
         if member.is_port:
-            signed["__".join(map(str, path))] = _shape_info(member.shape)["signed"]
-    return [{**port, "signed": signed.get(port["name"], False)}
-            for port in verilog_ports(verilog_text, name)]
+            ports.append({"name": "__".join(map(str, path)),
+                          "direction": "input" if member.flow == wiring.In else "output",
+                          **_shape_info(member.shape)})
+    described = {p["name"]: {k: p[k] for k in ("name", "direction", "width")} for p in ports}
+    if emitted != described:
+        raise ValueError(f"the Verilog of {name!r} does not have the ports its signature "
+                         f"describes: Verilog {sorted(emitted.values(), key=str)}, signature "
+                         f"{sorted(described.values(), key=str)}")
+    return ports
 
 
 def tool_versions():

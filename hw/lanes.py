@@ -30,6 +30,7 @@ wraps it as a component of its own (for lint, area reports and unit tests).
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
 from sparsecore.hw.config import MacConfig
 
 __all__ = ["code_shape", "decode", "product", "ProductLane"]

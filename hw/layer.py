@@ -25,6 +25,7 @@ on ``codes.ready`` and the core's register only: no loop, and backpressure on
 from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+
 from sparsecore.hw.config import LayerConfig
 from sparsecore.hw.core import SparseTensorCore
 from sparsecore.hw.output_stage import OutputStage

@@ -3,6 +3,7 @@
 from amaranth.hdl import Module, Mux, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
 from sparsecore.hw.config import MacConfig
 from sparsecore.hw.lanes import ProductLane, code_shape
 

@@ -17,6 +17,7 @@ when the output is held, so a beat is never dropped or doubled)::
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+
 from sparsecore.hw.config import OutputStageConfig
 
 __all__ = ["OutputStage", "input_layout", "output_layout"]

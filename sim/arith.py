@@ -7,18 +7,12 @@ the parameter, the value and what is accepted).
 """
 
 import numpy as np
-from sparsecore.sim.formats import check_integer_array
+
+from sparsecore.sim.formats import check_integer_array, check_positive_int
 
 __all__ = ["MAX_WRAP_BITS", "check_acc_bits", "check_positive_int", "check_real_array", "wrap"]
 
 MAX_WRAP_BITS = 64  # the model computes in 64-bit integers
-
-
-def check_positive_int(name, value):
-    """Return ``value`` as an int if it is an integer >= 1 (bool refused), else raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    return int(value)
 
 
 def check_real_array(values, what="values"):

@@ -19,7 +19,8 @@ import numpy as np
 
 __all__ = [
     "Format", "FORMATS", "WEIGHT_FORMATS", "ACTIVATION_FORMATS",
-    "get_format", "check_integer_array",
+    "get_format", "check_integer_array", "check_positive_int",
+    "DEFAULT_MULT_BITS", "DEFAULT_SHIFT_BITS", "check_fields",
 ]
 
 
@@ -99,3 +100,35 @@ def check_integer_array(values, what="values"):
     if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
         raise ValueError(f"{what}: values exceed int64")
     return arr.astype(np.int64)
+
+
+def check_positive_int(name, value):
+    """Return ``value`` as an int if it is an integer >= 1 (bool refused), else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return int(value)
+
+
+# -- the output stage's fixed-point fields (sim.requant computes with them) ----------
+
+DEFAULT_MULT_BITS = 16
+DEFAULT_SHIFT_BITS = 5
+_INT64_BITS = 63  # bits of magnitude in int64
+
+
+def check_fields(acc_bits, mult_bits=DEFAULT_MULT_BITS, shift_bits=DEFAULT_SHIFT_BITS):
+    """Validate the output stage's field widths; raise ValueError naming the culprit."""
+    check_positive_int("acc_bits", acc_bits)
+    check_positive_int("mult_bits", mult_bits)
+    check_positive_int("shift_bits", shift_bits)
+    # product plus the rounding term must fit int64 exactly: acc_bits + 1 + mult_bits <= 62
+    max_acc_bits = _INT64_BITS - 3   # leaves mult_bits = 1
+    if acc_bits > max_acc_bits:
+        raise ValueError(f"acc_bits must be in 1..{max_acc_bits} for the output stage "
+                         f"(acc_bits + 1 + mult_bits <= {_INT64_BITS - 1}), not {acc_bits!r}")
+    if acc_bits + 1 + mult_bits > _INT64_BITS - 1:
+        raise ValueError(
+            f"mult_bits must be in 1..{_INT64_BITS - 2 - acc_bits} with acc_bits={acc_bits}"
+            f" (acc_bits + 1 + mult_bits <= {_INT64_BITS - 1}), not {mult_bits!r}")
+    if shift_bits > 6:
+        raise ValueError(f"shift_bits must be in 1..6, not {shift_bits!r}")

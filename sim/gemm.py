@@ -7,6 +7,7 @@ complement like the hardware accumulators. Format ranges are not checked here;
 """
 
 import numpy as np
+
 from sparsecore.sim.arith import check_acc_bits, wrap
 from sparsecore.sim.formats import Format, check_integer_array
 from sparsecore.sim.sparsity import GROUP, check_compressed, scatter_pairs

@@ -23,6 +23,7 @@ The prediction is the argmax of the last layer's codes (the first index on a tie
 from dataclasses import dataclass
 
 import numpy as np
+
 from sparsecore.sim.formats import get_format
 from sparsecore.sim.gemm import matmul, sparse_matmul
 from sparsecore.sim.quantize import bias_codes, quantize_activations, quantized_weights

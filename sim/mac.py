@@ -12,6 +12,7 @@ and 0 for the reserved ternary code ``0b10``.
 """
 
 import numpy as np
+
 from sparsecore.sim.arith import check_acc_bits, wrap
 from sparsecore.sim.formats import check_integer_array, get_format
 

@@ -22,6 +22,7 @@ import os
 import re
 
 import numpy as np
+
 from sparsecore.sim.arith import check_positive_int
 from sparsecore.sim.formats import Format, get_format
 

@@ -17,6 +17,7 @@ Which hardware format holds the codes:
 """
 
 import numpy as np
+
 from sparsecore.sim.arith import check_real_array
 
 __all__ = ["quantize_weights", "quantize_activations", "ternarize", "quantized_weights",

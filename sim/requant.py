@@ -30,36 +30,20 @@ have shape (M,).
 """
 
 import numpy as np
-from sparsecore.sim.arith import check_positive_int, check_real_array
-from sparsecore.sim.formats import check_integer_array, get_format
+
+from sparsecore.sim.arith import check_real_array
+from sparsecore.sim.formats import (
+    DEFAULT_MULT_BITS,
+    DEFAULT_SHIFT_BITS,
+    check_fields,
+    check_integer_array,
+    get_format,
+)
 
 __all__ = [
     "DEFAULT_MULT_BITS", "DEFAULT_SHIFT_BITS", "check_fields", "scale_range",
     "fixed_point_scale", "requantize",
 ]
-
-DEFAULT_MULT_BITS = 16
-DEFAULT_SHIFT_BITS = 5
-_INT64_BITS = 63  # bits of magnitude in int64
-
-
-def check_fields(acc_bits, mult_bits=DEFAULT_MULT_BITS, shift_bits=DEFAULT_SHIFT_BITS):
-    """Validate the output stage's field widths; raise ValueError naming the culprit."""
-    check_positive_int("acc_bits", acc_bits)
-    check_positive_int("mult_bits", mult_bits)
-    check_positive_int("shift_bits", shift_bits)
-    # product plus the rounding term must fit int64 exactly: acc_bits + 1 + mult_bits <= 62
-    max_acc_bits = _INT64_BITS - 3   # leaves mult_bits = 1
-    if acc_bits > max_acc_bits:
-        raise ValueError(f"acc_bits must be in 1..{max_acc_bits} for the output stage "
-                         f"(acc_bits + 1 + mult_bits <= {_INT64_BITS - 1}), not {acc_bits!r}")
-    if acc_bits + 1 + mult_bits > _INT64_BITS - 1:
-        raise ValueError(
-            f"mult_bits must be in 1..{_INT64_BITS - 2 - acc_bits} with acc_bits={acc_bits}"
-            f" (acc_bits + 1 + mult_bits <= {_INT64_BITS - 1}), not {mult_bits!r}")
-    if shift_bits > 6:
-        raise ValueError(f"shift_bits must be in 1..6, not {shift_bits!r}")
-
 
 def scale_range(mult_bits=DEFAULT_MULT_BITS, shift_bits=DEFAULT_SHIFT_BITS):
     """(smallest, largest) nonzero scale the fixed-point fields hold at full precision.

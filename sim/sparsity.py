@@ -38,6 +38,7 @@ need not be the canonical one for the pattern its values make.
 """
 
 import numpy as np
+
 from sparsecore.sim.arith import check_real_array
 from sparsecore.sim.formats import Format, check_integer_array
 

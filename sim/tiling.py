@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from sparsecore.sim.arith import check_acc_bits, check_positive_int, wrap
 from sparsecore.sim.formats import check_integer_array
 from sparsecore.sim.gemm import matmul, sparse_matmul

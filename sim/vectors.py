@@ -31,6 +31,7 @@ stored in int8/uint8 (they fit every format), ``c`` in int64, and
 """
 
 import numpy as np
+
 from sparsecore.sim.arith import check_acc_bits, check_positive_int
 from sparsecore.sim.formats import get_format
 from sparsecore.sim.gemm import matmul, sparse_matmul

@@ -1,9 +1,23 @@
-"""The ``sparsecore`` command: Verilog for a configuration, and a GEMM on the Verilated core.
+"""The ``sparsecore`` command: every user job is one of its subcommands.
 
     sparsecore verilog [--config NAME] [--set KEY=VALUE ...] [--out DIR]
     sparsecore gemm (--a A.npy | --a-values V.npy --a-meta M.npy) --b B.npy
                     --weights FMT --acts FMT [--dense] [--acc-bits N] [--config NAME]
                     --out C.npy [--waves PATH] [--check]
+    sparsecore waves demo [--out DIR] [--png PNG ...] [--config NAME]
+    sparsecore waves png RUN.vcd MANIFEST.json OUT.png
+    sparsecore lint [--out DIR]
+    sparsecore bench [--only PARTS] [--out DIR] | bench model ... | bench speed ...
+    sparsecore demo [--out DIR] [--seeds N] [--quick]
+    sparsecore regress [--seeds N] [--seed S] [--core-macs N] [--workers N | --scheduler ADDR]
+    sparsecore coverage [--out DIR] [--workers N | --scheduler ADDR]
+    sparsecore mutate [--mutants N] [--seed S] [--out DIR] [--workers N | --scheduler ADDR]
+    sparsecore --version
+
+``verilog``, ``gemm`` and ``waves`` are parsed here, and the campaigns
+``regress``, ``coverage`` and ``mutate`` (Dask tasks, :mod:`sparsecore.campaign`);
+the others hand their arguments to their module's ``main(argv)`` (listed in
+:data:`DELEGATED`).
 
 Exit codes (SPEC §5): 0 success; 2 bad input, with one line on stderr that names
 the file (or option) and the problem, no traceback and nothing written; 1
@@ -245,12 +259,12 @@ def cmd_verilog(args):
     if not os.access(out, os.W_OK):
         raise BadInput(f"{args.out}: the --out directory is not writable")
 
-    from sparsecore.hw.core import SparseTensorCore
     from sparsecore.hw.emit import emit
+    from sparsecore.hw.registry import component_for
 
     label = config_label(args.config, overrides)
     name = module_name(label)
-    manifest = emit(SparseTensorCore(config), out, name)
+    manifest = emit(component_for(config), out, name)
     print(f"config={label} " + " ".join(f"{k}={v}" for k, v in config.as_dict().items())
           + f" latency={manifest['latency']} verilog={out / manifest['verilog']}"
           f" manifest={out / (name + '.json')}")
@@ -329,9 +343,51 @@ def cmd_gemm(args):
     return 0
 
 
+def cmd_waves(args):
+    from sparsecore.waves import demo
+
+    if args.waves_command == "demo":
+        return demo(main, args.out, args.png or [Path(args.out) / "demo.png"], args.config)
+    from sparsecore.hw.emit import load_manifest
+    from sparsecore.verif.waves import render_png
+
+    for path, what in ((args.vcd, "VCD"), (args.manifest, "manifest")):
+        if not Path(path).is_file():
+            raise BadInput(f"{path}: the {what} does not exist")
+    render_png(args.vcd, load_manifest(args.manifest), args.png)
+    print(f"wrote {args.png}")
+    return 0
+
+
+# Subcommands whose module parses its own arguments: name -> (module, entry, help).
+DELEGATED = {
+    "lint": ("sparsecore.verif.lint", "main", "Verilator -Wall lint of every registered design"),
+    "bench": ("sparsecore.bench.run", "main",
+              "throughput, area, Fmax and speed report (docs/report.md); "
+              "'bench model', 'bench speed' and 'bench core' time the numpy model, the "
+              "GEMM runner and the core's back-to-back throughput"),
+    "demo": ("sparsecore.workflow", "main",
+             "the seeds' digits workflow on the RTL (docs/workflow.md)"),
+}
+BENCH_TOOLS = {"model": "sparsecore.bench.model", "speed": "sparsecore.bench.speed",
+               "core": "sparsecore.verif.core.bench"}
+
+
+def run_delegated(name, argv):
+    import importlib
+
+    module, entry, _ = DELEGATED[name]
+    if name == "bench" and argv and argv[0] in BENCH_TOOLS:
+        module, argv = BENCH_TOOLS[argv[0]], argv[1:]
+    return getattr(importlib.import_module(module), entry)(argv)
+
+
 def build_parser():
+    from sparsecore import __version__
+
     parser = _Parser(prog="sparsecore", description="2:4 sparse tensor core: Verilog "
-                     "generation and GEMMs on the Verilated RTL.")
+                     "generation, GEMMs on the Verilated RTL, verification and reports.")
+    parser.add_argument("--version", action="version", version=f"sparsecore {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     presets = ", ".join(PRESETS)
 
@@ -376,13 +432,37 @@ def build_parser():
                    help="compare C with the numpy model; exit 1 on a mismatch")
     g.set_defaults(run=cmd_gemm)
 
+    w = sub.add_parser("waves", help="draw a VCD of a core run, or record the demo GEMM's")
+    wsub = w.add_subparsers(dest="waves_command", required=True, metavar="WHAT")
+    d = wsub.add_parser("demo", help="a small GEMM with --waves, and its PNG (make waves)")
+    d.add_argument("--out", default="build/waves", metavar="DIR",
+                   help="folder for A/B/C.npy, demo.vcd and demo.gtkw (default: build/waves)")
+    d.add_argument("--png", action="append", default=None, metavar="PNG",
+                   help="PNG to write (repeatable; default DIR/demo.png)")
+    d.add_argument("--config", default="tiny", metavar="NAME",
+                   help=f"core preset: {presets} (default: tiny)")
+    p = wsub.add_parser("png", help="draw a VCD of a core run into a PNG, headless")
+    p.add_argument("vcd", metavar="RUN.vcd")
+    p.add_argument("manifest", metavar="MANIFEST.json", help="the core's manifest")
+    p.add_argument("png", metavar="OUT.png")
+    w.set_defaults(run=cmd_waves)
+
+    for name, (_, _, help_text) in DELEGATED.items():
+        sub.add_parser(name, help=help_text, add_help=False)   # main() hands these over
+
     from sparsecore.campaign import add_campaign_commands
     add_campaign_commands(sub)
     return parser
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
+    if not argv:
+        parser.print_help()
+        return 0
+    if argv[0] in DELEGATED:
+        return run_delegated(argv[0], argv[1:])
     command = "sparsecore"
     try:
         args = parser.parse_args(argv)
@@ -394,7 +474,3 @@ def main(argv=None):
     except OSError as exc:   # a write that failed after the checks (disk full, ...)
         print(f"{command}: error: {exc}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

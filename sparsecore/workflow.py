@@ -14,7 +14,7 @@
    ``docs/workflow.png`` (accuracy against cycles per image) and
    ``docs/workflow.json`` (the same numbers).
 
-Run: ``python -m sparsecore.workflow [--out docs] [--seeds 5] [--quick]``.
+Run: ``sparsecore demo [--out docs] [--seeds 5] [--quick]``.
 """
 
 import argparse
@@ -263,7 +263,7 @@ def write_markdown(path, info):
     lines = [
         "# The seeds' workflow end to end: train, prune 2:4, quantize, infer on the RTL",
         "",
-        "Written by `make demo` (`python -m sparsecore.workflow`); do not edit by hand.",
+        "Written by `make demo` (`sparsecore demo`); do not edit by hand.",
         f"Generated {info['date']} on {info['machine']} with {info['tools']}.",
         "",
         "## What runs",
@@ -272,7 +272,7 @@ def write_markdown(path, info):
         "the package), pixels / 16 into [0, 1], a fixed stratified split "
         f"({info['train_images']} training, {info['test_images']} test images).",
         "- **Networks**: MLP 64 -> 128 -> 10 and its 2x-wide variant 64 -> 256 -> 10, trained "
-        f"in numpy (`sim/nn.py`): Adam, batch 32, {info['epochs']} epochs, cosine learning "
+        f"in numpy (`sparsecore/nn.py`): Adam, batch 32, {info['epochs']} epochs, cosine learning "
         "rate, seeded.",
         "- **Variants** (each quantized one starts from the trained FP32 net of its width):",
         "",
@@ -385,7 +385,7 @@ def write_markdown(path, info):
         "extremes, exact halves at every shift, clip edges, random beats with idle cycles "
         "and backpressure, full-rate latency, reset with beats in flight; expected codes "
         "from `sim/requant.py`, which is tested against exact fractions and Python's "
-        "`round()` in `sim/tests/test_requant.py`. The fused layer: `verif/layer/` "
+        "`round()` in `tests/sim/test_requant.py`. The fused layer: `verif/layer/` "
         "(random sparse and dense layers, mixed parameters, idle cycles on all three "
         "inputs, backpressure, full-rate latency, reset mid-run).",
         "",
@@ -407,22 +407,22 @@ def write_markdown(path, info):
         "```",
         "make demo                                   # installs the demo extra, writes docs/"
         "workflow.{md,png,json}",
-        ".venv/bin/python -m sparsecore.workflow --seeds 5 --out docs   # the same, by hand",
-        ".venv/bin/python -m sparsecore.workflow --quick --out build/wf  # a fast smoke run",
+        ".venv/bin/sparsecore demo --seeds 5 --out docs   # the same, by hand",
+        ".venv/bin/sparsecore demo --quick --out build/wf  # a fast smoke run",
         "```",
         "",
         "Everything is seeded (training seeds 0.., the split's permutation seed 0); the "
         "numbers above come from one run of `make demo`. Tests of the pieces: "
-        "`sim/tests/test_nn.py`, `sim/tests/test_inference.py`, "
-        "`sim/tests/test_requant.py`, `verif/tests/test_output_stage.py`, "
-        "`verif/layer/test_layer.py`, `verif/tests/test_workflow.py`.",
+        "`tests/app/test_nn.py`, `tests/sim/test_inference.py`, "
+        "`tests/sim/test_requant.py`, `verif/output_stage/test_output_stage.py`, "
+        "`verif/layer/test_layer.py`, `tests/app/test_workflow.py`.",
         "",
     ]
     Path(path).write_text("\n".join(lines))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m sparsecore.workflow", description=__doc__.split(
+    parser = argparse.ArgumentParser(prog="sparsecore demo", description=__doc__.split(
         "\n")[0])
     parser.add_argument("--out", default="docs", help="folder for workflow.md/.png/.json")
     parser.add_argument("--seeds", type=int, default=5, help="training seeds (0..N-1)")
@@ -517,7 +517,3 @@ def _json(obj):
     if isinstance(obj, np.ndarray):
         return obj.tolist()
     raise TypeError(f"not JSON: {obj!r}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

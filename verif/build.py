@@ -6,7 +6,7 @@ Typical use from a pytest entry point::
 
     def test_something():
         result = build(MacUnit(MacConfig("int8", "int4")), "mac_int8_int4")
-        run(result, "sparsecore.verif.mac.mac_tb", testcase="test_random")
+        run(result, "sparsecore.verif.mac.tests", testcase="test_random")
 
 :func:`build` emits ``build/<name>/<name>.v`` and ``<name>.json`` (the manifest,
 see :mod:`hw.emit`) and compiles them with cocotb's Verilator runner, skipping
@@ -120,33 +120,24 @@ def coverage_requested():
 
 
 def component_for(design):
-    """A component from a component or a config record (MacConfig, CoreConfig, LayerConfig)."""
+    """A component from a component or a config record (see :mod:`sparsecore.hw.registry`)."""
     from amaranth.lib import wiring
 
     if isinstance(design, wiring.Component):
         return design
-    from sparsecore.hw.config import CoreConfig, LayerConfig, MacConfig
-    if isinstance(design, LayerConfig):   # a CoreConfig too: test it first
-        from sparsecore.hw.layer import SparseLayer
-        return SparseLayer(design)
-    if isinstance(design, CoreConfig):
-        from sparsecore.hw.core import SparseTensorCore
-        return SparseTensorCore(design)
-    if isinstance(design, MacConfig):
-        from sparsecore.hw.mac import MacUnit
-        return MacUnit(design)
-    raise ValueError(f"design must be a wiring.Component, MacConfig, CoreConfig or "
-                     f"LayerConfig, not {design!r}")
+    from sparsecore.hw.registry import component_for as registry_component_for
+    return registry_component_for(design)
 
 
-def build(design, name, *, waves=None, build_args=(), root=None, coverage=None,
+def build(design, name=None, *, waves=None, build_args=(), root=None, coverage=None,
           transform=None):
     """Emit and compile ``design`` into ``<root>/<name>/``; reuse an identical earlier build.
 
     Arguments:
         design: a component, or a config that :func:`component_for` turns into one.
         name: folder and Verilog module name; one per configuration
-            (e.g. ``"mac_int8_uint4"``); letters, digits and ``_`` only.
+            (e.g. ``"mac_int8_uint4"``); letters, digits and ``_`` only. Default:
+            the registry's build name of the config record.
         waves: compile with VCD tracing; default from SPARSECORE_WAVES. A waves
             build lives in ``<name>_waves/`` so it never displaces the fast one.
         build_args: extra Verilator arguments.
@@ -164,6 +155,9 @@ def build(design, name, *, waves=None, build_args=(), root=None, coverage=None,
     """
     from sparsecore.hw.emit import emit
 
+    if name is None:
+        from sparsecore.hw.registry import build_name
+        name = build_name(design if not hasattr(design, "config") else design.config)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")
     waves = waves_requested() if waves is None else bool(waves)

@@ -36,14 +36,15 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
 from sparsecore.sim.formats import check_integer_array
 from sparsecore.sim.gemm import acc_format
 from sparsecore.sim.sparsity import META_FORMAT
 from sparsecore.sim.tiling import Geometry, TiledGemm, assemble, explain_mismatch, tile_gemm
-from sparsecore.verif.streams import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
+from sparsecore.verif.payload import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
 
 __all__ = ["GemmResult", "GemmJob", "LayerResult", "run_gemm", "run_layer", "core_build_name",
-           "layer_build_name", "pack_beats", "pack_params", "unpack_results", "unpack_codes",
+           "pack_beats", "pack_params", "unpack_results", "unpack_codes",
            "fst_supported", "wave_formats", "JOB_ENV", "BARE_CYCLES_ENV"]
 
 JOB_ENV = "SPARSECORE_GEMM_JOB"
@@ -247,25 +248,12 @@ def unpack_codes(manifest, config, words):
 # -- building ------------------------------------------------------------------------
 
 def core_build_name(config, fst=False):
-    """Build folder / module name of the core for ``config``: one per configuration.
+    """Build folder / module name of the core for ``config`` (the registry's), ``_fst`` for
+    the FST-tracing build."""
+    from sparsecore.hw.registry import build_name
 
-    A preset's core is ``core_<preset>``, the name the core testbenches build
-    it under, so a GEMM reuses their build (and theirs a GEMM's).
-    """
-    from sparsecore.hw.config import PRESETS
-
-    name = next((f"core_{p}" for p, cfg in PRESETS.items() if cfg == config), None)
-    if name is None:
-        name = (f"core_{config.rows}x{config.cols}x{config.groups}_{config.weights}_"
-                f"{config.acts}_acc{config.acc_bits}")
+    name = build_name(config)
     return f"{name}_fst" if fst else name
-
-
-def layer_build_name(config):
-    """Build folder / module name of the layer design for a :class:`hw.config.LayerConfig`."""
-    return (f"layer_{config.rows}x{config.cols}x{config.groups}_{config.weights}_"
-            f"{config.acts}_to_{config.out}_acc{config.acc_bits}_m{config.mult_bits}_"
-            f"s{config.shift_bits}")
 
 
 @lru_cache(maxsize=1)
@@ -471,7 +459,9 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=Tr
 
     tiled = tile_gemm(Geometry.of(config), b, a=a, dense=dense)
     record = waves_requested()
-    name = layer_build_name(config)
+    from sparsecore.hw.registry import build_name
+
+    name = build_name(config)
     with _Progress(f"building the layer {name} (once per configuration)", enabled=progress):
         built = build(SparseLayer(config), name, waves=record, root=root)
     manifest = built.manifest

@@ -22,6 +22,7 @@ import time
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
+
 from sparsecore.verif.build import testbench_manifest
 from sparsecore.verif.gemm import BARE_CYCLES_ENV, GemmJob
 

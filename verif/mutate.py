@@ -79,12 +79,8 @@ class MutationDesign:
         raise ValueError(f"area must be lanes, core, output stage or layer, not {self.area!r}")
 
     def component(self):
-        config = self.config()
-        if self.area == "output stage":
-            from sparsecore.hw.output_stage import OutputStage
-            return OutputStage(config)
-        from sparsecore.verif.build import component_for
-        return component_for(config)
+        from sparsecore.hw.registry import component_for
+        return component_for(self.config())
 
     @property
     def build_name(self):
@@ -95,18 +91,18 @@ _MAC_TESTS = ("test_every_code_pair", "test_random", "test_extremes_accumulate",
               "test_clear_controls", "test_reset_mid_run")
 _FAST = (("SPARSECORE_FAIL_FAST", "1"),)
 DESIGNS = {d.key: d for d in [
-    MutationDesign("lanes_ternary_int8", "lanes", "verif.mac.mac_tb", _MAC_TESTS, _FAST),
-    MutationDesign("lanes_int4_uint4", "lanes", "verif.mac.mac_tb", _MAC_TESTS, _FAST),
-    MutationDesign("lanes_int8_int8", "lanes", "verif.mac.mac_tb", _MAC_TESTS, _FAST),
-    MutationDesign("core_tiny", "core", "verif.core.core_tests",
+    MutationDesign("lanes_ternary_int8", "lanes", "sparsecore.verif.mac.tests", _MAC_TESTS, _FAST),
+    MutationDesign("lanes_int4_uint4", "lanes", "sparsecore.verif.mac.tests", _MAC_TESTS, _FAST),
+    MutationDesign("lanes_int8_int8", "lanes", "sparsecore.verif.mac.tests", _MAC_TESTS, _FAST),
+    MutationDesign("core_tiny", "core", "sparsecore.verif.core.tests",
                    ("test_random_tiles", "test_all_codes_every_lane", "test_zero_groups",
                     "test_format_extremes", "test_back_to_back_mode_switches",
                     "test_accumulate_and_fresh", "test_reset_mid_tile"),
                    _FAST + (("SPARSECORE_CORE_MACS", "1500"),)),
-    MutationDesign("output_stage_int8", "output stage", "verif.output_stage.output_stage_tb",
+    MutationDesign("output_stage_int8", "output stage", "sparsecore.verif.output_stage.tests",
                    ("test_corners", "test_random", "test_full_rate", "test_reset_midway"),
                    _FAST),
-    MutationDesign("layer_int4_uint4", "layer", "verif.layer.layer_tests",
+    MutationDesign("layer_int4_uint4", "layer", "sparsecore.verif.layer.tests",
                    ("test_random_layers", "test_queued_layers", "test_full_rate_latency",
                     "test_reset_midway"), _FAST),
 ]}

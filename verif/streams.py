@@ -23,93 +23,22 @@ Rules checked by :class:`ProtocolChecker` on a stream the DUT drives:
   doubled beat from a wrong one).
 """
 
+import itertools
 import os
 import random
 from dataclasses import dataclass, field
 
 import numpy as np
 from cocotb.triggers import FallingEdge, ReadOnly, ReadWrite
-from sparsecore.sim.formats import Format
-from sparsecore.sim.packing import pack_rows, unpack_rows
 
 __all__ = [
-    "BIT", "raw_format", "PayloadCodec", "words_to_bytes", "bytes_to_words", "StreamPorts",
+    "StreamPorts",
     "Idle", "StreamSource", "StreamSink",
     "ProtocolChecker", "ProtocolError", "Scoreboard", "Coverage", "CycleLoop", "FAIL_FAST_ENV",
 ]
 
-BIT = Format("bit", 1, False, 0, 1)
 # Set (to 1) for mutation runs: a Scoreboard raises at the first mismatch.
 FAIL_FAST_ENV = "SPARSECORE_FAIL_FAST"
-
-
-def raw_format(bits):
-    """An unsigned field of ``bits`` bits: raw bus codes, packed as they are."""
-    return Format(f"raw{bits}", bits, False, 0, (1 << bits) - 1)
-
-
-class PayloadCodec:
-    """Packs batches of field arrays into payload integers, and back, by the manifest.
-
-    ``stream`` is one entry of ``manifest["streams"]``. A payload with
-    ``fields`` (a struct) is packed from ``{field: (matrix, fmt)}``; a payload
-    that is one array is the field ``""``. Each matrix is (beats, elements)
-    of plain values in ``fmt`` (a :class:`sim.formats.Format`), element i of
-    the field at bits [i*bits, (i+1)*bits) (SPEC §4); its size must fill the
-    field exactly.
-    """
-
-    def __init__(self, stream):
-        self.width = stream["payload_width"]
-        if "fields" in stream:
-            self.fields = {name: (f["offset"], f["width"])
-                           for name, f in stream["fields"].items()}
-        else:
-            self.fields = {"": (0, self.width)}
-
-    def _check(self, name, matrix, fmt):
-        if name not in self.fields:
-            raise ValueError(f"payload has no field {name!r}; fields: {', '.join(self.fields)}")
-        width = self.fields[name][1]
-        if matrix.ndim != 2 or matrix.shape[1] * fmt.bits != width:
-            raise ValueError(f"field {name!r} is {width} bits wide, not "
-                             f"{matrix.shape[1:]} x {fmt.bits}-bit {fmt.name} elements")
-
-    def pack(self, fields):
-        """``{field: (matrix, fmt)}`` -> list of payload ints, one per matrix row."""
-        words = None
-        for name, (matrix, fmt) in fields.items():
-            matrix = np.asarray(matrix)
-            matrix = matrix.reshape(len(matrix), -1)
-            self._check(name, matrix, fmt)
-            offset = self.fields[name][0]
-            packed = [w << offset for w in pack_rows(matrix, fmt, name or "payload")]
-            words = packed if words is None else [a | b for a, b in zip(words, packed,
-                                                                         strict=True)]
-        return words
-
-    def unpack(self, words, name, fmt):
-        """Payload ints -> (beats, elements) int64 values of field ``name``."""
-        offset, width = self.fields[name]
-        mask = (1 << width) - 1
-        count = width // fmt.bits
-        return unpack_rows([(w >> offset) & mask for w in words], fmt, count)
-
-
-def words_to_bytes(words, width):
-    """Payload ints of ``width`` bits -> (len(words), bytes) uint8 rows, little end first.
-
-    How payload words cross between the host and a simulator run in a job
-    folder (``np.save``); :func:`bytes_to_words` reads them back.
-    """
-    nbytes = max(1, -(-width // 8))
-    return np.frombuffer(b"".join(w.to_bytes(nbytes, "little") for w in words),
-                         dtype=np.uint8).reshape(len(words), nbytes)
-
-
-def bytes_to_words(rows):
-    """The payload ints of :func:`words_to_bytes` rows."""
-    return [int.from_bytes(row.tobytes(), "little") for row in rows]
 
 
 class StreamPorts:
@@ -123,10 +52,12 @@ class StreamPorts:
 
 
 class Idle:
-    """A generator of idle (or stall) cycles: ``next()`` says whether to hold this cycle.
+    """A seeded random pause pattern: an endless iterator of booleans, True = hold this cycle.
 
     ``probability``: chance of each cycle being idle; ``burst``: maximum
     length of an idle run (runs of 1..burst cycles, so long stalls happen too).
+    Both may be changed while it runs. Sources and sinks take any iterator of
+    booleans as their pause pattern; this is the default one.
     """
 
     def __init__(self, rng, probability=0.0, burst=1):
@@ -135,7 +66,10 @@ class Idle:
         self.burst = burst
         self._left = 0
 
-    def next(self):
+    def __iter__(self):
+        return self
+
+    def __next__(self):
         if self._left:
             self._left -= 1
             return True
@@ -146,17 +80,25 @@ class Idle:
 
 
 class StreamSource:
-    """Drives beats into a DUT input stream, with random idle cycles between them."""
+    """Drives beats into a DUT input stream, with idle cycles between them.
+
+    ``idle``: the pause pattern, any iterator of booleans (True: present nothing
+    this cycle); :meth:`set_pause` replaces it. Default: never idle.
+    """
 
     def __init__(self, ports, idle=None, name="source"):
         self.ports = ports
-        self.idle = idle or Idle(random.Random(0))
+        self.set_pause(idle)
         self.name = name
         self.queue = []
         self._next = 0
         self.valid = False
         self.sent = []          # cycle of each transfer
         ports.valid.value = 0
+
+    def set_pause(self, pattern):
+        """Idle while ``pattern`` yields True (any iterable of booleans; None: never)."""
+        self.idle = iter(pattern) if pattern is not None else itertools.repeat(False)
 
     def send(self, words):
         self.queue.extend(words)
@@ -178,7 +120,7 @@ class StreamSource:
     def drive(self, cycle):
         if self.valid:       # holding a beat until it is taken
             return
-        if self._next < len(self.queue) and not self.idle.next():
+        if self._next < len(self.queue) and not next(self.idle, False):
             self.ports.payload.value = self.queue[self._next]
             self.ports.valid.value = 1
             self.valid = True
@@ -194,18 +136,32 @@ class StreamSource:
 
 
 class StreamSink:
-    """Takes beats from a DUT output stream with random backpressure."""
+    """Takes beats from a DUT output stream with backpressure.
+
+    ``stall``: the backpressure pattern, any iterator of booleans (True: ready
+    low this cycle); :meth:`set_pause` replaces it. Default: always ready.
+    """
 
     def __init__(self, ports, stall=None, name="sink"):
         self.ports = ports
-        self.stall = stall or Idle(random.Random(0))
+        self.set_pause(stall)
         self.name = name
         self.beats = []          # (cycle, payload int)
         self.ready = False
         ports.ready.value = 0
 
+    def set_pause(self, pattern):
+        """Hold ready low while ``pattern`` yields True (None: never)."""
+        self.stall = iter(pattern) if pattern is not None else itertools.repeat(False)
+
+    def clear(self):
+        """Forget what was taken and lower ready (after a reset)."""
+        self.beats.clear()
+        self.ready = False
+        self.ports.ready.value = 0
+
     def drive(self, cycle):
-        self.ready = not self.stall.next()
+        self.ready = not next(self.stall, False)
         self.ports.ready.value = int(self.ready)
 
     def observe(self, cycle):
@@ -250,8 +206,11 @@ class ProtocolChecker:
             self.stalls += 1
             self._held = int(self.ports.payload.value)
 
-    def reset(self):
+    def clear(self):
+        """Forget a held beat (after a reset: the pipeline is empty)."""
         self._held = None
+
+    reset = clear
 
     async def probe(self, sink_ready):
         """In ReadWrite of a falling edge: flip ready and check valid does not follow it."""

@@ -6,26 +6,23 @@
   ``gtkwave run.gtkw`` opens on a useful view.
 - :func:`render_png` draws the main signals of a VCD with matplotlib (Agg
   backend, headless), one row per signal, time in clock cycles.
-- ``python -m verif.waves demo`` is ``make waves``: a small sparse GEMM through
-  ``sparsecore gemm --waves`` and its PNG.
+- ``sparsecore waves`` (:mod:`sparsecore.waves`) draws a user's VCD, or runs the
+  ``make waves`` demo GEMM, with these.
 
 Signal names come from the manifest (stream ports and payload fields); the
 accumulators and pipeline signals are the core's internal names, shown when
 the VCD has them.
 """
 
-import argparse
 import re
-import sys
 from pathlib import Path
 
 __all__ = ["trace_groups", "write_gtkw", "verilog_names", "read_vcd", "vcd_names",
-           "render_png", "main"]
+           "render_png"]
 
 # Internal signals of hw.core.SparseTensorCore worth a look, by name pattern.
 ACCUMULATOR = re.compile(r"acc_\d+_\d+")
 PIPELINE = ("adv", "take", "pending", "first")
-DEMO_SHAPE = (4, 16, 4)    # M, K, N of the demo GEMM: a few tiles, a picture's worth
 
 
 def _stream_traces(manifest, stream):
@@ -269,71 +266,3 @@ def _segments(changes, start, end):
             t_prev, value = t, v
     pieces.append((t_prev, end, value))
     return pieces
-
-
-# -- make waves ----------------------------------------------------------------------
-
-def demo(out_dir, png_paths, config="tiny", seed=7):
-    """A small sparse GEMM through ``sparsecore gemm --waves`` and its PNG."""
-    import numpy as np
-    from sparsecore.sim import prune_2to4
-
-    from sparsecore.cli import main as cli
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    m, k, n = DEMO_SHAPE
-    a = prune_2to4(rng.integers(-128, 128, size=(m, k)))
-    b = rng.integers(-128, 128, size=(k, n))
-    np.save(out_dir / "A.npy", a)
-    np.save(out_dir / "B.npy", b)
-    vcd = out_dir / "demo.vcd"
-    argv = ["gemm", "--a", str(out_dir / "A.npy"), "--b", str(out_dir / "B.npy"),
-            "--weights", "int8", "--acts", "int8", "--config", config,
-            "--out", str(out_dir / "C.npy"), "--waves", str(vcd), "--check"]
-    print("sparsecore " + " ".join(argv))
-    code = cli(argv)
-    if code:
-        return code
-    from sparsecore.verif.build import build
-    from sparsecore.verif.gemm import core_build_name
-
-    from sparsecore.cli import resolve_config
-
-    cfg = resolve_config(config, {"weights": "int8", "acts": "int8"})
-    manifest = build(cfg, core_build_name(cfg), waves=True).manifest   # cached: no rebuild
-    tiles = -(-m // cfg.rows) * -(-n // cfg.cols)
-    title = (f"sparsecore gemm --config {config}: C[{m}x{n}] = A[{m}x{k}] (2:4, int8) x "
-             f"B[{k}x{n}], sparse mode: {tiles} output tiles of {-(-k // cfg.k_sparse)} beats")
-    for png in png_paths:
-        Path(png).parent.mkdir(parents=True, exist_ok=True)
-        render_png(vcd, manifest, png, title=title)
-        print(f"wrote {png}")
-    print(f"open the waveform with: gtkwave {vcd.with_suffix('.gtkw')}")
-    return 0
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m verif.waves", description=__doc__.split(
-        "\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", help="run the demo GEMM with waves and draw it")
-    d.add_argument("--out", default="build/waves")
-    d.add_argument("--png", action="append", default=None,
-                   help="PNG to write (repeatable; default OUT/demo.png)")
-    d.add_argument("--config", default="tiny")
-    p = sub.add_parser("png", help="draw a VCD of a core run")
-    p.add_argument("vcd")
-    p.add_argument("manifest", help="the core's manifest (.json)")
-    p.add_argument("png")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        return demo(args.out, args.png or [Path(args.out) / "demo.png"], args.config)
-    from sparsecore.hw.emit import load_manifest
-    render_png(args.vcd, load_manifest(args.manifest), args.png)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

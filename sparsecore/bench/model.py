@@ -1,6 +1,6 @@
 """Throughput of the numpy model's 2:4 path (a benchmark, not a test).
 
-``python -m sparsecore.bench.model`` times ``compress_2to4``, ``decompress_2to4`` and
+``sparsecore bench model`` times ``compress_2to4``, ``decompress_2to4`` and
 ``sparse_matmul`` on a random 2:4 int8 A of 4096 x 4096 and an int8 B of
 4096 x 64: N = 64 keeps B (and the run) small while A, the matrix the 2:4
 functions work on, is full size; ``sparse_matmul`` time grows about linearly
@@ -52,7 +52,8 @@ def bench_model(m=4096, k=4096, n=64, repeats=3, seed=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="sparsecore bench model",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--m", type=int, default=4096)
     parser.add_argument("--k", type=int, default=4096)
     parser.add_argument("--n", type=int, default=64)
@@ -73,7 +74,3 @@ def main(argv=None):
         else:
             rate = f"{report['macs_per_second'][name] / 1e9:8.2f} G useful MAC/s"
         print(f"  {name:16s} {seconds * 1e3:8.1f} ms  {rate}")
-
-
-if __name__ == "__main__":
-    main()

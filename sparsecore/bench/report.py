@@ -1,6 +1,6 @@
 """docs/report.md, its PNG plots and docs/report.json from the bench's results.
 
-:func:`write_report` takes the results dict that :mod:`bench.__main__` gathers
+:func:`write_report` takes the results dict that :mod:`sparsecore.bench.run` gathers
 (the same dict is written as the JSON file, so the Markdown and the JSON show
 the same figures) and :func:`evaluate_targets` says which of the project's
 targets are met. Nothing here measures anything: the smoke test feeds it a
@@ -644,7 +644,7 @@ def write_report(results, out_dir):
     sections += ["## Anchor", "", _section_anchors(results), "",
                  "## Reproduce", "",
                  "`make bench` (installs the `bench` extra into .venv, then runs "
-                 "`python -m bench`); `python -m bench --help` lists the parts that can be "
+                 "`sparsecore bench`); `sparsecore bench --help` lists the parts that can be "
                  "run alone. The same figures are in `report.json`.", ""]
     md = out_dir / "report.md"
     md.write_text("\n".join(sections))

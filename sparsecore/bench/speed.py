@@ -7,12 +7,11 @@ same one await per cycle plus the stream handshakes and wide payload writes,
 so ``ratio`` is the share of the ceiling that the driving leaves (target: at
 least 0.25).
 
-    python -m sparsecore.bench.speed [--config default] [--shape 32 2048 32]
+    sparsecore bench speed [--config default] [--shape 32 2048 32]
 """
 
 import argparse
 import json
-import sys
 
 import numpy as np
 
@@ -58,7 +57,7 @@ def measure_speed(config="default", shape=DEFAULT_SHAPE, modes=("sparse", "dense
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m sparsecore.bench.speed", description=__doc__.split(
+    parser = argparse.ArgumentParser(prog="sparsecore bench speed", description=__doc__.split(
         "\n")[0])
     parser.add_argument("--config", default="default")
     parser.add_argument("--shape", type=int, nargs=3, metavar=("M", "K", "N"),
@@ -74,7 +73,3 @@ def main(argv=None):
                   f"runner={r['runner_cycles_per_s']} cycles/s bare_loop="
                   f"{r['bare_cycles_per_s']} cycles/s ratio={r['ratio']:.2f}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

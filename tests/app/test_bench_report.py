@@ -130,10 +130,9 @@ def test_targets_met_and_not_met():
 
 
 def test_harness_registers_every_port():
+    from sparsecore.bench.harness import TimingHarness
     from sparsecore.hw.config import PRESETS
     from sparsecore.hw.core import SparseTensorCore
-
-    from sparsecore.bench.harness import TimingHarness
 
     core = SparseTensorCore(PRESETS["tiny"])
     harness = TimingHarness(core)

@@ -6,10 +6,10 @@ Small enough to train in well under a second per recipe.
 
 import numpy as np
 import pytest
-from sparsecore.sim.sparsity import is_2to4, prune_2to4
 from synthetic_data import CLASSES, FEATURES, HIDDEN, synthetic
 
 from sparsecore.nn import Layer, Recipe, accuracy, forward, prepare, quantized_weights, train
+from sparsecore.sim.sparsity import is_2to4, prune_2to4
 
 
 @pytest.fixture(scope="module")

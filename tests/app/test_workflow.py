@@ -10,12 +10,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+
 from sparsecore.hw.config import PRESETS, CoreConfig, LayerConfig
 from sparsecore.sim.inference import IntegerLayer, IntegerNetwork, predict, run_network
 from sparsecore.sim.requant import fixed_point_scale
 from sparsecore.sim.sparsity import prune_2to4
 from sparsecore.verif import gemm as verif_gemm
-
 from sparsecore.workflow import (
     RtlMismatch,
     core_for,

@@ -2,6 +2,7 @@
 """Bad parameters raise ValueError naming the parameter, the value and what is accepted."""
 
 import pytest
+
 from sparsecore.hw.config import PRESETS, CoreConfig, MacConfig, preset
 from sparsecore.hw.mac import MacUnit
 

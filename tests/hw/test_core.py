@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
+
 from sparsecore.hw.config import PRESETS, CoreConfig
 from sparsecore.hw.core import SparseTensorCore
+from sparsecore.verif.amaranth_streams import get, put, random_pauses
 
 
 def _random_beat(rng, c, dense):
@@ -71,36 +73,16 @@ def _run(c, tiles, *, in_gap=0.0, out_stall=0.0, seed=0, max_cycles=20000, spars
     results, accept_cycles, result_cycles = [], [], []
 
     async def drive(ctx):
-        cycle = 0
-        for w, a in beats:
-            while rng.random() < in_gap:
-                await ctx.tick()
-                cycle += 1
-            ctx.set(dut.weights.payload, w)
-            ctx.set(dut.activations.payload, a)
-            ctx.set(dut.weights.valid, 1)
-            ctx.set(dut.activations.valid, 1)
-            while True:
-                _, _, w_ready = await ctx.tick().sample(dut.weights.ready)
-                cycle += 1
-                if w_ready:
-                    accept_cycles.append(cycle)
-                    break
-            ctx.set(dut.weights.valid, 0)
-            ctx.set(dut.activations.valid, 0)
+        accept_cycles.extend(await put(ctx, (dut.weights, dut.activations), beats,
+                                       pauses=random_pauses(rng, in_gap)))
 
     async def sink(ctx):
-        cycle = 0
-        while len(results) < len(tiles) and cycle < max_cycles:
-            ready = int(rng.random() >= out_stall)
-            ctx.set(dut.results.ready, ready)
-            _, _, valid, payload = await ctx.tick().sample(dut.results.valid,
-                                                           dut.results.payload)
-            cycle += 1
-            if valid and ready:
-                results.append(np.array([[payload[i][j] for j in range(c.cols)]
-                                         for i in range(c.rows)], dtype=np.int64))
-                result_cycles.append(cycle)
+        for cycle, payload in await get(ctx, dut.results, len(tiles),
+                                        stalls=random_pauses(rng, out_stall),
+                                        max_cycles=max_cycles):
+            results.append(np.array([[payload[i][j] for j in range(c.cols)]
+                                     for i in range(c.rows)], dtype=np.int64))
+            result_cycles.append(cycle)
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)

@@ -1,10 +1,13 @@
+# amaranth: UnusedElaboratable=no
 """emit(): the Verilog file and the manifest describe the component that was emitted."""
 
 import json
 
+import pytest
 from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
+
 from sparsecore.hw.config import CoreConfig, MacConfig
 from sparsecore.hw.emit import emit, load_manifest
 from sparsecore.hw.mac import MacUnit
@@ -107,3 +110,18 @@ def test_emit_is_deterministic(tmp_path):
     emit(MacUnit(MacConfig("ternary", "int8")), tmp_path / "a", "m")
     emit(MacUnit(MacConfig("ternary", "int8")), tmp_path / "b", "m")
     assert (tmp_path / "a" / "m.v").read_text() == (tmp_path / "b" / "m.v").read_text()
+
+
+def test_ports_come_from_the_signature_and_the_verilog_must_agree(tmp_path):
+    """The port list is the signature's; a Verilog header that differs from it is refused."""
+    from amaranth.back import verilog
+
+    from sparsecore.hw.emit import manifest
+
+    mac = MacUnit(MacConfig("int8", "int4"))
+    text = verilog.convert(mac, name="m", emit_src=False)
+    names = [p["name"] for p in manifest(mac, "m", text)["ports"]]
+    assert names == ["clk", "rst", "w", "a", "valid", "clear", "acc"]
+    renamed = text.replace("clear", "clr")
+    with pytest.raises(ValueError, match="does not have the ports its signature describes"):
+        manifest(MacUnit(MacConfig("int8", "int4")), "m", renamed)

@@ -6,6 +6,7 @@ import itertools
 import pytest
 from amaranth.hdl import Signal, unsigned
 from amaranth.sim import Simulator
+
 from sparsecore.hw.config import MacConfig
 from sparsecore.hw.lanes import ProductLane, product
 from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS

@@ -3,6 +3,7 @@
 port layouts and latency (the cocotb suite is in verif/layer/)."""
 
 import pytest
+
 from sparsecore.hw.config import PRESETS, CoreConfig, LayerConfig, OutputStageConfig
 from sparsecore.hw.core import SparseTensorCore
 from sparsecore.hw.layer import SparseLayer

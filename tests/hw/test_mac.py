@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
+
 from sparsecore.hw.config import MacConfig
 from sparsecore.hw.mac import MacUnit
 from sparsecore.sim.mac import code_values, mac_trace

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from amaranth.lib import data
 from amaranth.sim import Simulator
+
 from sparsecore.hw.config import PRESETS, OutputStageConfig
 from sparsecore.hw.output_stage import OutputStage, input_layout, output_layout
 from sparsecore.sim.formats import get_format
 from sparsecore.sim.requant import requantize
+from sparsecore.verif.amaranth_streams import get, put, random_pauses
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -59,32 +61,21 @@ def test_amaranth_sim_with_stalls():
     bias[halves], mult[halves] = 0, 1
     want = np.stack([requantize(acc[b][:, None], mult[b], shift[b], bias[b], "int4",
                                 bool(relu[b]), 16, 6, 4)[:, 0] for b in range(n)])
-    offer = rng.random(400) < 0.7
-    take = rng.random(400) < 0.6
+    payloads = [{"acc": acc[b].tolist(), "bias": bias[b].tolist(), "mult": mult[b].tolist(),
+                 "shift": shift[b].tolist(), "relu": int(relu[b])} for b in range(n)]
     got = []
 
-    async def testbench(ctx):
-        sent = 0
-        for cycle in range(400):
-            if sent < n and offer[cycle]:
-                ctx.set(dut.i.payload, {
-                    "acc": acc[sent].tolist(), "bias": bias[sent].tolist(),
-                    "mult": mult[sent].tolist(), "shift": shift[sent].tolist(),
-                    "relu": int(relu[sent])})
-                ctx.set(dut.i.valid, 1)
-            else:
-                ctx.set(dut.i.valid, 0)
-            ctx.set(dut.o.ready, int(take[cycle]))
-            # sample the handshakes before the edge that transfers
-            took_in = ctx.get(dut.i.valid) and ctx.get(dut.i.ready)
-            if ctx.get(dut.o.valid) and take[cycle]:
-                got.append([int(v) for v in ctx.get(dut.o.payload)])
-            await ctx.tick()
-            sent += bool(took_in)
+    async def source(ctx):
+        await put(ctx, dut.i, payloads, pauses=random_pauses(rng, 0.3))
+
+    async def sink(ctx):
+        beats = await get(ctx, dut.o, n, stalls=random_pauses(rng, 0.4), max_cycles=400)
+        got.extend([int(v) for v in payload] for _, payload in beats)
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
+    sim.add_testbench(source)
+    sim.add_testbench(sink)
     sim.run()
     got = get_format("int4").decode(np.array(got, dtype=np.int64))
     assert len(got) == n

@@ -3,6 +3,7 @@
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
+
 from sparsecore.verif.build import MISMATCH_MARK, testbench_manifest, testbench_seed
 
 

@@ -3,8 +3,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from sparsecore.sim import acc_format, compress_2to4, matmul, sparse_matmul, wrap
 from spec_reference import PROPERTY, matmul_ref, sparse_matmul_ref, sparse_matrices, wrap_ref
+
+from sparsecore.sim import acc_format, compress_2to4, matmul, sparse_matmul, wrap
 
 BITS = st.sampled_from([1, 2, 8, 16, 17, 18, 32, 63, 64])
 

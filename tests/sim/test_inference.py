@@ -4,6 +4,9 @@ import dataclasses
 
 import numpy as np
 import pytest
+from synthetic_data import CLASSES, FEATURES, HIDDEN, synthetic
+
+from sparsecore.nn import Recipe, forward, prepare, train
 from sparsecore.sim.inference import (
     IntegerLayer,
     IntegerNetwork,
@@ -13,9 +16,6 @@ from sparsecore.sim.inference import (
     predict,
     run_network,
 )
-from synthetic_data import CLASSES, FEATURES, HIDDEN, synthetic
-
-from sparsecore.nn import Recipe, forward, prepare, train
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from sparsecore.sim.mac import code_values, mac_products, mac_trace
 
 

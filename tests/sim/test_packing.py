@@ -3,6 +3,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from spec_reference import PROPERTY, pack_ref
+
 from sparsecore.sim import (
     META_FORMAT,
     acc_format,
@@ -14,7 +16,6 @@ from sparsecore.sim import (
     write_hex_words,
 )
 from sparsecore.sim.formats import FORMATS
-from spec_reference import PROPERTY, pack_ref
 
 FIELDS = list(FORMATS.values()) + [META_FORMAT, acc_format(18), acc_format(32),
                                    acc_format(64)]

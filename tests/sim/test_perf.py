@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from sparsecore.sim.perf import peak_macs_per_cycle, predict_gemm
 from sparsecore.sim.tiling import Geometry, tile_gemm
 

@@ -3,8 +3,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from sparsecore.sim import quantize_activations, quantize_weights, ternarize
 from spec_reference import PROPERTY
+
+from sparsecore.sim import quantize_activations, quantize_weights, ternarize
 
 REALS = hnp.arrays(np.float64, st.integers(1, 40),
                    elements=st.floats(-3, 3, allow_nan=False, allow_subnormal=False))

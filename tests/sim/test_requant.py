@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from sparsecore.sim.requant import check_fields, fixed_point_scale, requantize, scale_range
 
 SEED = int(os.environ.get("SPARSECORE_SEED", "20261125"))

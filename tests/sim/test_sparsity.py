@@ -4,7 +4,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from sparsecore.sim import CANONICAL_CODES, compress_2to4, decompress_2to4, is_2to4, prune_2to4
 from spec_reference import (
     ALL_PATTERNS,
     LEGAL,
@@ -14,6 +13,8 @@ from spec_reference import (
     sparse_matrices,
     spec_codes,
 )
+
+from sparsecore.sim import CANONICAL_CODES, compress_2to4, decompress_2to4, is_2to4, prune_2to4
 
 SPEC = spec_codes()
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from sparsecore.sim.tiling import (
     Beats,
     Geometry,

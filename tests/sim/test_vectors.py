@@ -3,9 +3,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from spec_reference import decompress_ref, sparse_matmul_ref, spec_codes, wrap_ref
+
 from sparsecore.hw.config import PRESETS
 from sparsecore.sim import golden_vectors, load_golden_vectors, write_golden_vectors
-from spec_reference import decompress_ref, sparse_matmul_ref, spec_codes, wrap_ref
 
 # SPEC §1, restated for independence from sim.formats.
 RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int4": (-8, 7), "uint4": (0, 15),

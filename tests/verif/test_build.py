@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from sparsecore.hw.config import MacConfig
 from sparsecore.verif.build import SimulationFailed, build, run
 from sparsecore.verif.toolchain import verilator_env, verilator_root, verilator_version
@@ -52,6 +53,6 @@ def test_waves_need_a_waves_build():
 def test_bad_build_name():
     with pytest.raises(ValueError, match="name must be a Verilog identifier, not 'mac-1'"):
         build(CONFIG, "mac-1")
-    with pytest.raises(ValueError, match="design must be a wiring.Component, MacConfig, "
-                                         "CoreConfig or LayerConfig"):
+    with pytest.raises(ValueError, match="config must be one of MacConfig, CoreConfig, "
+                                         "OutputStageConfig, LayerConfig, not 'int8'"):
         build("int8", "x")

@@ -11,11 +11,11 @@ import re
 
 import numpy as np
 import pytest
+
+from sparsecore.cli import main
 from sparsecore.hw.config import preset
 from sparsecore.sim import compress_2to4, prune_2to4
 from sparsecore.verif.gemm import fst_supported, run_gemm
-
-from sparsecore.cli import main
 
 SEED = 20261125
 

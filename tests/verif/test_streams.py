@@ -6,21 +6,15 @@ import random
 import numpy as np
 import pytest
 from amaranth.hdl import Const
+
 from sparsecore.hw.config import PRESETS, CoreConfig
 from sparsecore.hw.core import SparseTensorCore
 from sparsecore.hw.emit import emit
 from sparsecore.sim.formats import get_format
 from sparsecore.sim.gemm import acc_format
 from sparsecore.sim.sparsity import META_FORMAT
-from sparsecore.verif.streams import (
-    BIT,
-    Coverage,
-    Idle,
-    PayloadCodec,
-    bytes_to_words,
-    raw_format,
-    words_to_bytes,
-)
+from sparsecore.verif.payload import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
+from sparsecore.verif.streams import Coverage, Idle
 
 
 @pytest.mark.parametrize("config", [PRESETS["default"], PRESETS["ternary_uint4"],
@@ -76,9 +70,9 @@ def test_codec_refuses_wrong_sizes(tmp_path):
 
 def test_idle_bursts_and_coverage():
     idle = Idle(random.Random(1), probability=1.0, burst=3)
-    assert all(idle.next() for _ in range(20))
+    assert all(next(idle) for _ in range(20))
     never = Idle(random.Random(1))
-    assert not any(never.next() for _ in range(20))
+    assert not any(next(never) for _ in range(20))
     cov = Coverage()
     cov.define("g", ["a", "b"])
     cov.hit("g", "a")

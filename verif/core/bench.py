@@ -11,7 +11,7 @@ each GEMM shape back to back in sparse and in dense mode on the Verilated RTL
   multipliers work (padding included);
 - ``ratio``: cycles_sparse / cycles_dense.
 
-``python -m verif.core.bench [--config NAME]`` prints the table.
+``sparsecore bench core [--config NAME]`` prints the table.
 """
 
 import argparse
@@ -66,13 +66,11 @@ def format_table(rows):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="sparsecore bench core",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="default", choices=sorted(PRESETS))
     args = parser.parse_args(argv)
     os.environ.setdefault("SPARSECORE_SEED", "1")
     rows = benchmark(PRESETS[args.config], name=f"core_{args.config}")
     print(format_table(rows))
-
-
-if __name__ == "__main__":
-    main()
+    return 0

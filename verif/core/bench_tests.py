@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
+
 from sparsecore.sim.formats import get_format
 from sparsecore.sim.sparsity import prune_2to4
 from sparsecore.sim.tiling import tile_gemm
@@ -25,7 +26,7 @@ BENCH_FILE = "bench.json"
 @cocotb.test()
 async def bench_gemms(dut):
     tb = CoreTB(dut, "bench_gemms")
-    await tb.start()
+    await tb.reset()
     tb.traffic(0.0, 0.0)
     wf = get_format(tb.manifest["config"]["weights"], "weights")
     af = get_format(tb.manifest["config"]["acts"], "acts")

@@ -1,4 +1,4 @@
-"""Testbench of the 2:4 sparse tensor core (cocotb): drivers, monitor, scoreboard, coverage.
+"""The TB class of the 2:4 sparse tensor core (cocotb): drivers, monitor, scoreboard, coverage.
 
 Beats come from :mod:`sim.tiling` (plain values); the TB packs them into the
 ports by the manifest's field offsets, drives them with random idle cycles,
@@ -22,32 +22,17 @@ simulator run and written to ``core_coverage.json`` in the run folder):
 """
 
 import json
-import random
-import zlib
 from pathlib import Path
 
-import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+
 from sparsecore.sim.formats import get_format
 from sparsecore.sim.gemm import acc_format
 from sparsecore.sim.sparsity import META_FORMAT
 from sparsecore.sim.tiling import Beats, Geometry, expected_results, explain_mismatch
-from sparsecore.verif.build import testbench_manifest, testbench_seed
-from sparsecore.verif.streams import (
-    BIT,
-    Coverage,
-    CycleLoop,
-    Idle,
-    PayloadCodec,
-    ProtocolChecker,
-    Scoreboard,
-    StreamPorts,
-    StreamSink,
-    StreamSource,
-    raw_format,
-)
+from sparsecore.verif.payload import BIT, PayloadCodec, raw_format
+from sparsecore.verif.streams import Coverage, Idle
+from sparsecore.verif.tb import TestBench
 
 __all__ = ["CoreTB", "COVERAGE", "STATS", "COVERAGE_FILE", "define_coverage"]
 
@@ -75,27 +60,18 @@ def define_coverage(coverage, geometry):
                     + ["sparse -> dense no bubble", "dense -> sparse no bubble"])
 
 
-def test_rng(name):
-    """The numpy Generator of one test: from the run's seed and the test's name."""
-    return np.random.default_rng([testbench_seed(), zlib.crc32(name.encode())])
-
-
-class CoreTB:
+class CoreTB(TestBench):
     """Drives one SparseTensorCore under cocotb.
 
     Arguments:
         dut: the cocotb handle of the top module.
-        name: the test's name (seeds the TB's random generators).
+        name: the test's name (seeds the TB's random streams).
     """
 
     def __init__(self, dut, name):
-        self.dut = dut
-        self.name = name
-        self.manifest = testbench_manifest()
-        self.seed = testbench_seed()
+        super().__init__(dut, name)
         config = self.manifest["config"]
         self.geometry = Geometry.of(config)
-        self.latency = self.manifest["latency"]
         self.wf = get_format(config["weights"], "weights")
         self.af = get_format(config["acts"], "acts")
         self.rf = acc_format(config["acc_bits"])
@@ -103,24 +79,24 @@ class CoreTB:
         self.w_codec = PayloadCodec(streams["weights"])
         self.a_codec = PayloadCodec(streams["activations"])
         self.r_codec = PayloadCodec(streams["results"])
-        self.rng = test_rng(name)
-        pyrng = random.Random(int(self.rng.integers(1 << 31)))
-        self.in_idle = [Idle(random.Random(pyrng.random())),
-                        Idle(random.Random(pyrng.random()))]
-        self.out_stall = Idle(random.Random(pyrng.random()))
-        self.weights = StreamSource(StreamPorts(dut, streams["weights"]), self.in_idle[0],
-                                    "weights")
-        self.acts = StreamSource(StreamPorts(dut, streams["activations"]), self.in_idle[1],
-                                 "activations")
-        self.results = StreamSink(StreamPorts(dut, streams["results"]), self.out_stall,
-                                  "results")
-        self.checker = ProtocolChecker(self.results.ports, "results", probe_rate=0.03,
-                                       rng=random.Random(pyrng.random()))
-        self.scoreboard = Scoreboard(dut._log, self._decode, self._describe)
-        self.loop = CycleLoop(dut.clk, [self.weights, self.acts], [self.results],
-                              [self.checker], on_cycle=self._on_cycle,
-                              probe_rng=random.Random(pyrng.random()))
+        self.in_idle = [Idle(self.random()), Idle(self.random())]
+        self.out_stall = Idle(self.random())
+        self.weights = self.add_source("weights", self.in_idle[0])
+        self.acts = self.add_source("activations", self.in_idle[1])
+        self.results = self.add_sink("results", self.out_stall)
+        self.checker = self.add_checker(self.results, probe_rate=0.03)
+        self.scoreboard = self.add_scoreboard(self._decode, self._describe)
         define_coverage(COVERAGE, self.geometry)
+        self._stall_run = 0
+        self._full_rate_run = 0
+        self._last_result_cycle = None
+        self.result_cycles = []     # cycle of each checked result beat
+        self.on_reset()
+
+    def on_reset(self):
+        """Count what was accepted before the reset, then forget what was in flight."""
+        if hasattr(self, "_history"):
+            self._cover_accepted()
         self._history = []          # Beats submitted since reset
         self._accepted = 0          # beats accepted since reset
         self._covered = 0           # beats already counted for coverage
@@ -128,35 +104,6 @@ class CoreTB:
         self._previous = None       # last expected tile result (accumulate chains)
         self._tiles_submitted = 0
         self._tile_k = []           # K of each submitted tile since reset
-        self._stall_run = 0
-        self._full_rate_run = 0
-        self._last_result_cycle = None
-        self.result_cycles = []     # cycle of each checked result beat
-
-    # -- set-up --------------------------------------------------------------------
-
-    async def start(self):
-        cocotb.start_soon(Clock(self.dut.clk, 10, unit="ns").start())
-        await self.reset()
-
-    async def reset(self, cycles=2):
-        """Synchronous reset; what was in flight is dropped from sources and scoreboard."""
-        await FallingEdge(self.dut.clk)
-        self.dut.rst.value = 1
-        self.weights.clear()
-        self.acts.clear()
-        self.results.ports.ready.value = 0
-        for _ in range(cycles):
-            await RisingEdge(self.dut.clk)
-        await FallingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-        self._cover_accepted()
-        self.scoreboard.clear()
-        self.results.beats.clear()
-        self.checker.reset()
-        self._history, self._accepted, self._covered = [], 0, 0
-        self._accept_cycles, self._previous, self._tile_k = [], None, []
-        self._tiles_submitted = 0
 
     def traffic(self, in_idle=0.0, out_stall=0.0, burst=1):
         """Random idle cycles on each input and backpressure on results (probabilities)."""
@@ -256,7 +203,7 @@ class CoreTB:
 
     # -- monitor callbacks -------------------------------------------------------------
 
-    def _on_cycle(self, cycle, transfers):
+    def on_cycle(self, cycle, transfers):
         w_taken, a_taken = transfers
         if w_taken != a_taken:
             raise AssertionError(f"weights and activations transferred separately at cycle "

@@ -12,6 +12,7 @@ import dataclasses
 import json
 
 import pytest
+
 from sparsecore.hw.config import PRESETS, CoreConfig
 from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
 from sparsecore.verif.build import build, run
@@ -44,7 +45,7 @@ CONFIGS = _configs()
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_core(name):
     built = build(CONFIGS[name], name)
-    result = run(built, "sparsecore.verif.core.core_tests", run_name="core_tests")
+    result = run(built, "sparsecore.verif.core.tests")
     report = json.loads((result.log.parent / COVERAGE_FILE).read_text())
     stats, coverage = report["stats"], report["coverage"]
     SUMMARY[name] = {"stats": stats, "coverage": coverage, "seed": result.seed,

@@ -9,7 +9,6 @@ one, as the logits of the workflow's last layer), and narrow stage fields.
 from sparsecore.hw.config import LayerConfig
 from sparsecore.hw.layer import SparseLayer
 from sparsecore.verif.build import build, run
-from sparsecore.verif.gemm import layer_build_name
 
 CONFIG = LayerConfig(rows=2, cols=3, groups=1, weights="int4", acts="uint4", acc_bits=16,
                      out="int8", mult_bits=10, shift_bits=5)
@@ -17,6 +16,6 @@ CONFIG = LayerConfig(rows=2, cols=3, groups=1, weights="int4", acts="uint4", acc
 
 def test_layer_rtl():
     layer = SparseLayer(CONFIG)
-    built = build(layer, layer_build_name(CONFIG))
+    built = build(layer)
     assert built.manifest["latency"] == layer.latency == layer.core_latency + layer.stage_latency
-    run(built, "sparsecore.verif.layer.layer_tests", run_name="layer_tests")
+    run(built, "sparsecore.verif.layer.tests")

@@ -14,11 +14,13 @@ Rerun one with ``SPARSECORE_SEED=<n> pytest <nodeid>``; add
 import itertools
 
 import pytest
+
 from sparsecore.hw.config import MacConfig
+from sparsecore.hw.registry import build_name
 from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
 from sparsecore.verif.build import build, run
 
-TB = "sparsecore.verif.mac.mac_tb"
+TB = "sparsecore.verif.mac.tests"
 NARROW = {("int8", "uint8"), ("int8", "int4"), ("int4", "int8"), ("int4", "uint4"),
           ("ternary", "uint8"), ("ternary", "int4")}
 TESTS = ["test_every_code_pair", "test_random", "test_extremes_accumulate",
@@ -34,11 +36,6 @@ def configs():
 
 
 CONFIGS = list(configs())
-
-
-def build_name(config):
-    name = f"mac_{config.weights}_{config.acts}"
-    return name if config.acc_bits == MacConfig().acc_bits else f"{name}_acc{config.acc_bits}"
 
 
 def test_every_pair_and_both_widths_are_covered():

@@ -1,14 +1,15 @@
 """Payload words of the output stage's streams, by its manifest, and its build name.
 
-Used by its testbench (:mod:`verif.output_stage.output_stage_tb`) and pytest
+Used by its testbench (:mod:`sparsecore.verif.output_stage.tb`) and pytest
 entry; in a network the stage runs inside the layer design (``hw/layer.py``).
 """
 
 import numpy as np
-from sparsecore.sim.gemm import acc_format
-from sparsecore.verif.streams import BIT, PayloadCodec, raw_format
 
-__all__ = ["build_name", "pack_input", "unpack_output"]
+from sparsecore.sim.gemm import acc_format
+from sparsecore.verif.payload import BIT, PayloadCodec, raw_format
+
+__all__ = ["pack_input", "unpack_output"]
 
 
 def pack_input(manifest, acc, bias, mult, shift, relu):
@@ -25,9 +26,3 @@ def pack_input(manifest, acc, bias, mult, shift, relu):
 def unpack_output(manifest, words, fmt):
     """beats x lanes values of ``fmt`` from ``o`` payload words."""
     return PayloadCodec(manifest["streams"]["o"]).unpack(words, "", fmt)
-
-
-def build_name(config):
-    """One build folder per output stage configuration."""
-    return (f"output_stage_{config.acts}_l{config.lanes}_acc{config.acc_bits}_"
-            f"m{config.mult_bits}_s{config.shift_bits}")

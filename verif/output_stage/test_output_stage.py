@@ -8,10 +8,10 @@ product (shifts past every bit).
 """
 
 import pytest
+
 from sparsecore.hw.config import PRESETS, OutputStageConfig
 from sparsecore.hw.output_stage import OutputStage
 from sparsecore.verif.build import build, run
-from sparsecore.verif.output_stage.payload import build_name
 
 CONFIGS = {
     "uint4": OutputStageConfig.for_core(PRESETS["ternary_uint4"]),
@@ -22,6 +22,6 @@ CONFIGS = {
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_output_stage_rtl(name):
     stage = OutputStage(CONFIGS[name])
-    result = build(stage, build_name(CONFIGS[name]))
+    result = build(stage)
     assert result.manifest["latency"] == stage.latency
-    run(result, "sparsecore.verif.output_stage.output_stage_tb")
+    run(result, "sparsecore.verif.output_stage.tests")

@@ -9,6 +9,7 @@ import os
 
 import cocotb
 import numpy as np
+
 from sparsecore.sim.formats import get_format
 from sparsecore.sim.sparsity import prune_2to4
 from sparsecore.sim.tiling import Beats, Geometry, expected_results, tile_gemm
@@ -80,7 +81,7 @@ TRAFFIC = [  # (input idle probability, results stall probability, burst)
 async def test_random_tiles(dut):
     """Random GEMMs and tiles in both modes under every traffic pattern; >= MAC_TARGET checks."""
     tb = CoreTB(dut, "test_random_tiles")
-    await tb.start()
+    await tb.reset()
     start = STATS["mac_checks"]
     segment = 0
     while STATS["mac_checks"] - start < MAC_TARGET:
@@ -104,7 +105,7 @@ async def test_random_tiles(dut):
 async def test_all_codes_every_lane(dut):
     """Every (row, group) meets all 16 codes with nonzero kept values, in every traffic."""
     tb = CoreTB(dut, "test_all_codes_every_lane")
-    await tb.start()
+    await tb.reset()
     g = _GEOMETRY
     for traffic in TRAFFIC[:3]:
         tb.traffic(*traffic)
@@ -122,7 +123,7 @@ async def test_all_codes_every_lane(dut):
 async def test_zero_groups(dut):
     """All-zero groups (any code), all-zero rows and an all-zero tile."""
     tb = CoreTB(dut, "test_zero_groups")
-    await tb.start()
+    await tb.reset()
     tb.traffic(0.2, 0.2, 2)
     for dense in (False, True, False):
         beats = random_beats(tb.rng, 6, dense=dense, zeros=0.0)
@@ -140,7 +141,7 @@ async def test_zero_groups(dut):
 async def test_format_extremes(dut):
     """Operands at each format's min and max, every combination, in both modes."""
     tb = CoreTB(dut, "test_format_extremes")
-    await tb.start()
+    await tb.reset()
     tb.traffic(0.1, 0.3, 2)
     for dense in (False, True):
         for _ in range(3):
@@ -159,7 +160,7 @@ async def test_accumulator_wrap(dut):
     """Extreme products until acc_bits overflows (twice over): the largest positive
     product in sparse mode, the most negative one in dense mode."""
     tb = CoreTB(dut, "test_accumulator_wrap")
-    await tb.start()
+    await tb.reset()
     tb.traffic(0.1, 0.1, 1)
     corners = [(w * a, w, a) for w in (_WF.min, _WF.max) for a in (_AF.min, _AF.max)]
     n = 2 * _WRAP_BEATS + 3
@@ -182,7 +183,7 @@ async def test_back_to_back_mode_switches(dut):
     """Tiles of 1..5 beats, modes and accumulate mixed, no idle and no stall: the core
     takes one beat every cycle and each result comes exactly ``latency`` after its last beat."""
     tb = CoreTB(dut, "test_back_to_back_mode_switches")
-    await tb.start()
+    await tb.reset()
     tb.traffic(0.0, 0.0)
     parts = []
     for t in range(40):
@@ -205,7 +206,7 @@ async def test_accumulate_and_fresh(dut):
     """K split over several tiles that accumulate; sparse then dense onto it; fresh after;
     accumulate as the first tile after reset (starts from zero)."""
     tb = CoreTB(dut, "test_accumulate_and_fresh")
-    await tb.start()
+    await tb.reset()
     tb.traffic(0.2, 0.4, 3)
     first = random_beats(tb.rng, 2)
     first.accumulate[0] = True                 # after reset: onto zero
@@ -229,7 +230,7 @@ async def test_reset_mid_tile(dut):
     """Reset in the middle of a tile, and while a finished tile waits for results ready;
     the next tiles (the first one accumulating, so onto zero) are exact."""
     tb = CoreTB(dut, "test_reset_mid_tile")
-    await tb.start()
+    await tb.reset()
     for stall in (0.2, 1.0):
         tb.traffic(0.2, stall, 4)
         long_tile = random_beats(tb.rng, 20, dense=False)
@@ -257,7 +258,7 @@ async def test_reset_mid_tile(dut):
 async def test_ternary_reserved_code(dut):
     """The reserved ternary code 0b10 sent in place of zeros adds nothing."""
     tb = CoreTB(dut, "test_ternary_reserved_code")
-    await tb.start()
+    await tb.reset()
     tb.traffic(0.1, 0.1, 1)
     for dense in (False, True):
         tb.submit(random_beats(tb.rng, 10, dense=dense, zeros=0.5), reserved=0.7)

@@ -1,4 +1,4 @@
-"""cocotb testbench for hw.output_stage.OutputStage (one build per configuration).
+"""The TB class of hw.output_stage.OutputStage (one build per configuration).
 
 Widths, formats, lanes and latency come from the manifest; expected codes come
 from sparsecore.sim.requant only. Beats go in through a StreamSource with random idle
@@ -7,63 +7,39 @@ ProtocolChecker watches the output stream and a Scoreboard compares each beat
 in order. The seed is logged; SPARSECORE_SEED reruns it.
 """
 
-import random
-
-import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+
 from sparsecore.sim.formats import get_format
 from sparsecore.sim.requant import requantize
-from sparsecore.verif.build import testbench_manifest, testbench_seed
 from sparsecore.verif.output_stage.payload import pack_input, unpack_output
-from sparsecore.verif.streams import (
-    CycleLoop,
-    Idle,
-    ProtocolChecker,
-    Scoreboard,
-    StreamPorts,
-    StreamSink,
-    StreamSource,
-)
+from sparsecore.verif.streams import Idle
+from sparsecore.verif.tb import TestBench
 
 
-class TB:
-    """Clock, reset, source on ``i``, sink + protocol checker on ``o``, scoreboard."""
+class OutputStageTB(TestBench):
+    """Source on ``i``, sink + protocol checker on ``o``, a scoreboard of output codes.
 
-    def __init__(self, dut, test_id, idle=0.2, stall=0.3, burst=4):
-        self.dut = dut
-        self.manifest = testbench_manifest()
+    ``idle`` / ``stall``: probability of an idle input cycle / a stalled output
+    cycle, in runs of 1..``burst`` cycles.
+    """
+
+    def __init__(self, dut, name, idle=0.2, stall=0.3, burst=4):
+        super().__init__(dut, name)
         cfg = self.manifest["config"]
         self.acc_bits, self.lanes = cfg["acc_bits"], cfg["lanes"]
         self.mult_bits, self.shift_bits = cfg["mult_bits"], cfg["shift_bits"]
         self.out = get_format(cfg["acts"], "acts")
-        self.latency = self.manifest["latency"]
-        self.seed = testbench_seed()
-        self.rng = np.random.default_rng([self.seed, test_id])
-        py_rng = random.Random(self.seed * 1000 + test_id)
-        streams = self.manifest["streams"]
-        self.source = StreamSource(StreamPorts(dut, streams["i"]), Idle(py_rng, idle, burst), "i")
-        out_ports = StreamPorts(dut, streams["o"])
-        self.sink = StreamSink(out_ports, Idle(py_rng, stall, burst), "o")
-        self.checker = ProtocolChecker(out_ports, "o", rng=py_rng)
-        self.scoreboard = Scoreboard(dut._log, self._decode, self._describe, "output codes")
-        self.loop = CycleLoop(dut.clk, [self.source], [self.sink], [self.checker],
-                              probe_rng=py_rng)
+        self.source = self.add_source("i", Idle(self.random(), idle, burst))
+        self.sink = self.add_sink("o", Idle(self.random(), stall, burst))
+        self.checker = self.add_checker(self.sink)
+        self.scoreboard = self.add_scoreboard(self._decode, self._describe, "output codes")
         self.beats = []  # (acc, bias, mult, shift, relu) per beat sent, for mismatch reports
-        dut._log.info("out=%s lanes=%d acc_bits=%d mult_bits=%d shift_bits=%d latency=%d "
-                      "seed=%d", self.out.name, self.lanes, self.acc_bits, self.mult_bits,
-                      self.shift_bits, self.latency, self.seed)
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        dut._log.info("out=%s lanes=%d acc_bits=%d mult_bits=%d shift_bits=%d",
+                      self.out.name, self.lanes, self.acc_bits, self.mult_bits,
+                      self.shift_bits)
 
-    async def reset(self):
-        await FallingEdge(self.dut.clk)  # out of any ReadOnly phase the loop left us in
-        self.dut.rst.value = 1
-        self.source.clear()
-        for _ in range(2):
-            await RisingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-        self.checker.reset()
+    def on_reset(self):
+        self.beats.clear()
 
     def _decode(self, word):
         return unpack_output(self.manifest, [word], self.out)[0]
@@ -157,59 +133,3 @@ class TB:
         twice = [np.concatenate([x, x]) for x in (acc, bias, mult, shift)]
         relu = np.concatenate([np.ones(len(acc), np.int64), np.zeros(len(acc), np.int64)])
         return (*twice, relu)
-
-
-@cocotb.test()
-async def test_corners(dut):
-    """Every combination of field extremes, exact halves at each shift, clip edges."""
-    tb = TB(dut, 1)
-    await tb.reset()
-    tb.send(*tb.corner_beats())
-    await tb.drain("corners")
-
-
-@cocotb.test()
-async def test_random(dut):
-    """Random beats with random idle cycles and backpressure."""
-    tb = TB(dut, 2)
-    await tb.reset()
-    beats = tb.random_beats(3000)
-    tb.send(*beats)
-    # the stimulus must reach the inside of the format, not only its clip values
-    want = tb.expected(*beats)
-    inside = ((want > tb.out.min) & (want < tb.out.max)).mean()
-    assert inside > 0.2, f"only {inside:.0%} of expected codes are inside the format"
-    await tb.drain("random")
-
-
-@cocotb.test()
-async def test_full_rate(dut):
-    """No idle, no backpressure: a beat per cycle in, each out exactly ``latency`` later."""
-    tb = TB(dut, 3, idle=0.0, stall=0.0)
-    tb.checker.probe_rate = 0.0
-    await tb.reset()
-    n = 200
-    tb.send(*tb.random_beats(n))
-    await tb.loop.run(lambda: len(tb.sink.beats) == n, max_cycles=n + 4 * tb.latency)
-    sent = np.array(tb.source.sent)
-    came = np.array([cycle for cycle, _ in tb.sink.beats])
-    assert (np.diff(sent) == 1).all(), "the input stalled although the output never did"
-    assert (came - sent == tb.latency).all(), (
-        f"latency {sorted(set((came - sent).tolist()))} cycles, manifest says {tb.latency}")
-    await tb.drain("full rate")
-
-
-@cocotb.test()
-async def test_reset_midway(dut):
-    """Reset with beats in flight: nothing stale comes out after, the next beats are exact."""
-    tb = TB(dut, 4)
-    await tb.reset()
-    tb.send(*tb.random_beats(50))
-    for _ in range(30):
-        await tb.loop.step()
-    await tb.reset()
-    tb.sink.beats.clear()
-    tb.scoreboard.clear()
-    tb.beats.clear()
-    tb.send(*tb.random_beats(100))
-    await tb.drain("after reset")

@@ -1,4 +1,4 @@
-"""cocotb testbench of hw.layer.SparseLayer: the core and the output stage as one design.
+"""The TB class of hw.layer.SparseLayer: the core and the output stage as one design.
 
 Random layers (weights M x K, activations K x N, per-row bias/multiplier/shift,
 a ReLU flag) in sparse mode (2:4 weights) and dense mode are cut into beats by
@@ -11,29 +11,16 @@ checker. Every code beat is compared with :func:`sim.inference.numpy_layer`
 tiles. The seed is logged; SPARSECORE_SEED reruns it.
 """
 
-import random
-import zlib
-
-import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+
 from sparsecore.hw.config import LayerConfig
 from sparsecore.sim.inference import IntegerLayer, numpy_layer
 from sparsecore.sim.requant import fixed_point_scale
 from sparsecore.sim.sparsity import prune_2to4
 from sparsecore.sim.tiling import Geometry, tile_gemm
-from sparsecore.verif.build import testbench_manifest, testbench_seed
 from sparsecore.verif.gemm import pack_beats, pack_params, unpack_codes
-from sparsecore.verif.streams import (
-    CycleLoop,
-    Idle,
-    ProtocolChecker,
-    Scoreboard,
-    StreamPorts,
-    StreamSink,
-    StreamSource,
-)
+from sparsecore.verif.streams import Idle
+from sparsecore.verif.tb import TestBench
 
 
 def _pad(arr, shape):
@@ -42,51 +29,25 @@ def _pad(arr, shape):
     return out
 
 
-class LayerTB:
-    """Clock, reset, three sources, a sink with a protocol checker, a scoreboard."""
+class LayerTB(TestBench):
+    """Three sources, a sink with a protocol checker, a scoreboard of code tiles."""
 
     def __init__(self, dut, name):
-        self.dut = dut
-        self.manifest = testbench_manifest()
+        super().__init__(dut, name)
         self.config = LayerConfig(**self.manifest["config"])
         self.geometry = Geometry.of(self.manifest)
-        self.latency = self.manifest["latency"]
-        self.seed = testbench_seed()
-        self.rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
-        py = random.Random(int(self.rng.integers(1 << 31)))
-        streams = self.manifest["streams"]
-        self.idle = {s: Idle(random.Random(py.random())) for s in
-                     ("weights", "activations", "params")}
-        self.stall = Idle(random.Random(py.random()))
-        self.sources = {s: StreamSource(StreamPorts(dut, streams[s]), self.idle[s], s)
-                        for s in self.idle}
-        self.sink = StreamSink(StreamPorts(dut, streams["codes"]), self.stall, "codes")
-        self.checker = ProtocolChecker(self.sink.ports, "codes", probe_rate=0.03,
-                                       rng=random.Random(py.random()))
-        self.scoreboard = Scoreboard(dut._log, self._decode, self._describe, "code tiles")
-        self.loop = CycleLoop(dut.clk, list(self.sources.values()), [self.sink],
-                              [self.checker], probe_rng=random.Random(py.random()))
+        self.idle = {s: Idle(self.random()) for s in ("weights", "activations", "params")}
+        self.stall = Idle(self.random())
+        self.sources = {s: self.add_source(s, idle) for s, idle in self.idle.items()}
+        self.sink = self.add_sink("codes", self.stall)
+        self.checker = self.add_checker(self.sink, probe_rate=0.03)
+        self.scoreboard = self.add_scoreboard(self._decode, self._describe, "code tiles")
         self.tiles = []      # per expected tile: (layer index, tile origin, acc tile, params)
         self.layers = 0
         self.inside = []     # expected codes strictly inside the out format, per layer
-        dut._log.info("%s: %s, latency %d, seed %d (rerun: SPARSECORE_SEED=%d)", name,
-                      self.config, self.latency, self.seed, self.seed)
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        dut._log.info("%s", self.config)
 
-    async def reset(self):
-        """Synchronous reset; what was queued or in flight is dropped, expectations too."""
-        await FallingEdge(self.dut.clk)
-        self.dut.rst.value = 1
-        for source in self.sources.values():
-            source.clear()
-        self.sink.ports.ready.value = 0
-        for _ in range(2):
-            await RisingEdge(self.dut.clk)
-        await FallingEdge(self.dut.clk)
-        self.dut.rst.value = 0
-        self.scoreboard.clear()
-        self.sink.beats.clear()
-        self.checker.reset()
+    def on_reset(self):
         self.tiles.clear()
 
     def traffic(self, idle=0.0, params_idle=None, stall=0.0, burst=1):

@@ -1,4 +1,4 @@
-"""``python -m bench``: measure everything and write docs/report.md, its plots and report.json.
+"""``sparsecore bench``: measure everything and write docs/report.md, its plots and report.json.
 
 Parts (``--only`` runs some of them and keeps the others from the existing
 report.json):
@@ -33,13 +33,14 @@ from pathlib import Path
 from sparsecore.bench import synth as syn
 from sparsecore.bench.report import write_report
 from sparsecore.hw.config import PRESETS, CoreConfig, MacConfig
+from sparsecore.hw.registry import build_name, component_for
 from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
 from sparsecore.sim.perf import predict_gemm
 from sparsecore.verif.toolchain import cpu_model
 
 PARTS = ("throughput", "speed", "model", "area", "cores", "fmax")
 RENDER_ONLY = "report"   # --only report: rewrite the report from report.json, measure nothing
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]   # the checkout: sparsecore/bench/run.py
 CORE_PRESETS = ("tiny", "default", "ternary_uint4", "int4_int4")   # "wrap" = tiny, acc_bits 18
 REFERENCE_GEMM = (64, 64, 1024)    # for effective MACs per cycle of each core
 # The Fmax sweep: int4 x int4 with G = 1 keeps the 8x8 core (128 multipliers, about 22k
@@ -80,14 +81,16 @@ def _lane(w, a):
 
 
 def _mac(w, a):
-    from sparsecore.hw.mac import MacUnit
-    return syn.Design(f"mac_{w}_{a}", lambda: MacUnit(MacConfig(w, a)), "mac",
+    config = MacConfig(w, a)
+    return syn.Design(build_name(config), lambda: component_for(config), "mac",
                       pnr=("ice40_hx8k", "ecp5"))
 
 
-def _core(name, config, sparse=True, pnr=()):
-    from sparsecore.hw.core import SparseTensorCore
-    return syn.Design(name, lambda: SparseTensorCore(config, sparse=sparse), "core", pnr=pnr)
+def _core(config, sparse=True, pnr=()):
+    """A core for synthesis: the registry's build name, ``_dense_only`` for the dense-only
+    variant (the same config without the 2:4 multiplexers)."""
+    name = build_name(config) + ("" if sparse else "_dense_only")
+    return syn.Design(name, lambda: component_for(config, sparse=sparse), "core", pnr=pnr)
 
 
 def format_pairs():
@@ -131,15 +134,14 @@ def synthesis_parts(parts, cache, jobs):
                 label = f"core_{name}" + ("" if sparse else "_dense_only")
                 pnr = (("ice40_hx8k", "ecp5") if name == "tiny" else ("ecp5",)) if sparse else ()
                 core_configs[label] = (name, config, sparse)
-                tasks[label] = (_core(label, config, sparse, pnr), flows)
+                tasks[label] = (_core(config, sparse, pnr), flows)
     if "fmax" in parts:
         for rows, cols in SWEEP["sizes"]:
             config = CoreConfig(weights=SWEEP["weights"], acts=SWEEP["acts"], rows=rows,
                                 cols=cols, groups=SWEEP["groups"])
             label = f"sweep_{rows}x{cols}"
             core_configs[label] = (label, config, True)
-            tasks[label] = (_core(f"core_{rows}x{cols}x{SWEEP['groups']}_{SWEEP['weights']}_"
-                                  f"{SWEEP['acts']}", config, True, ("ecp5",)), ("ecp5",))
+            tasks[label] = (_core(config, True, ("ecp5",)), ("ecp5",))
     pairs = format_pairs()
     if "area" in parts or "fmax" in parts:
         for w, a in pairs:
@@ -203,7 +205,7 @@ def _count_runs(results):
 # -- main ---------------------------------------------------------------------------------
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="sparsecore bench", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(PROJECT / "docs"),
                         help="folder for report.md, report.json and the plots (default: docs/)")
     parser.add_argument("--only", default=",".join(PARTS),
@@ -271,7 +273,3 @@ def main(argv=None):
     for path in write_report(results, out_dir):
         log(f"wrote {path}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,9 @@
-"""cocotb tests of hw.layer.SparseLayer (run by verif/layer/test_layer.py on one build)."""
+"""cocotb tests of hw.layer.SparseLayer, run in the simulator by verif/layer/test_layer.py."""
 
 import cocotb
 import numpy as np
-from sparsecore.verif.layer.layer_tb import LayerTB
+
+from sparsecore.verif.layer.tb import LayerTB
 
 
 @cocotb.test()
