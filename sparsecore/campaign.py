@@ -149,7 +149,7 @@ def run_job(job):
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header",
          *job.targets],
-        cwd=PROJECT, env=env, capture_output=True, text=True)
+        cwd=PROJECT, env=env, capture_output=True, text=True, preexec_fn=_die_with_parent)
     seconds = time.monotonic() - start
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     last = lines[-1].strip("= ") if lines else proc.stderr.strip()[-200:]
@@ -169,6 +169,17 @@ def run_job(job):
                      tests=tests, mac_checks=mac_checks, cycles=cycles, summary=summary,
                      seconds=seconds,
                      worker=f"{socket.gethostname()}:{os.getpid()}")
+
+
+def _die_with_parent():
+    """In the job's process: end it when its worker ends (a cancelled campaign leaves no
+    pytest behind). Linux only; elsewhere a no-op."""
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _count_tests(last_line):
@@ -253,14 +264,14 @@ def _cluster_args(parser):
 def _paths_arg(parser, default):
     parser.add_argument("--paths", nargs="+", default=list(default),
                         help=f"test paths to collect jobs from (default: {' '.join(default)})")
-    parser.add_argument("-k", dest="keyword", default=None,
-                        help="only node ids containing this text")
+    parser.add_argument("-k", dest="keywords", nargs="+", default=None, metavar="TEXT",
+                        help="only node ids containing one of these texts")
 
 
 def _jobs_for(args, env, seeds):
     nodes = collect_nodes(args.paths)
-    if args.keyword:
-        nodes = [n for n in nodes if args.keyword in n]
+    if args.keywords:
+        nodes = [n for n in nodes if any(k in n for k in args.keywords)]
     return collect_jobs(args.paths, seeds, args.seed, env=env, nodes=nodes)
 
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from sparsecore.verif.coverage import Point, analyse, collect, is_temporary, merge, read_dat
 from sparsecore.verif.coverage_waivers import Waiver, match_waiver
 
