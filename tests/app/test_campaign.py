@@ -49,3 +49,14 @@ def test_one_worker_and_two_give_the_same_results():
     assert outcomes[1] == outcomes[2]
     core = [o for o in outcomes[1] if "core_tiny" in o[1][0]]
     assert core and all(o[5] >= 100_000 and o[6] > 0 for o in core)   # MAC checks, cycles
+
+
+def test_bad_campaign_arguments_exit_2_with_one_line(capsys):
+    from sparsecore.cli import main
+
+    assert main(["regress", "--seeds", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "sparsecore: error: argument --seeds: --seeds must be at least 1, not 0"
+    assert main(["mutate", "--designs", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sparsecore mutate: error: --designs: unknown nope")
