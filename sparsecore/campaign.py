@@ -292,13 +292,23 @@ def cmd_regress(args):
     jobs = _jobs_for(args, env, args.seeds)
     print(f"regress: {len(jobs)} jobs, campaign seed {args.seed}, "
           f"{args.seeds} seed(s) per target, core MACs per run {args.core_macs}")
-    start = time.monotonic()
+    load_before = os.getloadavg()[0]
     with dask_client(args.workers, args.scheduler) as client:
+        workers = len(client.scheduler_info()["workers"])
+        start = time.monotonic()   # the cluster's start-up is not the campaign's
         results = run_campaign(jobs, client)
-    report = summarize(results, time.monotonic() - start)
-    print(f"regress: {report['passed']}/{report['jobs']} jobs passed, {report['tests']} tests, "
-          f"{report['mac_checks']} core MAC checks, {report['mac_checks_per_second']} "
-          f"MAC checks/s")
+        seconds = time.monotonic() - start
+    report = summarize(results, seconds)
+    report.update(workers=workers, campaign_seed=args.seed, cpu_count=os.cpu_count(),
+                  load_average_before=round(load_before, 2),
+                  load_average_after=round(os.getloadavg()[0], 2),
+                  jobs_detail=[{"targets": r.targets, "seed": r.seed, "passed": r.passed,
+                                "mac_checks": r.mac_checks, "seconds": round(r.seconds, 2)}
+                               for r in results])
+    print(f"regress: {report['passed']}/{report['jobs']} jobs passed on {workers} worker(s), "
+          f"{report['tests']} tests, {report['mac_checks']} core MAC checks in {seconds:.1f}s: "
+          f"{report['mac_checks_per_second']} MAC checks/s (load average {load_before:.1f} "
+          f"before, {report['load_average_after']:.1f} after, {os.cpu_count()} cores)")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0 if report["passed"] == report["jobs"] else 1
@@ -318,8 +328,13 @@ def cmd_coverage(args):
     if failed:
         print(f"coverage: {len(failed)} jobs failed; their runs are not counted",
               file=sys.stderr)
-    seeds = f"campaign seed {args.seed} ({len(jobs)} jobs, per-job seeds from it)"
-    status = coverage_report(["--out", str(args.out), "--seeds", seeds])
+    seeds = f"campaign seed {args.seed}; per job: " + ", ".join(
+        f"{' '.join(j.targets) if len(j.targets) == 1 else j.targets[0].split('::')[0]} "
+        f"{j.seed}" for j in jobs)
+    scope = ("the whole cocotb suite (" + ", ".join(args.paths) + ")" if not args.keywords
+             else f"{len(jobs)} jobs of the cocotb suite ({', '.join(args.paths)}), the node "
+             f"ids containing {' or '.join(repr(k) for k in args.keywords)}")
+    status = coverage_report(["--out", str(args.out), "--seeds", seeds, "--scope", scope])
     return status or (1 if failed else 0)
 
 

@@ -63,7 +63,9 @@ MANIFEST_ENV = "SPARSECORE_MANIFEST"
 SEED_ENV = "SPARSECORE_SEED"
 WAVES_ENV = "SPARSECORE_WAVES"
 COVERAGE_ENV = "SPARSECORE_COVERAGE"
-COVERAGE_ARGS = ("--coverage-line", "--coverage-toggle")
+# Toggle coverage of every signal, the wide packed stream ports too (Verilator skips signals
+# wider than 256 bits by default).
+COVERAGE_ARGS = ("--coverage-line", "--coverage-toggle", "--coverage-max-width", "16384")
 COVERAGE_FOLDER = "coverage"   # under a coverage build folder: one .dat per passing run
 BUILD_DIR_ENV = "SPARSECORE_BUILD_DIR"
 RUN_TAG_ENV = "SPARSECORE_RUN_TAG"
