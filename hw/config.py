@@ -15,10 +15,15 @@ from sparsecore.sim.formats import (
     get_format,
 )
 
-__all__ = ["MacConfig", "CoreConfig", "OutputStageConfig", "LayerConfig", "PRESETS",
-           "preset", "signed_bits_for"]
+__all__ = ["MacConfig", "CoreConfig", "OutputStageConfig", "LayerConfig", "AccelConfig",
+           "PRESETS", "preset", "signed_bits_for", "MAX_ACC_BITS", "MAX_MULTIPLIERS",
+           "MAX_PORT_BITS"]
 
 MAX_ACC_BITS = 64  # the numpy model accumulates in int64
+# Generator limits: far above the presets and the bench sweep (8 x 8 x G1, 128 multipliers),
+# below what Amaranth elaborates and Verilator compiles in minutes. A core needs both.
+MAX_MULTIPLIERS = 1024    # rows * cols * 2 * groups
+MAX_PORT_BITS = 8192      # the widest stream payload (see CoreConfig.port_bits)
 
 
 def signed_bits_for(lo, hi):
@@ -97,7 +102,17 @@ class CoreConfig(MacConfig):
     def __post_init__(self):
         for name in ("rows", "cols", "groups"):
             _check_positive_int(name, getattr(self, name))
+        # Before anything derives from them: a huge rows would otherwise reach Amaranth.
+        if self.multipliers > MAX_MULTIPLIERS:
+            raise ValueError(
+                f"rows * cols * 2 * groups (the multiplier count) must be at most "
+                f"{MAX_MULTIPLIERS}, not {self.multipliers} (rows={self.rows}, "
+                f"cols={self.cols}, groups={self.groups})")
         super().__post_init__()
+        widest = max(self.port_bits.items(), key=lambda item: item[1])
+        if widest[1] > MAX_PORT_BITS:
+            raise ValueError(f"the {widest[0]} port would be {widest[1]} bits wide; the "
+                             f"widest port must be at most {MAX_PORT_BITS} bits")
 
     def _acc_bits_reason(self):
         return f" with groups={self.groups} (one K-chunk's sum)"
@@ -124,6 +139,18 @@ class CoreConfig(MacConfig):
     def k_dense(self):
         """K consumed per cycle in dense mode."""
         return 2 * self.groups
+
+    @property
+    def port_bits(self):
+        """Payload width of each stream of the sparse core: {"weights", "activations",
+        "results"} (the manifest's ``payload_width``; tests cross-check the two)."""
+        w, a = self.weight_format.bits, self.act_format.bits
+        return {
+            # per row: 2G values, G 4-bit codes; then the dense, last, accumulate flags
+            "weights": self.rows * (self.products_per_lane * w + 4 * self.groups) + 3,
+            "activations": self.k_sparse * self.cols * a,
+            "results": self.rows * self.cols * self.acc_bits,
+        }
 
     @property
     def chunk_sum_bits(self):
@@ -157,6 +184,10 @@ class OutputStageConfig:
         get_format(self.acts, "acts")
         _check_positive_int("lanes", self.lanes)
         check_fields(self.acc_bits, self.mult_bits, self.shift_bits)
+        if self.lanes * self.acc_bits > MAX_PORT_BITS:
+            raise ValueError(f"the accumulators port would be {self.lanes * self.acc_bits} "
+                             f"bits wide (lanes={self.lanes} x acc_bits={self.acc_bits}); the "
+                             f"widest port must be at most {MAX_PORT_BITS} bits")
 
     @classmethod
     def for_core(cls, core, acts=None, **fields):
@@ -240,6 +271,96 @@ class LayerConfig(CoreConfig):
     @property
     def out_format(self):
         return get_format(self.out, "acts")
+
+
+def _bytes(bits):
+    return -(-bits // 8)
+
+
+@dataclass(frozen=True)
+class AccelConfig(CoreConfig):
+    """The accelerator (hw/accel.py): a core, its on-chip buffers and tile sequencer.
+
+    The core's fields, plus:
+        load_bytes: width of the one external load stream, bytes per cycle.
+        out_bytes: width of the result stream, bytes per cycle.
+        a_depth: words in each of the two weight-stripe buffers (ping-pong), one
+            word per K-chunk of a ``rows``-row stripe of A: the longest K the
+            accelerator takes is ``a_depth`` chunks (``a_depth * k_sparse``
+            sparse, ``a_depth * k_dense`` dense).
+        b_depth: words in the activation buffer, one word per ``k_sparse`` rows
+            of K by ``cols`` columns of B: all of a job's B must fit
+            (``ceil(K / k_sparse) * ceil(N / cols) <= b_depth``).
+        count_bits: width of the descriptor's counts (``m_tiles``, ``n_tiles``,
+            ``k_chunks``): wide enough to state jobs the buffers refuse.
+
+    Buffer sizes, word widths and the beats a word takes on the load stream are
+    derived here (and so land in the manifest's ``derived``).
+    """
+
+    load_bytes: int = 16
+    out_bytes: int = 16
+    a_depth: int = 384
+    b_depth: int = 6144
+    count_bits: int = 16
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("load_bytes", "out_bytes", "a_depth", "b_depth", "count_bits"):
+            _check_positive_int(name, getattr(self, name))
+        if self.count_bits > 32:
+            raise ValueError(f"count_bits must be in 1..32, not {self.count_bits!r}")
+
+    @classmethod
+    def of(cls, core, **fields):
+        """The accelerator around the core ``core`` (a CoreConfig) with buffer ``fields``."""
+        if not isinstance(core, CoreConfig):
+            raise ValueError(f"core must be a CoreConfig, not {core!r}")
+        return cls(**{f.name: getattr(core, f.name) for f in dataclasses.fields(CoreConfig)},
+                   **fields)
+
+    @property
+    def core(self):
+        return CoreConfig(**{f.name: getattr(self, f.name)
+                             for f in dataclasses.fields(CoreConfig)})
+
+    @property
+    def a_word_bits(self):
+        """One K-chunk of a stripe: rows x 2G weight codes, then rows x G 4-bit codes."""
+        return (self.rows * self.products_per_lane * self.weight_format.bits
+                + self.rows * self.groups * 4)
+
+    @property
+    def b_word_bits(self):
+        """``k_sparse`` rows of B by ``cols`` activation codes (two dense chunks)."""
+        return self.k_sparse * self.cols * self.act_format.bits
+
+    @property
+    def result_bits(self):
+        return self.rows * self.cols * self.acc_bits
+
+    @property
+    def a_word_beats(self):
+        """Load beats per A word: its bytes rounded up to whole beats."""
+        return -(-_bytes(self.a_word_bits) // self.load_bytes)
+
+    @property
+    def b_word_beats(self):
+        return -(-_bytes(self.b_word_bits) // self.load_bytes)
+
+    @property
+    def out_beats(self):
+        """Result-stream beats per output tile."""
+        return -(-_bytes(self.result_bits) // self.out_bytes)
+
+    @property
+    def a_buffer_bits(self):
+        """Both weight-stripe buffers."""
+        return 2 * self.a_depth * self.a_word_bits
+
+    @property
+    def b_buffer_bits(self):
+        return self.b_depth * self.b_word_bits
 
 
 PRESETS = {

@@ -10,6 +10,9 @@ module) is called; nobody else spells a design list or a build name.
 | CoreConfig        | SparseTensorCore | `core_<preset>` or `core_<RxCxG>_<w>_<a>_acc<n>` |
 | OutputStageConfig | OutputStage      | `output_stage_<acts>_l<lanes>_acc<n>_m<m>_s<s>` |
 | LayerConfig       | SparseLayer      | `layer_<RxCxG>_<w>_<a>_to_<out>_acc<n>_m<m>_s<s>` |
+| AccelConfig       | SparseAccelerator | `accel_<RxCxG>_<w>_<a>_acc<n>_l<L>_o<O>_a<A>_b<B>_c<C>` |
+
+(an accelerator's L, O, A, B, C: load_bytes, out_bytes, a_depth, b_depth, count_bits)
 
 The lookup is by exact type, so a LayerConfig (a CoreConfig too) finds its own row.
 Component modules are imported when a component is made, so asking for a name
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 
 from sparsecore.hw.config import (
     PRESETS,
+    AccelConfig,
     CoreConfig,
     LayerConfig,
     MacConfig,
@@ -57,6 +61,12 @@ def _layer_name(config):
             f"s{config.shift_bits}")
 
 
+def _accel_name(config):
+    return (f"accel_{config.rows}x{config.cols}x{config.groups}_{config.weights}_"
+            f"{config.acts}_acc{config.acc_bits}_l{config.load_bytes}_o{config.out_bytes}_"
+            f"a{config.a_depth}_b{config.b_depth}_c{config.count_bits}")
+
+
 @dataclass(frozen=True)
 class Design:
     """One row of the table.
@@ -83,6 +93,7 @@ DESIGNS = (
     Design(CoreConfig, "core:SparseTensorCore", "core", _core_name),
     Design(OutputStageConfig, "output_stage:OutputStage", "output_stage", _output_stage_name),
     Design(LayerConfig, "layer:SparseLayer", "layer", _layer_name),
+    Design(AccelConfig, "accel:SparseAccelerator", "accel", _accel_name),
 )
 
 
@@ -109,11 +120,14 @@ def showcase():
     """``[(build name, config)]``: every design lint and the area report cover.
 
     The MAC for all 12 format pairs, every core preset, the default output stage,
-    and the layer of the digits demo's last layer (ternary x uint4 in, int8 logits out).
+    the layer of the digits demo's last layer (ternary x uint4 in, int8 logits out),
+    and the accelerator of the default and ternary_uint4 presets (default buffers;
+    the ternary words take one load beat each).
     """
     configs = [MacConfig(w, a) for w, a in itertools.product(WEIGHT_FORMATS,
                                                              ACTIVATION_FORMATS)]
     configs += [c for c in PRESETS.values() if type(c) is CoreConfig]
     configs.append(OutputStageConfig())
     configs.append(LayerConfig.of(PRESETS["ternary_uint4"], out="int8"))
+    configs += [AccelConfig.of(PRESETS[p]) for p in ("default", "ternary_uint4")]
     return [(build_name(c), c) for c in configs]

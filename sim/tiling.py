@@ -39,7 +39,7 @@ from sparsecore.sim.formats import check_integer_array
 from sparsecore.sim.gemm import matmul, sparse_matmul
 from sparsecore.sim.sparsity import CANONICAL_CODES, GROUP, check_compressed, compress_2to4
 
-__all__ = ["Geometry", "Beats", "TiledGemm", "tile_gemm", "expected_results",
+__all__ = ["Geometry", "Beats", "BeatTables", "TiledGemm", "tile_gemm", "expected_results",
            "assemble", "explain_mismatch"]
 
 ZERO_GROUP_CODE = CANONICAL_CODES["0000"]
@@ -142,17 +142,74 @@ class Beats:
                      self.dense[index], self.last[index], self.accumulate[index])
 
 
+@dataclass(frozen=True)
+class BeatTables:
+    """The beats of a tiled GEMM without repeating operand beats.
+
+    A GEMM streams every weight chunk once per tile column and every
+    activation chunk once per tile row; here each is stored once. Beat ``n``
+    is weight row ``weight_index[n]`` (values, meta and the dense/last/
+    accumulate flags, which depend on the chunk only) with activation row
+    ``act_index[n]``. :meth:`expand` gives the :class:`Beats` themselves.
+    """
+
+    values: np.ndarray        # (weight rows, rows, 2G) int64
+    meta: np.ndarray          # (weight rows, rows, G) int64
+    dense: np.ndarray         # (weight rows,) bool
+    last: np.ndarray          # (weight rows,) bool
+    accumulate: np.ndarray    # (weight rows,) bool
+    acts: np.ndarray          # (activation rows, 4G, cols) int64
+    weight_index: np.ndarray  # (n,) int64
+    act_index: np.ndarray     # (n,) int64
+
+    def __len__(self):
+        return len(self.weight_index)
+
+    def weight_rows(self):
+        """The weight table as :class:`Beats` (activations zero): one per weight row."""
+        w = len(self.values)
+        return Beats(self.values, self.meta, np.zeros((w, 0, self.acts.shape[2]), np.int64),
+                     self.dense, self.last, self.accumulate)
+
+    def expand(self):
+        w, a = self.weight_index, self.act_index
+        return Beats(self.values[w], self.meta[w], self.acts[a], self.dense[w], self.last[w],
+                     self.accumulate[w])
+
+
 @dataclass
 class TiledGemm:
-    """A GEMM cut into beats, with what is needed to put C back together."""
+    """A GEMM cut into beats, with what is needed to put C back together.
+
+    ``tables`` holds the beats compactly; ``beats`` expands them on first use
+    (a GEMM of millions of beats need never expand them: the engine plays the
+    tables, see :mod:`sparsecore.verif.engine`).
+    """
 
     geometry: Geometry
-    beats: Beats
+    tables: BeatTables
     shape: tuple              # (M, N, K) of the user's GEMM
     dense: bool
     tile_origin: np.ndarray   # (n_tiles, 2): (row, col) of each result tile in C
     final: np.ndarray         # (n_tiles,) bool: this result completes its output tile
     _expected: np.ndarray | None = field(default=None, repr=False)
+    _beats: Beats | None = field(default=None, repr=False)
+
+    @property
+    def beats(self):
+        """Every beat, in streaming order (:class:`Beats`)."""
+        if self._beats is None:
+            self._beats = self.tables.expand()
+        return self._beats
+
+    @property
+    def n_beats(self):
+        return len(self.tables)
+
+    @property
+    def n_tiles(self):
+        """Result tiles (one result beat each)."""
+        return len(self.tile_origin)
 
     @property
     def macs(self):
@@ -246,32 +303,37 @@ def tile_gemm(geometry, b, *, a=None, values=None, meta=None, dense=False, k_par
         codes[:m, :meta.shape[1]] = meta
         codes = codes.reshape(tm, g.rows, n_chunks, g.groups).transpose(0, 2, 1, 3)
 
-    shape_all = (tm, tn, n_chunks)
-    n_beats = tm * tn * n_chunks
-    beat_values = np.broadcast_to(vals[:, None], shape_all + vals.shape[2:])
-    beat_meta = np.broadcast_to(codes[:, None], shape_all + codes.shape[2:])
-    beat_acts = np.broadcast_to(acts.transpose(1, 0, 2, 3)[None], shape_all + acts.shape[2:])
-
     bounds = _split_parts(n_chunks, k_parts)
     part_last = np.zeros(n_chunks, dtype=bool)
     part_last[bounds[1:] - 1] = True
     part_accumulate = np.zeros(n_chunks, dtype=bool)
     part_accumulate[bounds[1:-1]] = True
 
-    beats = Beats(
-        values=beat_values.reshape(n_beats, g.rows, g.k_dense).copy(),
-        meta=beat_meta.reshape(n_beats, g.rows, g.groups).copy(),
-        acts=beat_acts.reshape(n_beats, g.k_sparse, g.cols).copy(),
-        dense=np.full(n_beats, bool(dense)),
-        last=np.tile(part_last, tm * tn),
-        accumulate=np.tile(part_accumulate, tm * tn),
+    # Beat (tile row i, tile column j, chunk c) is weight row i*n_chunks + c and
+    # activation row j*n_chunks + c.
+    chunk = np.arange(n_chunks)
+    every = (tm, tn, n_chunks)
+    weight_index = np.broadcast_to((np.arange(tm)[:, None] * n_chunks + chunk)[:, None],
+                                   every).reshape(-1)
+    act_index = np.broadcast_to((np.arange(tn)[:, None] * n_chunks + chunk)[None],
+                                every).reshape(-1)
+    tables = BeatTables(
+        values=np.ascontiguousarray(vals).reshape(tm * n_chunks, g.rows, g.k_dense),
+        meta=np.ascontiguousarray(codes).reshape(tm * n_chunks, g.rows, g.groups),
+        dense=np.full(tm * n_chunks, bool(dense)),
+        last=np.tile(part_last, tm),
+        accumulate=np.tile(part_accumulate, tm),
+        acts=np.ascontiguousarray(acts.transpose(1, 0, 2, 3)).reshape(
+            tn * n_chunks, g.k_sparse, g.cols),
+        weight_index=weight_index,
+        act_index=act_index,
     )
     parts = len(bounds) - 1
     ti, tj = np.meshgrid(np.arange(tm), np.arange(tn), indexing="ij")
     origin = np.stack([ti.ravel() * g.rows, tj.ravel() * g.cols], axis=1)
     final = np.zeros(parts, dtype=bool)
     final[-1] = True
-    return TiledGemm(g, beats, (m, n, k), bool(dense),
+    return TiledGemm(g, tables, (m, n, k), bool(dense),
                      tile_origin=np.repeat(origin, parts, axis=0),
                      final=np.tile(final, tm * tn))
 

@@ -44,7 +44,8 @@ from sparsecore.sim.tiling import Geometry, TiledGemm, assemble, explain_mismatc
 from sparsecore.verif.payload import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
 
 __all__ = ["GemmResult", "GemmJob", "LayerResult", "run_gemm", "run_layer", "core_build_name",
-           "pack_beats", "pack_params", "unpack_results", "unpack_codes",
+           "pack_beats", "pack_beat_words", "pack_table_words", "pack_params",
+           "unpack_results", "unpack_codes", "RUNNERS",
            "fst_supported", "wave_formats", "JOB_ENV", "BARE_CYCLES_ENV"]
 
 JOB_ENV = "SPARSECORE_GEMM_JOB"
@@ -68,7 +69,9 @@ class GemmResult:
     build: object             # the verif.build.BuildResult that ran
     waves: Path | None = None
     gtkw: Path | None = None
-    bare_cycles_per_second: float | None = None   # the clock-only loop, when asked for
+    bare_cycles_per_second: float | None = None   # the reference loop, when asked for
+    runner: str = "cocotb"    # "engine" (C++ driver, verif.engine) or "cocotb"
+    job_seconds: float | None = None   # packed job .. C in numpy (the engine's end to end)
 
     @property
     def macs(self):
@@ -77,7 +80,7 @@ class GemmResult:
 
     @property
     def beats(self):
-        return len(self.tiled.beats)
+        return self.tiled.n_beats
 
     @property
     def cycles_per_second(self):
@@ -105,7 +108,7 @@ class GemmResult:
         if "beat" in info:
             beat, group = info["beat"], info["group"]
             # The output tile's beats run over K in order: chunk = beat within them.
-            per_output = len(self.tiled.beats) // int(self.tiled.final.sum())
+            per_output = self.tiled.n_beats // int(self.tiled.final.sum())
             k_beat = g.k_per_beat(info["dense"])
             k0 = (beat % per_output) * k_beat + group * (2 if info["dense"] else 4)
             k1 = k0 + (1 if info["dense"] else 3)
@@ -142,6 +145,16 @@ class GemmJob:
             params = bytes_to_words(f["params"]) if "params" in f.files else None
             return (bytes_to_words(f["weights"]), bytes_to_words(f["acts"]), params,
                     int(f["n_results"]))
+
+    def write_stalls(self, stalls):
+        """The :class:`verif.engine.StallPattern` of the run (None: full rate)."""
+        self._write_json("stalls.json", None if stalls is None else stalls.as_dict())
+
+    def read_stalls(self):
+        from sparsecore.verif.engine import StallPattern
+
+        info = self._read_json("stalls.json")
+        return None if info is None else StallPattern(**info)
 
     # simulator -> host
     def write_progress(self, cycles, beats_taken, beats, results, n_results):
@@ -184,28 +197,60 @@ class GemmJob:
 
 # -- packing: beats <-> payload words, layouts from the manifest --------------------
 
-def pack_beats(manifest, config, beats):
-    """(weights words, activations words) for :class:`sim.tiling.Beats`, one pair per beat."""
+def _weight_fields(config, beats):
+    """The weights payload fields of :class:`sim.tiling.Beats` (or its weight rows)."""
     n = len(beats)
 
     def flag(bits):
         return bits.reshape(n, 1).astype(np.int64), BIT
 
-    weights = PayloadCodec(manifest["streams"]["weights"]).pack({
+    return {
         "values": (beats.values.reshape(n, -1), config.weight_format),
         "meta": (beats.meta.reshape(n, -1), META_FORMAT),
         "dense": flag(beats.dense), "last": flag(beats.last),
         "accumulate": flag(beats.accumulate),
-    })
-    acts = PayloadCodec(manifest["streams"]["activations"]).pack(
-        {"": (beats.acts.reshape(n, -1), config.act_format)})
-    return weights, acts
+    }
+
+
+def _act_fields(config, acts):
+    return {"": (acts.reshape(len(acts), -1), config.act_format)}
+
+
+def pack_beats(manifest, config, beats):
+    """(weights words, activations words) for :class:`sim.tiling.Beats`, one pair per beat."""
+    return (PayloadCodec(manifest["streams"]["weights"]).pack(_weight_fields(config, beats)),
+            PayloadCodec(manifest["streams"]["activations"]).pack(
+                _act_fields(config, beats.acts)))
+
+
+def pack_beat_words(manifest, config, beats):
+    """:func:`pack_beats` as uint32 arrays, (beats, ceil(width/32)) each: the engine's form."""
+    return (PayloadCodec(manifest["streams"]["weights"]).pack_words(
+                _weight_fields(config, beats)),
+            PayloadCodec(manifest["streams"]["activations"]).pack_words(
+                _act_fields(config, beats.acts)))
+
+
+def pack_table_words(manifest, config, tables):
+    """The engine's inputs for :class:`sim.tiling.BeatTables`: ``(table words, index)`` for
+    the weights and for the activations; each operand beat is packed once."""
+    weights = PayloadCodec(manifest["streams"]["weights"]).pack_words(
+        _weight_fields(config, tables.weight_rows()))
+    acts = PayloadCodec(manifest["streams"]["activations"]).pack_words(
+        _act_fields(config, tables.acts))
+    return (weights, tables.weight_index), (acts, tables.act_index)
+
+
+def _unpack(codec, words, fmt):
+    if isinstance(words, np.ndarray) and words.dtype == np.uint32 and words.ndim == 2:
+        return codec.unpack_words(words, "", fmt)     # the engine's uint32 rows
+    return codec.unpack(words, "", fmt)
 
 
 def unpack_results(manifest, config, words):
-    """(n, rows, cols) int64 results from the core's result words."""
-    flat = PayloadCodec(manifest["streams"]["results"]).unpack(
-        words, "", acc_format(config.acc_bits))
+    """(n, rows, cols) int64 results from the core's result words (ints or uint32 rows)."""
+    flat = _unpack(PayloadCodec(manifest["streams"]["results"]), words,
+                   acc_format(config.acc_bits))
     return flat.reshape(len(words), config.rows, config.cols)
 
 
@@ -216,13 +261,14 @@ def _per_row(name, values, m):
     return arr
 
 
-def pack_params(manifest, config, tiled, mult, shift, bias, relu):
+def pack_params(manifest, config, tiled, mult, shift, bias, relu, words32=False):
     """``params`` words of a layer design, one per result tile of ``tiled``.
 
     ``mult``, ``shift``, ``bias``: one per row of A (output channel); rows past
     M get 0s (their codes are the format's 0 and are dropped by ``assemble``).
     ``relu``: one flag for every tile. Out-of-range values are refused by the
-    packing (ValueError naming the field and the first index).
+    packing (ValueError naming the field and the first index). ``words32``:
+    uint32 rows (the engine's form) instead of ints.
     """
     g = tiled.geometry
     m = tiled.shape[0]
@@ -236,12 +282,13 @@ def pack_params(manifest, config, tiled, mult, shift, bias, relu):
         per_row[:m] = _per_row(name, values, m)
         fields[name] = (per_row[rows], fmt)
     fields["relu"] = (np.full((len(rows), 1), int(bool(relu))), BIT)
-    return PayloadCodec(manifest["streams"]["params"]).pack(fields)
+    codec = PayloadCodec(manifest["streams"]["params"])
+    return codec.pack_words(fields) if words32 else codec.pack(fields)
 
 
 def unpack_codes(manifest, config, words):
     """(n, rows, cols) int64 values of the ``out`` format from a layer's code words."""
-    flat = PayloadCodec(manifest["streams"]["codes"]).unpack(words, "", config.out_format)
+    flat = _unpack(PayloadCodec(manifest["streams"]["codes"]), words, config.out_format)
     return flat.reshape(len(words), config.rows, config.cols)
 
 
@@ -299,7 +346,9 @@ class _Progress:
             self._stop.set()
             self._thread.join()
             if self._shown:
-                self._show(f"done in {time.monotonic() - self._start:.1f} s", final=True)
+                elapsed = time.monotonic() - self._start
+                self._show(f"{'stopped after' if exc[0] else 'done in'} {elapsed:.1f} s",
+                           final=True)
 
     def _show(self, text, final=False):
         line = f"sparsecore: {self.label}: {text}"
@@ -331,8 +380,54 @@ def _progress_note(job):
     return poll
 
 
+RUNNERS = ("engine", "cocotb")
+
+
+def _check_runner(runner):
+    if runner not in RUNNERS:
+        raise ValueError(f"runner must be one of {', '.join(RUNNERS)}, not {runner!r}")
+
+
+def _engine_build(design, name, record, progress, root, what):
+    """:func:`verif.engine.build_engine`; the first build of a configuration says so on
+    stderr when it starts and when it is done, each on its own line."""
+    from sparsecore.verif.engine import build_engine
+
+    def starting():
+        if progress:
+            print(f"sparsecore: building the {what} {name} for the engine (once per "
+                  "configuration, then cached)", file=sys.stderr, flush=True)
+
+    built = build_engine(design, name, waves=record, root=root, on_compile=starting)
+    if built.rebuilt and progress:
+        print(f"sparsecore: built the {what} {name} in {built.build_seconds:.1f} s "
+              f"(cached in {built.build_dir})", file=sys.stderr, flush=True)
+    return built
+
+
+def _engine_stream(built, inputs, outputs, stalls, vcd, label, progress):
+    """:func:`verif.engine.run_job` with the progress line."""
+    from sparsecore.verif.engine import run_job
+
+    note = {}
+    with _Progress(label, lambda: note.get("text", "starting the simulator"),
+                   enabled=progress):
+        return run_job(built, inputs, outputs, stalls=stalls, vcd=vcd,
+                       progress=lambda text: note.__setitem__("text", text))
+
+
+def _wave_target(built, waves, kind):
+    """Where a run's VCD goes: ``waves``, or the build's runs folder (SPARSECORE_WAVES=1)."""
+    if waves is not None:
+        return Path(waves)
+    folder = built.build_dir / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{kind}-{os.getpid()}-{threading.get_ident()}.vcd"
+
+
 def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=None, *,
-             k_parts=1, progress=True, bare_cycles=0, root=None):
+             k_parts=1, progress=True, bare_cycles=0, root=None, runner="engine",
+             stalls=None):
     """C = A x B on the Verilated core for ``config`` (a :class:`hw.config.CoreConfig`).
 
     Arguments:
@@ -344,18 +439,27 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
         waves: a path ending in .vcd (or .fst, see :func:`wave_formats`): record
             the run's waveform there and a GTKWave save file (.gtkw) beside it.
         k_parts: cut each output tile's K into this many accumulating tiles.
-        progress: show progress on stderr for runs longer than a few seconds.
-        bare_cycles: also time a clock-only loop of this many cycles in the same
-            simulator run (the speed ceiling, see :mod:`sparsecore.bench.speed`).
+        progress: show progress on stderr for runs longer than a few seconds,
+            and the first build of a configuration on its own line.
+        bare_cycles: also time a reference loop of this many cycles on the same
+            build: the engine's raw C++ loop (:func:`verif.engine.raw_loop`), or
+            for the cocotb runner a clock-only cocotb loop (:mod:`sparsecore.bench.speed`).
         root: folder of build folders (default: :func:`verif.build.build_root`).
+        runner: ``"engine"`` (default: the C++ driver of :mod:`verif.engine`,
+            no per-cycle Python) or ``"cocotb"`` (:mod:`verif.gemm_tb`, per
+            cycle in Python). Both give the same C and the same cycle count.
+            An .fst waveform needs the cocotb runner (the engine writes VCD).
+        stalls: a :class:`verif.engine.StallPattern`: seeded idle cycles on
+            the input streams and backpressure on the results (default none).
 
     Operands are values, not bit codes; their ranges are checked by the packing
     (ValueError naming the first value out of range). Returns a :class:`GemmResult`;
     raises :class:`verif.build.SimulationFailed` when the core stalls or the
     simulator fails.
     """
-    from sparsecore.verif.build import build, waves_requested
+    from sparsecore.verif.build import waves_requested
 
+    _check_runner(runner)
     tiled = tile_gemm(Geometry.of(config), b, a=a, values=values, meta=meta, dense=dense,
                       k_parts=k_parts)
     fst = waves is not None and Path(waves).suffix == ".fst"
@@ -364,38 +468,89 @@ def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=
                          "machine lacks; give a .vcd path")
     # SPARSECORE_WAVES=1 (the testbenches' rerun switch) records into the run folder.
     record = waves is not None or waves_requested()
+    if runner == "engine" and not fst:
+        return _run_gemm_engine(config, tiled, dense, waves, record, progress, bare_cycles,
+                                root, stalls)
+    return _run_gemm_cocotb(config, tiled, dense, waves, record, fst, progress, bare_cycles,
+                            root, stalls)
+
+
+def _run_gemm_engine(config, tiled, dense, waves, record, progress, bare_cycles, root,
+                     stalls):
+    from sparsecore.verif.engine import raw_loop
+
+    built = _engine_build(config, core_build_name(config), record, progress, root, "core")
+    manifest = built.manifest
+    weights, acts = pack_table_words(manifest, config, tiled.tables)
+    start = time.perf_counter()
+    wave_path = _wave_target(built, waves, "gemm") if record else None
+    mode = "dense" if dense else "sparse"
+    run = _engine_stream(built, {"weights": weights, "activations": acts},
+                         {"results": tiled.n_tiles}, stalls, wave_path,
+                         f"{mode} GEMM on {built.name}", progress)
+    results = unpack_results(manifest, config, run.outputs["results"])
+    c = assemble(tiled, results)
+    job_seconds = time.perf_counter() - start
+    gtkw_path = None
+    if record:
+        from sparsecore.verif.waves import write_gtkw
+        gtkw_path = write_gtkw(wave_path, manifest)
+        if waves is None:
+            print(f"sparsecore: waves of this GEMM: {wave_path} (gtkwave {gtkw_path})",
+                  file=sys.stderr)
+    bare = None
+    if bare_cycles:
+        n, seconds = raw_loop(built, bare_cycles)
+        bare = n / seconds
+    return GemmResult(
+        c=c, cycles=run.cycles, mode=mode, seconds=run.sim_seconds, tiled=tiled,
+        tile_results=results, build=built, waves=wave_path, gtkw=gtkw_path,
+        bare_cycles_per_second=bare, runner="engine", job_seconds=job_seconds)
+
+
+def _run_gemm_cocotb(config, tiled, dense, waves, record, fst, progress, bare_cycles, root,
+                     stalls):
+    from sparsecore.verif.build import build
+
     name = core_build_name(config, fst=fst)
     with _Progress(f"building the core {name} (once per configuration)", enabled=progress):
         built = build(config, name, waves=record,
                       build_args=["--trace-fst"] if fst else [], root=root)
     manifest = built.manifest
     weights, acts = pack_beats(manifest, config, tiled.beats)
+    start = time.perf_counter()
     result, words, info, bare = _stream(built, tiled, weights, acts, None, dense, record,
-                                        progress, bare_cycles)
+                                        progress, bare_cycles, stalls)
     results = unpack_results(manifest, config, words)
+    c = assemble(tiled, results)
+    job_seconds = time.perf_counter() - start
     wave_path = gtkw_path = None
     run_dir = result.log.parent
-    if record:
-        dump = run_dir / ("dump.fst" if fst else "dump.vcd")
-        wave_path = Path(waves) if waves is not None else dump
-        if waves is not None:
-            shutil.move(str(dump), wave_path)
-        from sparsecore.verif.waves import verilog_names, write_gtkw
-        gtkw_path = write_gtkw(wave_path, manifest, available=verilog_names(
-            built.verilog.read_text()) if fst else None)
-        if waves is None:
-            print(f"sparsecore: waves of this GEMM: {wave_path} (gtkwave {gtkw_path})",
-                  file=sys.stderr)
-    if waves is not None or not record:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        if record:
+            dump = run_dir / ("dump.fst" if fst else "dump.vcd")
+            wave_path = Path(waves) if waves is not None else dump
+            if waves is not None:
+                shutil.move(str(dump), wave_path)
+            from sparsecore.verif.waves import verilog_names, write_gtkw
+            gtkw_path = write_gtkw(wave_path, manifest, available=verilog_names(
+                built.verilog.read_text()) if fst else None)
+            if waves is None:
+                print(f"sparsecore: waves of this GEMM: {wave_path} (gtkwave {gtkw_path})",
+                      file=sys.stderr)
+    finally:   # also when storing the waves failed (full disk): no run folder left behind
+        if waves is not None or not record:
+            shutil.rmtree(run_dir, ignore_errors=True)
     return GemmResult(
-        c=assemble(tiled, results), cycles=int(info["cycles"]),
+        c=c, cycles=int(info["cycles"]),
         mode="dense" if dense else "sparse", seconds=float(info["seconds"]), tiled=tiled,
         tile_results=results, build=built, waves=wave_path, gtkw=gtkw_path,
-        bare_cycles_per_second=(bare["cycles"] / bare["seconds"]) if bare else None)
+        bare_cycles_per_second=(bare["cycles"] / bare["seconds"]) if bare else None,
+        runner="cocotb", job_seconds=job_seconds)
 
 
-def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_cycles=0):
+def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_cycles=0,
+            stalls=None):
     """Stream packed beats through ``built`` with :mod:`verif.gemm_tb` in a job folder.
 
     Returns (the run's RunResult, output words, run info, bare loop info or None).
@@ -406,14 +561,20 @@ def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_c
     with tempfile.TemporaryDirectory(prefix="sparsecore-gemm-") as folder:
         job = GemmJob(folder)
         job.write_beats(weights, acts, streams["weights"]["payload_width"],
-                        streams["activations"]["payload_width"], tiled.beats.n_tiles,
+                        streams["activations"]["payload_width"], tiled.n_tiles,
                         params, streams["params"]["payload_width"] if params else None)
+        job.write_stalls(stalls)
         cases = (["clock_loop"] if bare_cycles else []) + ["gemm"]
         env = {JOB_ENV: folder, BARE_CYCLES_ENV: str(bare_cycles)}
-        with _Progress(f"{'dense' if dense else 'sparse'} GEMM on {built.name}",
-                       _progress_note(job), enabled=progress):
-            result = run(built, TB_MODULE, cases, extra_env=env, waves=record,
-                         run_name=f"gemm-{os.getpid()}-{threading.get_ident()}")
+        run_name = f"gemm-{os.getpid()}-{threading.get_ident()}"
+        try:
+            with _Progress(f"{'dense' if dense else 'sparse'} GEMM on {built.name}",
+                           _progress_note(job), enabled=progress):
+                result = run(built, TB_MODULE, cases, extra_env=env, waves=record,
+                             run_name=run_name)
+        except KeyboardInterrupt:   # SIGINT/SIGTERM: no run folder left behind
+            shutil.rmtree(built.build_dir / "runs" / run_name, ignore_errors=True)
+            raise
         words, info = job.read_results()
         bare = job.read_bare_loop() if bare_cycles else None
     return result, words, info, bare
@@ -438,7 +599,7 @@ class LayerResult:
 
 
 def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=True,
-              root=None):
+              root=None, runner="engine", stalls=None, waves=None):
     """One network layer on the Verilated :class:`hw.layer.SparseLayer` for ``config``
     (a :class:`hw.config.LayerConfig`): codes of ``requantize(A x B, mult, shift, bias)``.
 
@@ -449,6 +610,8 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=Tr
         mult, shift, bias: one per row of A (output channel), the output stage's
             fields (``sim.requant``).
         relu: clamp negatives to 0 (every tile).
+        runner, stalls: as for :func:`run_gemm` (the engine by default).
+        waves: a .vcd path for the run's waveform (engine only).
 
     Out-of-range values are refused by the packing before the simulator starts.
     Returns a :class:`LayerResult`; raises :class:`verif.build.SimulationFailed`
@@ -457,24 +620,48 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=Tr
     from sparsecore.hw.layer import SparseLayer
     from sparsecore.verif.build import build, waves_requested
 
+    _check_runner(runner)
     tiled = tile_gemm(Geometry.of(config), b, a=a, dense=dense)
-    record = waves_requested()
     from sparsecore.hw.registry import build_name
 
+    record = waves is not None or waves_requested()
     name = build_name(config)
-    with _Progress(f"building the layer {name} (once per configuration)", enabled=progress):
-        built = build(SparseLayer(config), name, waves=record, root=root)
-    manifest = built.manifest
-    params = pack_params(manifest, config, tiled, mult, shift, bias, relu)
-    weights, acts = pack_beats(manifest, config, tiled.beats)
-    result, words, info, _ = _stream(built, tiled, weights, acts, params, dense, record,
-                                     progress)
-    if record:
-        print(f"sparsecore: waves of this layer: {result.log.parent / 'dump.vcd'}",
-              file=sys.stderr)
+    mode = "dense" if dense else "sparse"
+    if runner == "engine":
+        built = _engine_build(config, name, record, progress, root, "layer")
+        manifest = built.manifest
+        params = pack_params(manifest, config, tiled, mult, shift, bias, relu, words32=True)
+        weights, acts = pack_table_words(manifest, config, tiled.tables)
+        wave_path = _wave_target(built, waves, "layer") if record else None
+        run = _engine_stream(built, {"weights": weights, "activations": acts,
+                                     "params": params},
+                             {"codes": tiled.n_tiles}, stalls, wave_path,
+                             f"{mode} layer on {built.name}", progress)
+        if record:
+            from sparsecore.verif.waves import write_gtkw
+            gtkw = write_gtkw(wave_path, manifest)
+            if waves is None:
+                print(f"sparsecore: waves of this layer: {wave_path} (gtkwave {gtkw})",
+                      file=sys.stderr)
+        words, cycles, seconds = run.outputs["codes"], run.cycles, run.sim_seconds
     else:
-        shutil.rmtree(result.log.parent, ignore_errors=True)
+        if waves is not None:
+            raise ValueError("waves: a layer's waveform path needs the engine runner; "
+                             "the cocotb runner records with SPARSECORE_WAVES=1")
+        with _Progress(f"building the layer {name} (once per configuration)",
+                       enabled=progress):
+            built = build(SparseLayer(config), name, waves=record, root=root)
+        manifest = built.manifest
+        params = pack_params(manifest, config, tiled, mult, shift, bias, relu)
+        weights, acts = pack_beats(manifest, config, tiled.beats)
+        result, words, info, _ = _stream(built, tiled, weights, acts, params, dense, record,
+                                         progress, stalls=stalls)
+        if record:
+            print(f"sparsecore: waves of this layer: {result.log.parent / 'dump.vcd'}",
+                  file=sys.stderr)
+        else:
+            shutil.rmtree(result.log.parent, ignore_errors=True)
+        cycles, seconds = int(info["cycles"]), float(info["seconds"])
     tile_codes = unpack_codes(manifest, config, words)
-    return LayerResult(out=assemble(tiled, tile_codes), cycles=int(info["cycles"]),
-                       mode="dense" if dense else "sparse", seconds=float(info["seconds"]),
-                       tiled=tiled, tile_codes=tile_codes, build=built)
+    return LayerResult(out=assemble(tiled, tile_codes), cycles=cycles, mode=mode,
+                       seconds=seconds, tiled=tiled, tile_codes=tile_codes, build=built)

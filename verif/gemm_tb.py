@@ -57,90 +57,108 @@ async def clock_loop(dut):
     GemmJob.from_env().write_bare_loop(cycles, seconds)
 
 
+class _Source:
+    """One input stream: offers its next beat unless stalled this cycle; holds it until taken."""
+
+    def __init__(self, dut, manifest, stream, words, stalls):
+        self.valid = _port(dut, manifest, stream, "valid")
+        self.ready = _port(dut, manifest, stream, "ready")
+        self.payload = _port(dut, manifest, stream, "payload")
+        self.words, self.stalls = words, stalls
+        self.sent, self.offered = 0, False
+        self.valid.value = 0
+
+    def drive(self):
+        stall = self.stalls is not None and self.stalls.next()
+        if not self.offered and self.sent < len(self.words) and not stall:
+            self.payload.value = self.words[self.sent]
+            self.valid.value = 1
+            self.offered = True
+
+    def observe(self):
+        """Right after an edge: the beat offered for it was taken."""
+        if self.offered and self.ready.value:
+            self.sent += 1
+            self.offered = False
+            self.valid.value = 0
+
+
 @cocotb.test()
 async def gemm(dut):
+    """The job's beats through the design, cycle by cycle; the same timing and stall
+    pattern as the engine's C++ driver (verif/engine_main.cpp)."""
+    from sparsecore.verif.engine import cycle_limit
+
     job = GemmJob.from_env()
     weights, acts, params, n_results = job.read_beats()
+    stall_pattern = job.read_stalls()
     manifest = testbench_manifest()
+
+    def stalls(stream):
+        if stall_pattern is None:
+            return None
+        return stall_pattern.stalls(stream, manifest["streams"][stream]["direction"])
+
     out = next(name for name, s in manifest["streams"].items() if s["direction"] == "out")
-    w_valid = _port(dut, manifest, "weights", "valid")
-    w_ready = _port(dut, manifest, "weights", "ready")
-    w_payload = _port(dut, manifest, "weights", "payload")
-    a_valid = _port(dut, manifest, "activations", "valid")
-    a_ready = _port(dut, manifest, "activations", "ready")
-    a_payload = _port(dut, manifest, "activations", "payload")
+    plays = [("weights", weights), ("activations", acts)]
+    if params is not None:
+        plays.append(("params", params))
+    sources = [_Source(dut, manifest, stream, words, stalls(stream)) for stream, words in plays]
     r_valid = _port(dut, manifest, out, "valid")
     r_ready = _port(dut, manifest, out, "ready")
     r_payload = _port(dut, manifest, out, "payload")
-    n_params = len(params) if params is not None else 0
-    if n_params:
-        p_valid = _port(dut, manifest, "params", "valid")
-        p_ready = _port(dut, manifest, "params", "ready")
-        p_payload = _port(dut, manifest, "params", "payload")
-        p_valid.value = 0
-
+    r_stalls = stalls(out)
     n_beats = len(weights)
-    # A stuck core must not hang the run: the pipeline needs latency cycles per
-    # tile at worst, and a beat per cycle otherwise.
-    limit = 2 * n_beats + (n_results + 1) * (manifest["latency"] + 4) + 100
+    limit = cycle_limit([len(w) for _, w in plays], [n_results], manifest["latency"],
+                        stall_pattern)
 
     clk = dut.clk
     Clock(clk, CLOCK_PERIOD_NS, unit="ns").start()
-    w_valid.value = 0
-    a_valid.value = 0
-    r_ready.value = 1       # results are always taken: no backpressure in a run
+    r_ready.value = 1
     await _reset(dut, clk)
 
     results = []
-    wi = ai = pi = 0
-    w_valid.value = a_valid.value = 1
-    w_payload.value = weights[0]
-    a_payload.value = acts[0]
-    if n_params:
-        p_valid.value = 1
-        p_payload.value = params[0]
     edge = RisingEdge(clk)
     cycles = 0
     next_note = PROGRESS_EVERY
+
+    def drive():
+        for source in sources:
+            source.drive()
+        ready = not (r_stalls is not None and r_stalls.next())
+        r_ready.value = int(ready)
+        return ready
+
     start = time.perf_counter()
+    ready = drive()
     while True:
         await edge
         cycles += 1
-        if wi < n_beats and w_ready.value:
-            wi += 1
-            if wi < n_beats:
-                w_payload.value = weights[wi]
-            else:
-                w_valid.value = 0
-        if ai < n_beats and a_ready.value:
-            ai += 1
-            if ai < n_beats:
-                a_payload.value = acts[ai]
-            else:
-                a_valid.value = 0
-        if pi < n_params and p_ready.value:
-            pi += 1
-            if pi < n_params:
-                p_payload.value = params[pi]
-            else:
-                p_valid.value = 0
-        if r_valid.value:
+        for source in sources:
+            source.observe()
+        if ready and r_valid.value:
             results.append(r_payload.value.to_unsigned())
             if len(results) == n_results:
                 break
+        ready = drive()
         if cycles >= next_note:
             next_note += PROGRESS_EVERY
-            job.write_progress(cycles, min(wi, ai), n_beats, len(results), n_results)
-            if cycles > limit:
-                break
+            job.write_progress(cycles, min(s.sent for s in sources[:2]), n_beats,
+                               len(results), n_results)
+        if cycles >= limit:
+            break
     seconds = time.perf_counter() - start
     job.write_results(results, cycles, seconds)
+    for source in sources:
+        source.valid.value = 0
+    r_ready.value = 1
     for _ in range(TAIL_CYCLES):    # so a waveform shows the last result beat whole
         await edge
+    sent = {stream: source.sent for (stream, _), source in zip(plays, sources, strict=True)}
     assert len(results) == n_results, (
         f"the core returned {len(results)} of {n_results} result beats in {cycles} cycles "
-        f"({min(wi, ai)} of {n_beats} input beats taken); it stalled")
-    assert pi == n_params, f"{pi} of {n_params} params beats taken for {n_results} results"
-    assert wi == ai == n_beats, (
-        f"all {n_results} results came back after only {wi} weight and {ai} activation "
-        f"beats of {n_beats}")
+        f"(input beats taken: {sent}); it stalled")
+    for (stream, words), source in zip(plays, sources, strict=True):
+        assert source.sent == len(words), (
+            f"all {n_results} results came back after only {source.sent} {stream} beats "
+            f"of {len(words)}")

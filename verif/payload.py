@@ -9,7 +9,7 @@ of a field at bits [i*bits, (i+1)*bits) (SPEC §4).
 import numpy as np
 
 from sparsecore.sim.formats import Format
-from sparsecore.sim.packing import pack_rows, unpack_rows
+from sparsecore.sim.packing import pack_fields32, pack_rows, unpack_field32, unpack_rows
 
 __all__ = ["BIT", "raw_format", "PayloadCodec", "words_to_bytes", "bytes_to_words"]
 
@@ -60,6 +60,28 @@ class PayloadCodec:
             words = packed if words is None else [a | b for a, b in zip(words, packed,
                                                                          strict=True)]
         return words
+
+    def pack_words(self, fields):
+        """Like :meth:`pack`, as an (n, ceil(width/32)) uint32 array (the engine's beat files)."""
+        triples, n = [], None
+        for name, (matrix, fmt) in fields.items():
+            matrix = np.asarray(matrix)
+            matrix = matrix.reshape(len(matrix), -1)
+            self._check(name, matrix, fmt)
+            n = len(matrix) if n is None else n
+            if len(matrix) != n:
+                raise ValueError(f"field {name!r} has {len(matrix)} rows, not {n}")
+            triples.append((self.fields[name][0], fmt.encode(matrix, name or "payload"),
+                            fmt.bits))
+        return pack_fields32(n or 0, self.width, triples)
+
+    def unpack_words(self, words, name, fmt):
+        """:meth:`unpack` of :meth:`pack_words`-style uint32 rows."""
+        offset, width = self.fields[name]
+        codes = unpack_field32(words, offset, width // fmt.bits, fmt.bits)
+        if fmt.bits == 64:  # the only field whose codes do not fit int64
+            return codes.view(np.int64) if fmt.signed else fmt.check(codes, name or "payload")
+        return fmt.decode(codes.astype(np.int64), name or "payload")
 
     def unpack(self, words, name, fmt):
         """Payload ints -> (beats, elements) int64 values of field ``name``."""

@@ -63,8 +63,13 @@ def trace_groups(manifest, available=None):
         ("weights stream (A)", _stream_traces(manifest, "weights")),
         ("tile descriptor", descriptor),
         ("activations stream (B)", _stream_traces(manifest, "activations")),
-        ("results stream (C tiles)", _stream_traces(manifest, "results")),
     ]
+    named = {"weights", "activations", "results"}
+    if "results" in manifest["streams"]:
+        groups.append(("results stream (C tiles)", _stream_traces(manifest, "results")))
+    # Any other stream of the design (a layer's params and codes), by its manifest name.
+    groups += [(f"{stream} stream", _stream_traces(manifest, stream))
+               for stream in manifest["streams"] if stream not in named]
     if available is not None:
         accs = sorted((n for n in available if ACCUMULATOR.fullmatch(n)),
                       key=lambda n: [int(x) for x in n.split("_")[1:]])

@@ -1,13 +1,15 @@
-"""Simulation speed of the GEMM runner next to its ceiling (a benchmark, not a test).
+"""Simulation speed of a GEMM runner next to its ceiling (a benchmark, not a test).
 
-The ceiling is a bare clock loop, one ``await RisingEdge`` per cycle with
-nothing driven or read, timed in the same simulator run on the same core just
-before the GEMM (``clock_loop`` in :mod:`verif.gemm_tb`). The runner does the
-same one await per cycle plus the stream handshakes and wide payload writes,
-so ``ratio`` is the share of the ceiling that the driving leaves (target: at
-least 0.25).
+``--runner engine`` (default): the engine (:mod:`sparsecore.verif.engine`) against
+the raw C++ loop on the same Verilated model (random payloads, valid and ready
+high every cycle). ``--runner cocotb``: the per-cycle cocotb runner against a
+bare clock loop, one ``await RisingEdge`` per cycle with nothing driven, timed
+in the same simulator run (``clock_loop`` in :mod:`sparsecore.verif.gemm_tb`).
+``ratio`` is the share of the ceiling that the driving leaves. ``make bench``
+measures the same, end to end, on a GEMM of a million cycles
+(:func:`sparsecore.bench.throughput.sim_speed`).
 
-    sparsecore bench speed [--config default] [--shape 32 2048 32]
+    sparsecore bench speed [--config default] [--shape 32 2048 32] [--runner R]
 """
 
 import argparse
@@ -25,8 +27,8 @@ DEFAULT_SHAPE = (32, 2048, 32)   # M, K, N: 16k sparse / 32k dense cycles on the
 
 
 def measure_speed(config="default", shape=DEFAULT_SHAPE, modes=("sparse", "dense"), seed=0,
-                  progress=False):
-    """Cycles per second of :func:`verif.gemm.run_gemm` and of the bare clock loop.
+                  progress=False, runner="engine"):
+    """Cycles per second of :func:`verif.gemm.run_gemm` and of its ceiling (see above).
 
     Returns one dict per mode: config, mode, shape, cycles, seconds,
     runner_cycles_per_s, bare_cycles_per_s, ratio (runner / bare), and the
@@ -43,7 +45,8 @@ def measure_speed(config="default", shape=DEFAULT_SHAPE, modes=("sparse", "dense
         dense = mode == "dense"
         k_beat = cfg.k_dense if dense else cfg.k_sparse
         beats = -(-m // cfg.rows) * -(-n // cfg.cols) * -(-k // k_beat)
-        result = run_gemm(cfg, a=a, b=b, dense=dense, bare_cycles=beats, progress=progress)
+        result = run_gemm(cfg, a=a, b=b, dense=dense, bare_cycles=beats, progress=progress,
+                          runner=runner)
         rows.append({
             "config": config if isinstance(config, str) else "custom",
             "mode": mode, "shape": list(shape), "cycles": result.cycles,
@@ -57,14 +60,15 @@ def measure_speed(config="default", shape=DEFAULT_SHAPE, modes=("sparse", "dense
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="sparsecore bench speed", description=__doc__.split(
-        "\n")[0])
+    parser = argparse.ArgumentParser(prog="sparsecore bench speed",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--runner", default="engine", choices=("engine", "cocotb"))
     parser.add_argument("--config", default="default")
     parser.add_argument("--shape", type=int, nargs=3, metavar=("M", "K", "N"),
                         default=list(DEFAULT_SHAPE))
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     args = parser.parse_args(argv)
-    rows = measure_speed(args.config, tuple(args.shape), progress=True)
+    rows = measure_speed(args.config, tuple(args.shape), progress=True, runner=args.runner)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

@@ -75,15 +75,107 @@ def sweep(config_name="default", shapes=SHAPES, ks=K_SWEEP, root=None, log=print
     return rows
 
 
-def sim_speed(config_name="default", shape=(64, 64, 1024), root=None):
-    """The GEMM runner's cycles/s next to a bare clock loop of as many cycles, same run."""
+ENGINE_GEMM = (128, 128, 8192)   # M, N, K: 1,048,580 sparse cycles on the default core
+CLI_GEMM = (256, 256, 8192)      # about 4.2 million sparse cycles: the `sparsecore gemm` target
+COCOTB_GEMM = (64, 64, 1024)     # the per-cycle cocotb runner, for comparison (32k cycles)
+
+
+def sim_speed(config_name="default", engine_shape=ENGINE_GEMM, cli_shape=CLI_GEMM,
+              cocotb_shape=COCOTB_GEMM, root=None, log=print):
+    """Simulation speed, one run: the engine end to end against the raw C++ loop on the same
+    Verilated model, ``sparsecore gemm`` as a command against the raw loop's time for as
+    many cycles, and the per-cycle cocotb runner against its bare clock loop.
+
+    Engine end to end: from the packed job (tables and indices) to C in numpy
+    (:attr:`sparsecore.verif.gemm.GemmResult.job_seconds`). The engine build is made (or
+    found cached) first and counted on its own. Every C is checked against the model.
+    """
+    from sparsecore.verif.engine import build_engine, raw_loop
+    from sparsecore.verif.gemm import core_build_name, run_gemm
+
     config = PRESETS[config_name]
+    built = build_engine(config, core_build_name(config), root=root)
+    out = {"config": config_name,
+           "build": {"seconds": built.build_seconds, "rebuilt": built.rebuilt}}
+    log(f"  engine build: {built.build_seconds:.1f} s ({'built' if built.rebuilt else 'cached'})")
+
+    m, n, k = engine_shape
+    a, b = random_operands(config, m, n, k, SEED)
+    result = run_gemm(config, a=a, b=b, progress=False, root=root)
+    _check(result, a, b, config, engine_shape)
+    raw_cycles, raw_seconds = raw_loop(built, result.cycles)
+    engine_rate = result.cycles / result.job_seconds
+    raw_rate = raw_cycles / raw_seconds
+    out["engine"] = {"m": m, "n": n, "k": k, "mode": result.mode, "cycles": result.cycles,
+                     "end_to_end_seconds": result.job_seconds,
+                     "sim_seconds": result.seconds, "cycles_per_second": engine_rate,
+                     "sim_cycles_per_second": result.cycles / result.seconds}
+    out["raw_loop"] = {"cycles": raw_cycles, "seconds": raw_seconds,
+                       "cycles_per_second": raw_rate}
+    out["ratio"] = engine_rate / raw_rate
+    log(f"  engine {m}x{n}x{k}: {result.cycles} cycles, {engine_rate:,.0f} cycles/s end to "
+        f"end; raw loop {raw_rate:,.0f} cycles/s; ratio {out['ratio']:.2f}")
+
+    out["cli"] = _cli_gemm(config_name, config, cli_shape, built, root)
+    log(f"  sparsecore gemm {'x'.join(map(str, cli_shape))}: {out['cli']['seconds']:.1f} s "
+        f"for {out['cli']['cycles']} cycles; raw loop {out['cli']['raw_seconds']:.1f} s; "
+        f"ratio {out['cli']['ratio']:.2f}")
+
+    m, n, k = cocotb_shape
+    a, b = random_operands(config, m, n, k, SEED)
+    probe = run_gemm(config, a=a, b=b, progress=False, root=root)   # sizes the bare loop
+    slow = run_gemm(config, a=a, b=b, progress=False, root=root, runner="cocotb",
+                    bare_cycles=probe.cycles)
+    _check(slow, a, b, config, cocotb_shape)
+    out["cocotb"] = {"m": m, "n": n, "k": k, "cycles": slow.cycles,
+                     "runner_cycles_per_second": slow.cycles_per_second,
+                     "bare_cycles_per_second": slow.bare_cycles_per_second,
+                     "ratio": slow.cycles_per_second / slow.bare_cycles_per_second}
+    log(f"  cocotb runner {m}x{n}x{k}: {slow.cycles_per_second:,.0f} cycles/s, bare clock "
+        f"loop {slow.bare_cycles_per_second:,.0f}")
+    return out
+
+
+def _check(result, a, b, config, shape):
+    mismatch = result.describe_mismatch(matmul(a, b, acc_bits=config.acc_bits))
+    if mismatch:
+        raise AssertionError(f"{'x'.join(map(str, shape))}: {mismatch}")
+
+
+def _cli_gemm(config_name, config, shape, built, root):
+    """``sparsecore gemm`` as a user runs it (a new process, build cached): wall time, and
+    the raw loop's time for the same number of cycles on the same build."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from sparsecore.verif.engine import raw_loop
+
     m, n, k = shape
-    # A first run sizes the bare loop to the GEMM (the build is cached by then).
-    probe = measure_gemm(config, m, n, k, dense=False, root=root)
-    row = measure_gemm(config, m, n, k, dense=False, root=root, bare_cycles=probe["cycles"])
-    return {"config": config_name, "m": m, "n": n, "k": k, "mode": row["mode"],
-            "cycles": row["cycles"], "runner_seconds": row["sim_seconds"],
-            "runner_cycles_per_second": row["cycles_per_second"],
-            "bare_cycles_per_second": row["bare_cycles_per_second"],
-            "ratio": row["cycles_per_second"] / row["bare_cycles_per_second"]}
+    a, b = random_operands(config, m, n, k, SEED)
+    with tempfile.TemporaryDirectory(prefix="sparsecore-bench-") as tmp:
+        tmp = Path(tmp)
+        np.save(tmp / "A.npy", a.astype(np.int8))
+        np.save(tmp / "B.npy", b.astype(np.int8))
+        env = dict(os.environ)
+        if root is not None:
+            env["SPARSECORE_BUILD_DIR"] = str(root)
+        command = [sys.executable, "-m", "sparsecore", "gemm", "--a", str(tmp / "A.npy"),
+                   "--b", str(tmp / "B.npy"), "--weights", config.weights, "--acts",
+                   config.acts, "--config", config_name, "--out", str(tmp / "C.npy")]
+        start = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True, env=env)
+        seconds = time.perf_counter() - start
+        if proc.returncode:
+            raise RuntimeError(f"sparsecore gemm failed ({proc.returncode}): {proc.stderr}")
+        words = dict(w.split("=", 1) for w in proc.stdout.split())
+        cycles = int(words["cycles"])
+        c = np.load(tmp / "C.npy")
+    if not np.array_equal(c, matmul(a, b, acc_bits=config.acc_bits)):
+        raise AssertionError(f"sparsecore gemm {m}x{n}x{k}: C differs from the model")
+    raw_cycles, raw_seconds = raw_loop(built, cycles)
+    return {"m": m, "n": n, "k": k, "cycles": cycles, "seconds": seconds,
+            "raw_seconds": raw_seconds, "ratio": seconds / raw_seconds}

@@ -62,9 +62,18 @@ def fake_results(dense_only_luts=1000, ternary_luts=30):
         "throughput": {"config": "default", "rows": _throughput_rows(),
                        "core": {**config, "multipliers": 64, "latency": 4,
                                 "peak_sparse": 128, "peak_dense": 64}},
-        "sim_speed": {"config": "default", "m": 64, "n": 64, "k": 1024, "mode": "sparse",
-                      "cycles": 32772, "runner_cycles_per_second": 30000.0,
-                      "bare_cycles_per_second": 100000.0, "ratio": 0.3},
+        "sim_speed": {
+            "config": "default", "build": {"seconds": 20.0, "rebuilt": True},
+            "engine": {"m": 128, "n": 128, "k": 8192, "mode": "sparse", "cycles": 1048580,
+                       "end_to_end_seconds": 2.0, "sim_seconds": 1.8,
+                       "cycles_per_second": 524290.0, "sim_cycles_per_second": 582544.0},
+            "raw_loop": {"cycles": 1048580, "seconds": 1.5, "cycles_per_second": 699053.0},
+            "ratio": 524290.0 / 699053.0,
+            "cli": {"m": 256, "n": 256, "k": 8192, "cycles": 4194308, "seconds": 13.0,
+                    "raw_seconds": 6.0, "ratio": 13.0 / 6.0},
+            "cocotb": {"m": 64, "n": 64, "k": 1024, "cycles": 32772,
+                       "runner_cycles_per_second": 30000.0,
+                       "bare_cycles_per_second": 100000.0, "ratio": 0.3}},
         "model": {"shape": {"m": 8, "k": 8, "n": 4}, "repeats": 1,
                   "seconds": {"compress_2to4": 0.001, "sparse_matmul": 0.002},
                   "a_elements_per_second": {"compress_2to4": 64000.0},
@@ -121,6 +130,11 @@ def test_targets_met_and_not_met():
     assert not met["fmax_scaling"]["met"]
     assert met["fmax_scaling"]["measured"] == pytest.approx(70 / 90, abs=1e-4)
     assert met["sim_speed"]["met"] and met["model_agreement"]["met"]
+    # 524290 / 699053 = 75 %: the 50 % target met; 13 s against 6 s is more than 2x.
+    assert met["engine_speed"]["met"]
+    assert met["engine_speed"]["measured"] == pytest.approx(0.75, abs=1e-4)
+    assert not met["cli_speed"]["met"]
+    assert met["cli_speed"]["measured"] == pytest.approx(13 / 6, abs=1e-4)
 
     worse = {t["name"]: t for t in evaluate_targets(
         fake_results(dense_only_luts=800, ternary_luts=40))}

@@ -81,14 +81,14 @@ def test_unreadable_npy(capsys, tmp_path, files, content):
     bad = tmp_path / "bad.npy"
     bad.write_bytes(content)
     assert_bad_input(capsys, tmp_path, gemm_argv(files, a=False) + ["--a", bad],
-                     str(bad), "not a readable .npy")
+                     str(bad), "not a valid .npy file")
 
 
 def test_directory_as_npy(capsys, tmp_path, files):
     folder = tmp_path / "dir.npy"
     folder.mkdir()
     assert_bad_input(capsys, tmp_path, gemm_argv(files, a=False) + ["--a", folder],
-                     str(folder), "not a readable .npy")
+                     str(folder), "is a directory, not a .npy file")
 
 
 def test_npz_archive(capsys, tmp_path, files):
@@ -102,7 +102,7 @@ def test_pickled_object_array(capsys, tmp_path, files):
     obj = tmp_path / "obj.npy"
     np.save(obj, np.array([[1, None]], dtype=object), allow_pickle=True)
     assert_bad_input(capsys, tmp_path, gemm_argv(files, a=False) + ["--a", obj],
-                     str(obj), "not a readable .npy")
+                     str(obj), "pickled data", "never loaded")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.bool_, np.complex64])
@@ -285,13 +285,13 @@ def test_verilog_out_cannot_be_created(capsys, tmp_path):
     (tmp_path / "file").write_text("")
     out = tmp_path / "file" / "v"
     assert_bad_input(capsys, tmp_path, ["verilog", "--config", "tiny", "--out", out],
-                     str(out), "cannot create the --out directory")
+                     str(out), "--out must be a folder", "file is a regular file")
 
 
 def test_verilog_out_is_a_file(capsys, tmp_path):
     (tmp_path / "v.txt").write_text("")
     assert_bad_input(capsys, tmp_path, ["verilog", "--out", tmp_path / "v.txt"],
-                     "v.txt", "--out must be a directory")
+                     "v.txt", "--out must be a folder", "it is a regular file")
 
 
 def test_verilog_unknown_config(capsys, tmp_path):
@@ -343,3 +343,50 @@ def test_console_script_exit_codes(tmp_path):
                           capture_output=True, text=True)
     assert good.returncode == 0, good.stderr
     assert (tmp_path / "sparsecore_tiny.v").exists()
+
+
+# -- the accelerator ----------------------------------------------------------------
+
+
+def test_bandwidth_needs_accel(capsys, tmp_path, files):
+    assert_bad_input(capsys, tmp_path, gemm_argv(files, "--bandwidth", "8"),
+                     "--bandwidth needs --accel")
+
+
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_bandwidth_must_be_positive(capsys, tmp_path, files, value):
+    assert_bad_input(capsys, tmp_path, gemm_argv(files, "--accel", "--bandwidth", value),
+                     "--bandwidth", "load_bytes must be a positive integer", value)
+
+
+def test_accel_refuses_waves(capsys, tmp_path, files):
+    assert_bad_input(capsys, tmp_path, gemm_argv(files, "--accel", "--waves",
+                                                 tmp_path / "w.vcd"), "--waves", "--accel")
+
+
+def test_accel_k_too_large(capsys, tmp_path, files):
+    """The tiny accelerator's stripe buffers hold 384 chunks: K up to 1536 sparse."""
+    files["a"] = save(tmp_path, "A.npy", np.zeros((2, 1540), np.int64))
+    files["b"] = save(tmp_path, "B.npy", np.zeros((1540, 2), np.int64))
+    assert_bad_input(capsys, tmp_path, gemm_argv(files, "--accel"), "B.npy", "K = 1540",
+                     "at most 1536 in sparse mode")
+
+
+def test_verilog_accel(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "verilog", "--config", "tiny", "--accel", "--set",
+                             "b_depth=64", "--set", "load_bytes=4", "--out", tmp_path)
+    assert code == 0, err
+    name = "sparsecore_accel_tiny_b_depth64_load_bytes4"
+    manifest = json.loads((tmp_path / f"{name}.json").read_text())
+    assert manifest["design"] == "SparseAccelerator"
+    assert manifest["config"]["b_depth"] == 64 and manifest["config"]["load_bytes"] == 4
+    assert manifest["buffers"]["b"]["bits"] == 64 * 4 * 2 * 8   # 4G x cols int8 per word
+    assert set(manifest["streams"]) == {"cmd", "load", "results", "status"}
+    assert manifest["streams"]["load"]["payload_width"] == 32
+
+
+def test_verilog_accel_bad_set(capsys, tmp_path):
+    assert_bad_input(capsys, tmp_path, ["verilog", "--accel", "--set", "a_depth=0", "--out",
+                                        tmp_path / "v"], "--set", "a_depth must be a positive")
+    assert_bad_input(capsys, tmp_path, ["verilog", "--set", "a_depth=4", "--out",
+                                        tmp_path / "v"], "unknown key 'a_depth'")

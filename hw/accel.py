@@ -1,0 +1,338 @@
+"""The accelerator: the tensor core with on-chip buffers and a hardware tile sequencer.
+
+::
+
+    cmd ──> [descriptor check] ──> status (one beat per command: ok or refused)
+    load ─> [word assembly] ─┬─> B buffer (whole K x N of B, b_depth words)
+                             └─> A buffers (two stripes of rows x K, a_depth words each)
+            [sequencer] ── reads A word + B word per cycle ──> SparseTensorCore
+                                                                    │ one tile
+            results <── [serializer: out_bytes per beat] <──────────┘
+
+Reuse scheme (docs/accel.md): B is loaded once per job and stays on chip; A
+comes one stripe of ``rows`` rows at a time (all of K), and each stripe is
+used for every tile column of C (``n_tiles`` output tiles) before it is
+freed. Two stripe buffers let stripe s+1 load while stripe s computes.
+
+External data path: the ``load`` stream (``load_bytes`` per beat) carries the
+job's operands in one fixed order, and ``results`` (``out_bytes`` per beat)
+brings the result tiles back; nothing else moves data.
+
+Load order of one job (every word little end first, SPEC §4; a word spans
+``ceil(bytes / load_bytes)`` beats, the last one zero-padded):
+
+1. B, tile column j = 0 .. n_tiles-1, then word w = 0 .. b_words-1 of that
+   column: B rows ``w*4G .. w*4G+4G-1``, columns ``j*cols .. j*cols+cols-1``
+   (``b_words = k_chunks`` sparse, ``ceil(k_chunks / 2)`` dense, where a word
+   holds two dense chunks: rows ``0..2G-1`` the even one).
+2. A, stripe s = 0 .. m_tiles-1, then chunk c = 0 .. k_chunks-1: one A word
+   (``values[i][t]`` then ``meta[i][g]`` of rows ``s*rows ..``; dense mode:
+   ``values[i][t] = A[s*rows + i][c*2G + t]`` and ``meta`` ignored).
+
+Results: output tiles in order (stripe s, then tile column j), each tile the
+core's result beat (``[i][j]`` signed ``acc_bits``) cut into ``out_beats``
+beats of ``out_bytes``, low bytes first.
+"""
+
+import enum
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from sparsecore.hw.config import AccelConfig
+from sparsecore.hw.core import SparseTensorCore
+
+__all__ = ["SparseAccelerator", "Refusal"]
+
+
+class Refusal(enum.IntFlag):
+    """Why a descriptor was refused (the ``reason`` bits of a status beat)."""
+
+    EMPTY = 1      # m_tiles, n_tiles or k_chunks is 0
+    A_TOO_BIG = 2  # k_chunks > a_depth: a stripe does not fit its buffer
+    B_TOO_BIG = 4  # n_tiles * b_words > b_depth: B does not fit
+
+
+class SparseAccelerator(wiring.Component):
+    """SparseTensorCore + operand buffers + tile sequencer, one descriptor per GEMM.
+
+    Parameters:
+        config: :class:`hw.config.AccelConfig` (core fields, stream widths, depths).
+
+    Members:
+        cmd: In(stream.Signature(cmd_layout)), one descriptor per GEMM:
+
+            - ``m_tiles``, ``n_tiles``: C's size in core tiles (rows, cols);
+            - ``k_chunks``: K in chunks of the mode (``4G`` sparse, ``2G`` dense);
+            - ``dense``: 0 sparse (2:4 compressed A), 1 dense.
+
+            Taken only when the accelerator is idle (``cmd.ready``).
+        load: In(stream.Signature(8 * load_bytes)), the job's operands in the
+            order of the module docstring; ready only while a buffer waits for them.
+        results: Out(stream.Signature(8 * out_bytes)), result tiles, ``out_beats`` each.
+        status: Out(stream.Signature(status_layout)), one beat per command after
+            its last result beat (``error`` 0), or right after the check when the
+            descriptor is refused (``error`` 1, ``reason`` a :class:`Refusal`; no
+            load or result beat moves).
+
+    Timing (:mod:`sim.accel_perf` is the exact model, with the load stream always
+    valid and results always ready): the check takes :attr:`check_cycles`; the
+    load stream is then taken every cycle while a buffer is free; the sequencer
+    issues one core beat per cycle whenever the stripe it needs is loaded, and
+    starts a tile no sooner than ``out_beats`` cycles after the previous one, so
+    the serializer keeps up and the core never holds.
+    """
+
+
+    def __init__(self, config):
+        if not isinstance(config, AccelConfig):
+            self._MustUse__silence = True   # refused, never meant to be elaborated
+            raise ValueError(f"config must be an AccelConfig, not {config!r}")
+        self._config = config
+        self._core = SparseTensorCore(config.core)
+        self._core._MustUse__silence = True   # elaborated with the accelerator
+        super().__init__({
+            "cmd": In(stream.Signature(self.cmd_layout)),
+            "load": In(stream.Signature(8 * config.load_bytes)),
+            "results": Out(stream.Signature(8 * config.out_bytes)),
+            "status": Out(stream.Signature(self.status_layout)),
+        })
+
+    # -- contract ---------------------------------------------------------------
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def cmd_layout(self):
+        c = self._config
+        return data.StructLayout({
+            "m_tiles": c.count_bits, "n_tiles": c.count_bits,
+            "k_chunks": c.count_bits, "dense": 1,
+        })
+
+    @property
+    def status_layout(self):
+        return data.StructLayout({"error": 1, "reason": len(Refusal)})
+
+    @property
+    def a_word_layout(self):
+        core = self._core.weights_layout
+        return data.StructLayout({"values": core["values"].shape, "meta": core["meta"].shape})
+
+    @property
+    def check_cycles(self):
+        """Edges from the command's to the one that starts loading or refuses it: B's size
+        ``n_tiles * b_words`` comes from a shift-and-add over ``count_bits`` edges (no
+        wide multiplier on the clock's path), then one edge compares."""
+        return self._config.count_bits + 1
+
+    @property
+    def core_latency(self):
+        return self._core.latency
+
+    @property
+    def latency(self):
+        """The core's latency (last beat of a tile in -> its result beat out)."""
+        return self._core.latency
+
+    def manifest_extra(self):
+        c = self._config
+        core = self._core.manifest_extra()
+        return {
+            "latency": self.latency,
+            "core_latency": self.core_latency,
+            "check_cycles": self.check_cycles,
+            "throughput": core["throughput"],
+            "pipeline": core["pipeline"],
+            "buffers": {
+                "a": {"words": 2 * c.a_depth, "word_bits": c.a_word_bits,
+                      "bits": c.a_buffer_bits, "scheme": "two stripes (ping-pong)"},
+                "b": {"words": c.b_depth, "word_bits": c.b_word_bits, "bits": c.b_buffer_bits,
+                      "scheme": "whole B of a job, loaded once"},
+            },
+            "load_order": "B by tile column then word; then A by stripe then chunk",
+            "refusal": {r.name: int(r) for r in Refusal},
+        }
+
+    # -- hardware ---------------------------------------------------------------
+
+    def elaborate(self, platform):
+        c = self._config
+        m = Module()
+        m.submodules.core = core = self._core
+        G, W8 = c.groups, 8 * c.load_bytes
+        cb = kb = c.count_bits
+
+        m.submodules.a_mem = a_mem = Memory(shape=self.a_word_layout, depth=2 * c.a_depth,
+                                            init=[])
+        m.submodules.b_mem = b_mem = Memory(shape=core.acts_layout, depth=c.b_depth, init=[])
+        a_wr, b_wr = a_mem.write_port(), b_mem.write_port()
+        a_rd, b_rd = a_mem.read_port(), b_mem.read_port()
+
+        # -- descriptor ------------------------------------------------------------
+        m_tiles = Signal(cb)
+        n_tiles = Signal(cb)
+        k_chunks = Signal(kb)
+        dense = Signal()
+        b_words = Signal(kb)            # B words per tile column
+        b_total = Signal(cb + kb)       # B words of the job
+        running = Signal()              # loading and computing a job
+        reason = Signal(len(Refusal))
+        status_valid = Signal()
+        idle = Signal(init=1)
+        check = Signal()                # B's size is being worked out
+        step = Signal(range(cb + 1))    # shift-and-add steps left
+        n_left = Signal(cb)             # multiplier bits not yet used
+        addend = Signal(cb + kb)        # b_words << step
+
+        m.d.comb += [self.cmd.ready.eq(idle), self.status.valid.eq(status_valid),
+                     self.status.p.error.eq(reason != 0), self.status.p.reason.eq(reason)]
+        with m.If(self.cmd.valid & idle):
+            p = self.cmd.p
+            words = Mux(p.dense, (p.k_chunks + 1) >> 1, p.k_chunks)
+            m.d.sync += [
+                idle.eq(0), check.eq(1), step.eq(cb),
+                m_tiles.eq(p.m_tiles), n_tiles.eq(p.n_tiles), k_chunks.eq(p.k_chunks),
+                dense.eq(p.dense), b_words.eq(words),
+                n_left.eq(p.n_tiles), addend.eq(words), b_total.eq(0),
+            ]
+        with m.If(check):
+            with m.If(step != 0):   # b_total = n_tiles * b_words, one bit per edge
+                m.d.sync += [step.eq(step - 1), n_left.eq(n_left >> 1),
+                             addend.eq(addend << 1)]
+                with m.If(n_left[0]):
+                    m.d.sync += b_total.eq(b_total + addend)
+            with m.Else():
+                bad = Cat((m_tiles == 0) | (n_tiles == 0) | (k_chunks == 0),
+                          k_chunks > c.a_depth, b_total > c.b_depth)
+                m.d.sync += [check.eq(0), reason.eq(bad)]
+                with m.If(bad.any()):
+                    m.d.sync += status_valid.eq(1)
+                with m.Else():
+                    m.d.sync += running.eq(1)
+        with m.If(self.status.valid & self.status.ready):
+            m.d.sync += [status_valid.eq(0), idle.eq(1), reason.eq(0)]
+
+        # -- load engine: bytes -> words -> buffers ------------------------------
+        nb_a, nb_b = c.a_word_beats, c.b_word_beats
+        nb_max = max(nb_a, nb_b)
+        collect = Signal(max(1, (nb_max - 1) * W8))
+        l_phase_a = Signal()            # 0: loading B, 1: loading A stripes
+        l_done = Signal()
+        l_beat = Signal(range(max(2, nb_max)))
+        l_word = Signal(cb + kb)
+        l_stripe = Signal(cb)           # A stripes fully loaded
+        c_stripe = Signal(cb)           # A stripes whose every read has been issued
+
+        nb = Mux(l_phase_a, nb_a - 1, nb_b - 1)
+        words = Mux(l_phase_a, k_chunks, b_total)
+        free = (l_stripe - c_stripe)[:2] < 2   # a stripe buffer is free
+        m.d.comb += self.load.ready.eq(running & ~l_done & (~l_phase_a | free))
+        beat = self.load.p
+
+        def word_of(n):
+            top = (n - 1) * W8
+            return Cat(collect[len(collect) - top:], beat) if top else beat
+
+        m.d.comb += [
+            a_wr.addr.eq(Mux(l_stripe[0], c.a_depth, 0) + l_word),
+            a_wr.data.eq(word_of(nb_a)),
+            b_wr.addr.eq(l_word),
+            b_wr.data.eq(word_of(nb_b)),
+        ]
+        with m.If(self.load.valid & self.load.ready):
+            if nb_max > 1:
+                m.d.sync += collect.eq(Cat(collect[W8:], beat))
+            with m.If(l_beat != nb):
+                m.d.sync += l_beat.eq(l_beat + 1)
+            with m.Else():
+                m.d.sync += [l_beat.eq(0), l_word.eq(l_word + 1)]
+                m.d.comb += [a_wr.en.eq(l_phase_a), b_wr.en.eq(~l_phase_a)]
+                with m.If(l_word == words - 1):
+                    m.d.sync += l_word.eq(0)
+                    with m.If(~l_phase_a):
+                        m.d.sync += l_phase_a.eq(1)
+                    with m.Else():
+                        m.d.sync += l_stripe.eq(l_stripe + 1)
+                        with m.If(l_stripe == m_tiles - 1):
+                            m.d.sync += l_done.eq(1)
+
+        # -- sequencer: one core beat per cycle ------------------------------------
+        s1_valid = Signal()
+        s1_last = Signal()
+        s1_half = Signal()
+        chunk = Signal(kb)
+        col = Signal(cb)
+        b_addr = Signal(cb + kb)
+        pace = Signal(range(max(2, c.out_beats)))
+        advance = ~s1_valid | core.weights.ready
+        loaded = l_phase_a & (c_stripe != l_stripe)
+        active = running & (c_stripe != m_tiles)
+        first = chunk == 0
+        issue = Signal()
+        m.d.comb += issue.eq(active & loaded & (~first | (pace == 0)) & advance)
+        last_chunk = chunk == k_chunks - 1
+
+        m.d.comb += [
+            a_rd.addr.eq(Mux(c_stripe[0], c.a_depth, 0) + chunk),
+            b_rd.addr.eq(b_addr),
+            a_rd.en.eq(advance), b_rd.en.eq(advance),
+        ]
+        with m.If(issue & first):
+            m.d.sync += pace.eq(c.out_beats - 1)
+        with m.Elif(pace != 0):
+            m.d.sync += pace.eq(pace - 1)
+        with m.If(advance):
+            m.d.sync += s1_valid.eq(issue)
+        with m.If(issue):
+            m.d.sync += [s1_last.eq(last_chunk), s1_half.eq(chunk[0]), chunk.eq(chunk + 1)]
+            with m.If(~dense | chunk[0] | last_chunk):
+                m.d.sync += b_addr.eq(b_addr + 1)
+            with m.If(last_chunk):
+                m.d.sync += [chunk.eq(0), col.eq(col + 1)]
+                with m.If(col == n_tiles - 1):
+                    m.d.sync += [col.eq(0), b_addr.eq(0), c_stripe.eq(c_stripe + 1)]
+
+        w, a = core.weights, core.activations
+        m.d.comb += [
+            w.valid.eq(s1_valid), a.valid.eq(s1_valid),
+            w.p.values.eq(a_rd.data.values), w.p.meta.eq(a_rd.data.meta),
+            w.p.dense.eq(dense), w.p.last.eq(s1_last), w.p.accumulate.eq(0),
+        ]
+        # A dense chunk is one half of a B word: the odd chunk's rows move down to 0..2G-1.
+        for k in range(4 * G):
+            src = b_rd.data[k]
+            if k < 2 * G:
+                src = Mux(dense & s1_half, b_rd.data[k + 2 * G].as_value(), src.as_value())
+            m.d.comb += a.p[k].eq(src)
+
+        # -- serializer: one result tile -> out_beats beats ---------------------
+        OB, O8 = c.out_beats, 8 * c.out_bytes
+        ser = Signal(OB * O8)
+        ser_valid = Signal()
+        ser_beat = Signal(range(max(2, OB)))
+        out_col = Signal(cb)            # tile column and stripe of the tile going out
+        out_stripe = Signal(cb)
+        ser_last = ser_beat == OB - 1
+        out_taken = self.results.valid & self.results.ready
+        m.d.comb += [
+            self.results.valid.eq(ser_valid), self.results.p.eq(ser[:O8]),
+            core.results.ready.eq(~ser_valid | (self.results.ready & ser_last)),
+        ]
+        with m.If(out_taken):
+            m.d.sync += [ser.eq(ser[O8:]), ser_beat.eq(ser_beat + 1)]
+            with m.If(ser_last):
+                m.d.sync += [ser_valid.eq(0), ser_beat.eq(0), out_col.eq(out_col + 1)]
+                with m.If(out_col == n_tiles - 1):
+                    m.d.sync += [out_col.eq(0), out_stripe.eq(out_stripe + 1)]
+                with m.If((out_col == n_tiles - 1) & (out_stripe == m_tiles - 1)):
+                    m.d.sync += [running.eq(0), status_valid.eq(1), out_stripe.eq(0),
+                                 l_phase_a.eq(0), l_done.eq(0), l_stripe.eq(0),
+                                 c_stripe.eq(0)]
+        with m.If(core.results.valid & core.results.ready):
+            m.d.sync += [ser.eq(core.results.p.as_value()), ser_valid.eq(1), ser_beat.eq(0)]
+        return m

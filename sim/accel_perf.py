@@ -1,0 +1,206 @@
+"""Cycle model of the accelerator (``hw.accel.SparseAccelerator``): a job's cycles, exactly.
+
+The accelerator holds all of a job's B on chip and streams A one stripe of
+``rows`` rows (all of K) at a time into two ping-pong stripe buffers; each
+stripe is used for every tile column of C before its buffer is refilled. The
+load stream (``load_bytes`` per cycle) carries B, then the stripes in order.
+
+Edges are counted from the edge that accepts the command (edge 0), with the
+load stream always valid and the result stream always ready:
+
+- the descriptor check takes ``check_cycles`` edges; loading starts at edge
+  ``check_cycles + 1``, one beat per edge while a buffer is free;
+- B takes ``LB = n_tiles * b_words * b_word_beats`` beats, each stripe
+  ``LA = k_chunks * a_word_beats``; stripe s may start loading once the reads
+  of stripe s-2 (same buffer) have all been issued (the edge after its last);
+- the sequencer reads one (A word, B word) pair per edge from the edge after
+  its stripe is loaded; a tile's first read comes no sooner than ``out_beats``
+  edges after the previous tile's first read (the serializer keeps up), and
+  no sooner than the edge after the previous tile's last read;
+- the core takes a read one edge later; its result leaves ``latency`` edges
+  after the tile's last beat into the serializer, then ``out_beats`` beats.
+
+``cycles`` = the edge of the last result beat (from the command's edge). A
+refused command's status beat is taken at edge ``check_cycles + 1``. Jobs played
+back to back add :data:`JOB_GAP` edges between one's last result and the next
+one's command (:func:`predict_jobs`).
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sparsecore.sim.arith import check_positive_int
+from sparsecore.sim.formats import get_format
+from sparsecore.sim.tiling import Geometry
+
+__all__ = ["AccelGeometry", "AccelJob", "AccelPerf", "plan_job", "predict_job", "predict_jobs",
+           "JOB_GAP"]
+
+# Between jobs played back to back: the last result's edge raises status, the status
+# moves at the next edge and the next command at the one after.
+JOB_GAP = 2
+
+KEPT_PER_GROUP = 2
+META_BITS = 4
+
+
+def _bytes(bits):
+    return -(-bits // 8)
+
+
+@dataclass(frozen=True)
+class AccelGeometry:
+    """What the model needs to know of an accelerator (an AccelConfig or its manifest)."""
+
+    rows: int
+    cols: int
+    groups: int
+    weights: str
+    acts: str
+    acc_bits: int
+    load_bytes: int
+    out_bytes: int
+    a_depth: int
+    b_depth: int
+    latency: int
+    check_cycles: int = 1
+
+    FIELDS = ("rows", "cols", "groups", "weights", "acts", "acc_bits", "load_bytes",
+              "out_bytes", "a_depth", "b_depth")
+
+    def __post_init__(self):
+        for name in ("rows", "cols", "groups", "acc_bits", "load_bytes", "out_bytes",
+                     "a_depth", "b_depth"):
+            check_positive_int(name, getattr(self, name))
+        get_format(self.weights, "weights")
+        get_format(self.acts, "acts")
+
+    @classmethod
+    def of(cls, manifest):
+        """From an accelerator manifest (``config``, ``latency``, ``check_cycles``)."""
+        if not isinstance(manifest, Mapping) or "config" not in manifest:
+            raise ValueError(f"manifest must be an accelerator manifest, not {manifest!r}")
+        cfg = manifest["config"]
+        missing = [f for f in cls.FIELDS if f not in cfg]
+        if missing:
+            raise ValueError(f"manifest config lacks {', '.join(missing)}")
+        return cls(**{f: cfg[f] for f in cls.FIELDS}, latency=manifest["latency"],
+                   check_cycles=manifest.get("check_cycles", 1))
+
+    @property
+    def core(self):
+        return Geometry(self.rows, self.cols, self.groups, self.acc_bits)
+
+    @property
+    def a_word_bits(self):
+        return self.rows * self.groups * (KEPT_PER_GROUP * get_format(self.weights).bits
+                                          + META_BITS)
+
+    @property
+    def b_word_bits(self):
+        return self.core.k_sparse * self.cols * get_format(self.acts).bits
+
+    @property
+    def a_word_beats(self):
+        return -(-_bytes(self.a_word_bits) // self.load_bytes)
+
+    @property
+    def b_word_beats(self):
+        return -(-_bytes(self.b_word_bits) // self.load_bytes)
+
+    @property
+    def out_beats(self):
+        return -(-_bytes(self.rows * self.cols * self.acc_bits) // self.out_bytes)
+
+
+@dataclass(frozen=True)
+class AccelJob:
+    """One descriptor: C's size in tiles, K in chunks of the mode, and the mode."""
+
+    m_tiles: int
+    n_tiles: int
+    k_chunks: int
+    dense: bool
+
+    @property
+    def b_words(self):
+        """B words per tile column: a word holds one sparse chunk or two dense ones."""
+        return -(-self.k_chunks // 2) if self.dense else self.k_chunks
+
+    def refusal(self, geometry):
+        """The refusal bits the hardware answers (0: accepted); see hw.accel.Refusal."""
+        bits = 0
+        if min(self.m_tiles, self.n_tiles, self.k_chunks) == 0:
+            bits |= 1
+        if self.k_chunks > geometry.a_depth:
+            bits |= 2
+        if self.n_tiles * self.b_words > geometry.b_depth:
+            bits |= 4
+        return bits
+
+
+def plan_job(geometry, m, n, k, *, dense):
+    """The descriptor of C[m x n] = A[m x k] x B[k x n] (sizes >= 1)."""
+    g = geometry
+    for name, v in (("m", m), ("n", n), ("k", k)):
+        check_positive_int(name, v)
+    return AccelJob(-(-m // g.rows), -(-n // g.cols), -(-k // g.core.k_per_beat(dense)),
+                    bool(dense))
+
+
+@dataclass(frozen=True)
+class AccelPerf:
+    """The model's figures for one job."""
+
+    job: AccelJob
+    cycles: int            # command edge .. last result beat (or status, when refused)
+    load_beats: int
+    load_bytes: int
+    compute_beats: int     # beats into the core
+    peak: int              # MACs per cycle at full use in the job's mode
+    refused: int           # refusal bits, 0 when accepted
+
+    @property
+    def padded_macs(self):
+        return self.compute_beats * self.peak
+
+    def utilization(self, macs):
+        """``macs / (cycles * peak)`` for the user's ``macs`` (SPEC §5)."""
+        return macs / (self.cycles * self.peak)
+
+
+def predict_job(geometry, job):
+    """:class:`AccelPerf` of ``job`` (an :class:`AccelJob`) on ``geometry``."""
+    g = geometry
+    peak = g.rows * g.cols * g.core.k_per_beat(job.dense)
+    refused = job.refusal(g)
+    if refused:
+        return AccelPerf(job, g.check_cycles + 1, 0, 0, 0, peak, refused)
+    kc, n_t, ob = job.k_chunks, job.n_tiles, g.out_beats
+    lb = n_t * job.b_words * g.b_word_beats
+    la = kc * g.a_word_beats
+    period = max(kc, ob)            # first read to first read of the next tile
+    next_load = g.check_cycles + 1 + lb
+    stripe_end = []                 # edge of each stripe's last read
+    prev_first = None               # first-read edge of the previous tile
+    prev_last = None
+    for s in range(job.m_tiles):
+        start = next_load if s < 2 else max(next_load, stripe_end[s - 2] + 1)
+        loaded = start + la - 1
+        next_load = loaded + 1
+        first = loaded + 1
+        if prev_first is not None:
+            first = max(first, prev_first + ob, prev_last + 1)
+        last_first = first + (n_t - 1) * period
+        prev_first, prev_last = last_first, last_first + kc - 1
+        stripe_end.append(prev_last)
+    cycles = prev_last + 1 + g.latency + ob
+    beats = lb + job.m_tiles * la
+    return AccelPerf(job, cycles, beats, beats * g.load_bytes, job.m_tiles * n_t * kc, peak, 0)
+
+
+def predict_jobs(geometry, jobs):
+    """Cycles of ``jobs`` played back to back (each command right after the previous
+    status): from the first command's edge to the last job's last result beat."""
+    perfs = [predict_job(geometry, job) for job in jobs]
+    return sum(p.cycles for p in perfs) + JOB_GAP * (len(perfs) - 1)

@@ -1,0 +1,375 @@
+"""``python -m sparsecore.bench.accel``: the accelerator's report, docs/accel_report.{md,json,png}.
+
+Parts (``--only`` runs some and keeps the others from the existing JSON):
+
+- ``rtl``: every report GEMM (MiniLM weight shapes 384x384, 1536x384, 384x1536
+  against 128 tokens; the digits MLP's two layers, 128x64 and 10x128, against
+  128 images) in sparse and dense mode on the Verilated accelerator of the
+  ``default`` and ``ternary_uint4`` presets at 16 bytes per cycle; C checked
+  against the numpy model, cycles (command to last result) against
+  :mod:`sim.accel_perf`.
+- ``roofline``: effective MACs per cycle vs the load stream's bytes per cycle
+  (1 .. 64), sparse and dense, both presets, from :mod:`sim.accel_perf` (the
+  model the ``rtl`` part checks cycle for cycle).
+- ``synth``: area (LUTs, flip-flops, block RAMs) and Fmax of the default
+  accelerator and of the bare default core on the same ECP5 85k, with the flow
+  of :mod:`sparsecore.bench.synth` (cached by Verilog hash).
+
+``--only report`` measures nothing and rewrites the page from the JSON.
+"""
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sparsecore.bench import synth as syn
+from sparsecore.bench.run import PROJECT, log, stamp
+from sparsecore.hw.config import PRESETS, AccelConfig
+from sparsecore.sim.accel_perf import AccelGeometry, plan_job, predict_job
+
+PARTS = ("rtl", "roofline", "synth")
+PRESET_NAMES = ("default", "ternary_uint4")
+TOKENS = 128
+# (label, M = output features, K = input features); B is K x TOKENS
+SHAPES = [("MiniLM 384x384", 384, 384), ("MiniLM 1536x384 (FFN up)", 1536, 384),
+          ("MiniLM 384x1536 (FFN down)", 384, 1536),
+          ("digits MLP layer 1 (128x64)", 128, 64), ("digits MLP layer 2 (10x128)", 10, 128)]
+BANDWIDTH = 16
+SWEEP_BYTES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
+ROOFLINE_SHAPE = ("MiniLM 384x384", 384, 384)
+ECP5_DEVICE = "ecp5_85k"
+ECP5_EBR = 208               # DP16KD blocks of an ECP5 85k, 18 kbit each
+SEED = 20261130
+TARGETS = {"speedup": 1.9, "utilization": 0.90, "fmax_ratio": 0.90}
+
+
+def geometry(name, load_bytes=BANDWIDTH):
+    from sparsecore.hw.accel import SparseAccelerator
+    config = AccelConfig.of(PRESETS[name], load_bytes=load_bytes)
+    accel = SparseAccelerator(config)
+    return config, AccelGeometry(**{f: getattr(config, f) for f in AccelGeometry.FIELDS},
+                                 latency=accel.latency, check_cycles=accel.check_cycles)
+
+
+def operands(config, m, k, dense, rng):
+    from sparsecore.sim import prune_2to4
+    wf, af = config.weight_format, config.act_format
+    a = rng.integers(wf.min, wf.max + 1, (m, k))
+    if not dense:
+        a = prune_2to4(a)
+    return a, rng.integers(af.min, af.max + 1, (k, TOKENS))
+
+
+def rtl_part():
+    from sparsecore.sim.accel import expected_c
+    from sparsecore.verif.accel.run import run_accel_gemm
+    rows = []
+    for name in PRESET_NAMES:
+        config, _ = geometry(name)
+        rng = np.random.default_rng(SEED)
+        for label, m, k in SHAPES:
+            for dense in (False, True):
+                a, b = operands(config, m, k, dense, rng)
+                t = time.monotonic()
+                result = run_accel_gemm(config, b, a=a, dense=dense, progress=False)
+                exact = bool(np.array_equal(result.c, expected_c(
+                    AccelGeometry.of(result.build.manifest), b, a=a, dense=dense)))
+                row = {"source": "rtl", "preset": name, "shape": label, "m": m, "k": k,
+                       "n": TOKENS,
+                       "mode": result.mode, "cycles": result.cycles,
+                       "model_cycles": result.model_cycles, "jobs": len(result.jobs),
+                       "macs": result.macs, "peak": result.peak,
+                       "utilization": result.utilization, "load_bytes": result.load_bytes,
+                       "exact": exact, "sim_seconds": round(time.monotonic() - t, 1),
+                       "cycles_per_second": round(result.cycles / max(result.seconds, 1e-9))}
+                log(f"rtl {name} {label} {result.mode}: {result.cycles} cycles "
+                    f"(model {result.model_cycles}), exact {exact}, {row['sim_seconds']} s")
+                log("row " + json.dumps(row))
+                rows.append(row)
+    return {"bandwidth": BANDWIDTH, "tokens": TOKENS, "rows": rows}
+
+
+def model_rows(presets=PRESET_NAMES):
+    """The report GEMMs' rows from sim.accel_perf alone (``source`` "model")."""
+    rows = []
+    for name in presets:
+        _, geo = geometry(name)
+        for label, m, k in SHAPES:
+            for dense in (False, True):
+                perf = predict_job(geo, plan_job(geo, m, TOKENS, k, dense=dense))
+                rows.append({"source": "model", "preset": name, "shape": label, "m": m,
+                             "k": k, "n": TOKENS, "mode": "dense" if dense else "sparse",
+                             "cycles": perf.cycles, "model_cycles": perf.cycles, "jobs": 1,
+                             "macs": m * k * TOKENS, "peak": perf.peak,
+                             "utilization": perf.utilization(m * k * TOKENS),
+                             "load_bytes": perf.load_bytes, "exact": None})
+    return rows
+
+
+def roofline_part():
+    label, m, k = ROOFLINE_SHAPE
+    curves = []
+    for name in PRESET_NAMES:
+        for dense in (False, True):
+            points = []
+            for bw in SWEEP_BYTES:
+                _, geo = geometry(name, bw)
+                perf = predict_job(geo, plan_job(geo, m, TOKENS, k, dense=dense))
+                points.append({"bytes_per_cycle": bw, "cycles": perf.cycles,
+                               "macs_per_cycle": m * k * TOKENS / perf.cycles,
+                               "peak": perf.peak})
+            curves.append({"preset": name, "mode": "dense" if dense else "sparse",
+                           "points": points})
+    return {"shape": label, "m": m, "k": k, "n": TOKENS, "curves": curves}
+
+
+_MEMORY_INIT = re.compile(r"^  initial begin\n(?:    \w+\[\d+\] = \d+'h[0-9a-f]+;\n)+  end\n",
+                          re.M)
+
+
+def _emit_without_memory_init(emit):
+    """``synth.emit_harness`` minus the buffers' all-zero ``initial`` blocks.
+
+    Block RAMs power up at zero, so the blocks say nothing the device does not
+    do; Yosys's Verilog frontend spends most of its time (and, for the default
+    depths, all of its memory) on their 7,000 assignments.
+    """
+    def wrapped(design, folder):
+        text, harness, manifest = emit(design, folder)
+        stripped = _MEMORY_INIT.sub(lambda m: "" if not re.search(r"'h0*[1-9a-f]", m.group(0))
+                                    else m.group(0), text)
+        (Path(folder) / f"{syn.TOP}.v").write_text(stripped)
+        return stripped, harness, manifest
+    return wrapped
+
+
+def synth_part(cache):
+    from sparsecore.hw.accel import SparseAccelerator
+    from sparsecore.hw.core import SparseTensorCore
+    syn.emit_harness = _emit_without_memory_init(syn.emit_harness)
+    config = AccelConfig.of(PRESETS["default"])
+    designs = [
+        syn.Design("accel_default", lambda: SparseAccelerator(config), "accel",
+                   pnr=(ECP5_DEVICE,)),
+        syn.Design("core_default", lambda: SparseTensorCore(PRESETS["default"]), "core",
+                   pnr=(ECP5_DEVICE,)),
+    ]
+    out = {}
+    for design in designs:
+        log(f"synth {design.name} (ECP5) ...")
+        s = syn.synthesize(design, "ecp5", cache)
+        log(f"  {s['luts']} LUTs, {s['ff']} FFs; place and route on {ECP5_DEVICE} ...")
+        fmax = syn.place_and_route(design, s, ECP5_DEVICE, cache)
+        s.pop("netlist", None)
+        ebr = s["cells"].get("DP16KD", 0)
+        out[design.name] = {"luts": s["luts"], "ff": s["ff"], "ebr": ebr,
+                            "cells": s["cells"], "fmax": fmax, "cached": s["cached"]}
+        log(f"  {design.name}: Fmax {fmax.get('fmax_mhz')} MHz, {ebr} EBR")
+    out["config"] = config.as_dict()
+    out["buffer_bits"] = {"a": config.a_buffer_bits, "b": config.b_buffer_bits}
+    return out
+
+
+# -- the page ---------------------------------------------------------------------------
+
+def _speedups(rtl):
+    table = {}
+    for r in rtl["rows"]:
+        table.setdefault((r["preset"], r["shape"]), {})[r["mode"]] = r
+    return table
+
+
+def targets(results):
+    rows = []
+    if "rtl" in results:
+        table = _speedups(results["rtl"])
+        for (preset, shape), modes in table.items():
+            if not shape.startswith("MiniLM") or len(modes) < 2:
+                continue
+            s = modes["dense"]["cycles"] / modes["sparse"]["cycles"]
+            where = "" if modes["sparse"].get("source", "rtl") == "rtl" else " (model only)"
+            rows.append((f"speed-up {preset} {shape}", f">= {TARGETS['speedup']}",
+                         f"{s:.3f}{where}", s >= TARGETS["speedup"]))
+            u = modes["sparse"]["utilization"]
+            rows.append((f"sparse utilization {preset} {shape}",
+                         f">= {TARGETS['utilization']:.0%}", f"{u:.1%}{where}",
+                         u >= TARGETS["utilization"]))
+        measured = [r for r in results["rtl"]["rows"] if r.get("source", "rtl") == "rtl"]
+        same = all(r["cycles"] == r["model_cycles"] for r in measured)
+        rows.append((f"cycle model = RTL on every report GEMM run on the RTL ({len(measured)})",
+                     "exact", "exact" if same else "differs", same))
+        exact = all(r["exact"] for r in measured)
+        rows.append(("every C from the RTL equal to the numpy model", "exact",
+                     "exact" if exact else "differs", exact))
+    if "synth" in results:
+        acc, core = results["synth"]["accel_default"], results["synth"]["core_default"]
+        fa, fc = acc["fmax"].get("fmax_mhz"), core["fmax"].get("fmax_mhz")
+        if fa and fc:
+            rows.append(("accelerator Fmax vs bare core, same ECP5 85k",
+                         f">= {TARGETS['fmax_ratio']:.0%}", f"{fa / fc:.1%} ({fa} vs {fc} MHz)",
+                         fa / fc >= TARGETS["fmax_ratio"]))
+        rows.append(("block RAMs fit an ECP5 85k with room", f"<= {ECP5_EBR} EBR",
+                     f"{acc['ebr']} EBR ({acc['ebr'] / ECP5_EBR:.0%})",
+                     acc["ebr"] <= 0.75 * ECP5_EBR))
+    return rows
+
+
+def write_page(results, out_dir):
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "accel_report.json").write_text(json.dumps(results, indent=1) + "\n")
+    lines = ["# Accelerator report", "",
+             "Generated by `make bench` (`python -m sparsecore.bench.accel`); the design and "
+             "its reuse scheme are in [accel.md](accel.md).", ""]
+    st = results.get("stamp", {})
+    if st:
+        lines += [f"Stamp: {st.get('date')}, git {st.get('git', '?')}, seed {SEED}, "
+                  f"{st['machine']['nproc']} CPUs ({st['machine']['cpu']}), "
+                  + ", ".join(f"{k} {v}" for k, v in st["tools"].items()), ""]
+    rows = targets(results)
+    if rows:
+        lines += ["## Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
+        lines += [f"| {t} | {w} | {m} | {'met' if ok else 'NOT met'} |" for t, w, m, ok in rows]
+        lines.append("")
+    if "rtl" in results:
+        rtl = results["rtl"]
+        lines += [
+            "## Sparse vs dense on the RTL, every cycle counted", "",
+            f"Each GEMM runs on the Verilated accelerator (`sparsecore gemm --accel` path) with "
+            f"a load stream of {rtl['bandwidth']} bytes per cycle, always valid, and results "
+            f"always taken; B is K x {rtl['tokens']}. Cycles run from the edge that takes the "
+            "command to the edge that takes the last result beat: loading B and the first "
+            "stripe, the descriptor check, the pipeline fill and drain, all included. "
+            "Utilization = M*N*K / (cycles x peak MACs per cycle of the mode).", "",
+            "Rows marked *model only* were not run on the RTL in this report (the model "
+            "equals the RTL on every job the tests and the other rows run).", "",
+            "| preset | GEMM (M x K) | sparse cycles | dense cycles | speed-up | sparse util. "
+            "| dense util. | load bytes sparse / dense | model = RTL |",
+            "|---|---|---|---|---|---|---|---|---|"]
+        for (preset, shape), modes in _speedups(rtl).items():
+            s, d = modes["sparse"], modes["dense"]
+            same = s["cycles"] == s["model_cycles"] and d["cycles"] == d["model_cycles"]
+            same = ("yes" if same else "NO") if s.get("source", "rtl") == "rtl" else "model only"
+            lines.append(
+                f"| {preset} | {shape} | {s['cycles']:,} | {d['cycles']:,} | "
+                f"{d['cycles'] / s['cycles']:.3f} | {s['utilization']:.1%} | "
+                f"{d['utilization']:.1%} | {s['load_bytes']:,} / {d['load_bytes']:,} | "
+                f"{same} |")
+        speed = [r["cycles_per_second"] for r in rtl["rows"] if r.get("cycles_per_second")]
+        if speed:
+            lines += ["", f"Simulation: {min(speed):,} to {max(speed):,} cycles/s under "
+                      "cocotb (one await per cycle).", ""]
+        if rtl.get("note"):
+            lines += ["", rtl["note"], ""]
+    if "roofline" in results:
+        rf = results["roofline"]
+        lines += ["## Effective MACs per cycle vs external bandwidth", "",
+                  f"{rf['shape']} against {rf['n']} tokens, from `sim.accel_perf` (which the "
+                  "RTL part matches cycle for cycle). The dotted lines are each mode's peak, "
+                  "the grey line the default 16 bytes per cycle.",
+                  "", "![roofline](accel_roofline.png)", "",
+                  "| bytes/cycle | " + " | ".join(f"{c['preset']} {c['mode']}"
+                                                  for c in rf["curves"]) + " |",
+                  "|---" * (1 + len(rf["curves"])) + "|"]
+        for i, bw in enumerate(SWEEP_BYTES):
+            lines.append(f"| {bw} | " + " | ".join(
+                f"{c['points'][i]['macs_per_cycle']:.1f}" for c in rf["curves"]) + " |")
+        lines.append("")
+        _plot(rf, out_dir / "accel_roofline.png")
+    if "synth" in results:
+        sy = results["synth"]
+        lines += ["## Area and Fmax on ECP5 85k", "",
+                  "Yosys `synth_ecp5 -nodsp` with classic ABC LUT4 mapping and nextpnr-ecp5 "
+                  "(router2), the flow of `sparsecore.bench.synth`, each design inside the "
+                  "timing harness; the accelerator's memories map to DP16KD block RAMs "
+                  f"(18 kbit each, {ECP5_EBR} on an 85k).", "",
+                  "| design | LUTs | FFs | EBR | Fmax (MHz) | critical path |",
+                  "|---|---|---|---|---|---|"]
+        for name in ("accel_default", "core_default"):
+            d = sy[name]
+            cp = d["fmax"].get("critical_path") or {}
+            path = (f"{cp.get('from')} -> {cp.get('to')}.{cp.get('to_port')} "
+                    f"({cp.get('logic_ns')} ns logic + {cp.get('routing_ns')} ns routing)"
+                    if cp else "")
+            lines.append(f"| {name} | {d['luts']:,} | {d['ff']:,} | {d['ebr']} | "
+                         f"{d['fmax'].get('fmax_mhz')} | {path} |")
+        bits = sy["buffer_bits"]
+        lines += ["", f"Buffers of the default accelerator: A {bits['a'] / 1024:.0f} kbit "
+                  f"(two stripes), B {bits['b'] / 1024:.0f} kbit.", ""]
+    (out_dir / "accel_report.md").write_text("\n".join(lines) + "\n")
+    return [out_dir / "accel_report.md", out_dir / "accel_report.json"]
+
+
+def _plot(rf, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = {"default": "-", "ternary_uint4": "--"}
+    colours = {"sparse": "tab:red", "dense": "tab:blue"}
+    for c in rf["curves"]:
+        x = [p["bytes_per_cycle"] for p in c["points"]]
+        y = [p["macs_per_cycle"] for p in c["points"]]
+        ax.plot(x, y, styles[c["preset"]], marker="o", ms=3, color=colours[c["mode"]],
+                label=f"{c['preset']} {c['mode']}")
+    for mode, colour in colours.items():
+        peak = next(c["points"][0]["peak"] for c in rf["curves"] if c["mode"] == mode)
+        ax.axhline(peak, color=colour, lw=0.8, ls=":")
+    ax.axvline(BANDWIDTH, color="grey", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("load stream, bytes per cycle")
+    ax.set_ylabel("effective MACs per cycle")
+    ax.set_title(f"{rf['shape']} x {rf['n']} tokens on the accelerator")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _git_commit():
+    import subprocess
+    try:
+        return subprocess.run(["git", "-C", str(PROJECT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m sparsecore.bench.accel",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(PROJECT / "docs"))
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help=f"comma-separated parts (default: {','.join(PARTS)}); "
+                             "'report' rewrites the page from the JSON")
+    parser.add_argument("--cache", default=str(PROJECT / "build" / "bench" / "synth"))
+    args = parser.parse_args(argv)
+    out_dir = Path(args.out)
+    previous = out_dir / "accel_report.json"
+    results = json.loads(previous.read_text()) if previous.is_file() else {}
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    if parts != ["report"]:
+        unknown = sorted(set(parts) - set(PARTS))
+        if unknown:
+            parser.error(f"--only: unknown part(s) {', '.join(unknown)}")
+        if "roofline" in parts:
+            results["roofline"] = roofline_part()
+        if "synth" in parts:
+            results["synth"] = synth_part(Path(args.cache))
+        if "rtl" in parts:
+            results["rtl"] = rtl_part()
+        results["stamp"] = {**stamp(), "git": _git_commit()}
+    for path in write_page(results, out_dir):
+        log(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+# amaranth: UnusedElaboratable=no
+"""The accelerator's report page: the roofline from the model, the speed-up table and the
+targets rendered from measured rows (the measuring itself runs in ``make bench``)."""
+
+import json
+
+from sparsecore.bench.accel import (
+    BANDWIDTH,
+    SWEEP_BYTES,
+    TARGETS,
+    roofline_part,
+    targets,
+    write_page,
+)
+
+
+def _row(preset, shape, mode, cycles, model=None, util=0.95):
+    return {"preset": preset, "shape": shape, "m": 384, "k": 384, "n": 128, "mode": mode,
+            "cycles": cycles, "model_cycles": cycles if model is None else model, "jobs": 1,
+            "macs": 384 * 384 * 128, "peak": 128 if mode == "sparse" else 64,
+            "utilization": util, "load_bytes": 1000, "exact": True, "sim_seconds": 1.0,
+            "cycles_per_second": 1000}
+
+
+def test_roofline_rises_to_the_peak():
+    rf = roofline_part()
+    assert len(rf["curves"]) == 4
+    for curve in rf["curves"]:
+        rates = [p["macs_per_cycle"] for p in curve["points"]]
+        assert [p["bytes_per_cycle"] for p in curve["points"]] == list(SWEEP_BYTES)
+        assert rates == sorted(rates), "more bandwidth never makes a job slower"
+        assert rates[-1] <= curve["points"][-1]["peak"]
+        at16 = rates[SWEEP_BYTES.index(BANDWIDTH)]
+        assert at16 > 0.9 * curve["points"][0]["peak"]
+
+
+def test_page_and_targets(tmp_path):
+    results = {"rtl": {"bandwidth": 16, "tokens": 128, "rows": [
+        _row("default", "MiniLM 384x384", "sparse", 150_000),
+        _row("default", "MiniLM 384x384", "dense", 297_000),
+        _row("default", "MiniLM 1536x384", "sparse", 600_000, model=599_999, util=0.85),
+        _row("default", "MiniLM 1536x384", "dense", 1_000_000),
+    ]}}
+    rows = {t.split(" (")[0]: (measured, ok) for t, _, measured, ok in targets(results)}
+    assert rows["speed-up default MiniLM 384x384"] == ("1.980", True)
+    assert rows["speed-up default MiniLM 1536x384"] == ("1.667", False)
+    assert rows["sparse utilization default MiniLM 1536x384"][1] is (0.85 >= TARGETS[
+        "utilization"])
+    assert rows["cycle model = RTL on every report GEMM run on the RTL"] == ("differs", False)
+    paths = write_page(results, tmp_path)
+    page = paths[0].read_text()
+    assert "| default | MiniLM 384x384 | 150,000 | 297,000 | 1.980 |" in page
+    assert "NOT met" in page
+    assert json.loads(paths[1].read_text()) == results
+    assert targets({}) == [], "no measured part, no target rows"

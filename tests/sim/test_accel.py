@@ -1,0 +1,80 @@
+"""The accelerator's job layout (load stream, result beats) and cycle model, on hand-worked
+examples; the RTL checks the model on random jobs in hw/tests/test_accel.py."""
+
+import numpy as np
+import pytest
+
+from sparsecore.sim.accel import expected_c, load_stream, result_beats, split_results
+from sparsecore.sim.accel_perf import AccelGeometry, AccelJob, plan_job, predict_job
+
+
+def _geometry(**kw):
+    fields = dict(rows=2, cols=2, groups=1, weights="int8", acts="int8", acc_bits=32,
+                  load_bytes=16, out_bytes=16, a_depth=4, b_depth=8, latency=4)
+    return AccelGeometry(**{**fields, **kw})
+
+
+def test_load_stream_bytes_by_hand():
+    """One row, one column, one group, one byte per beat: B's four K rows, then the A word
+    (values 5, -3 at positions 1 and 3: code 1 | 3 << 2 = 13) in 3 bytes."""
+    g = _geometry(rows=1, cols=1, load_bytes=1)
+    job, beats = load_stream(g, np.array([[1], [2], [3], [4]]), a=np.array([[0, 5, 0, -3]]))
+    assert job == AccelJob(1, 1, 1, False)
+    assert beats == [1, 2, 3, 4, 0x05, 0xFD, 0x0D]
+    # dense: K = 4 is two chunks of 2; one B word holds both; A words are 2 values + meta 0
+    job, beats = load_stream(g, np.array([[1], [2], [3], [4]]), a=np.array([[7, 5, 0, -3]]),
+                             dense=True)
+    assert job == AccelJob(1, 1, 2, True) and job.b_words == 1
+    assert beats == [1, 2, 3, 4, 7, 5, 0, 0x00, 0xFD, 0x00]
+
+
+def test_result_beats_round_trip():
+    g = _geometry(rows=2, cols=3, acc_bits=20, out_bytes=4)   # 120-bit tile: 4 beats
+    rng = np.random.default_rng(0)
+    c = rng.integers(-(1 << 19), 1 << 19, (3, 4))
+    job = plan_job(g, 3, 4, 5, dense=False)
+    beats = result_beats(g, job, c)
+    assert len(beats) == job.m_tiles * job.n_tiles * g.out_beats == 2 * 2 * 4
+    np.testing.assert_array_equal(split_results(g, job, beats, 3, 4), c)
+    assert beats[0] & 0xFFFFF == c[0, 0] & 0xFFFFF
+    with pytest.raises(ValueError, match="expected 16 result beats, got 15"):
+        split_results(g, job, beats[:-1], 3, 4)
+
+
+def test_expected_c_is_plain_matmul():
+    rng = np.random.default_rng(1)
+    a = rng.integers(-8, 8, (5, 12))
+    a[:, 1::2] = 0    # 2:4
+    b = rng.integers(0, 16, (12, 3))
+    g = _geometry()
+    np.testing.assert_array_equal(expected_c(g, b, a=a), a @ b)
+    np.testing.assert_array_equal(expected_c(g, b, a=a, dense=True), a @ b)
+
+
+def test_cycles_by_hand():
+    """2x2 tiles, one group, 16-byte beats: every word one beat, a tile's result one beat.
+
+    Job 3 x 2 tiles, 2 chunks: command at edge 0, check at 1, B (2 columns x 2 words)
+    at edges 2-5, stripe 0 at 6-7, stripe 1 at 8-9. Stripe 0 reads at 8-11 (two tiles of
+    two chunks), stripe 1 at 12-15; stripe 2 loads into stripe 0's buffer once its reads
+    are done (edges 12-13) and reads at 16-19. The core takes the last read at 20, its
+    result leaves at 20 + latency 4, its one result beat at 25."""
+    g = _geometry()
+    assert predict_job(g, AccelJob(1, 1, 1, False)).cycles == 1 + 1 + 1 + 1 + 1 + 4 + 1
+    perf = predict_job(g, AccelJob(3, 2, 2, False))
+    assert perf.cycles == 25
+    assert perf.load_beats == 4 + 3 * 2 and perf.load_bytes == 16 * 10
+    assert perf.compute_beats == 12 and perf.peak == 2 * 2 * 4
+    # out_bytes 4: 4 beats per tile > 2 chunks, so tiles start 4 edges apart
+    slow = predict_job(_geometry(out_bytes=4), AccelJob(1, 2, 2, False))
+    # B 2-5, stripe 6-7, tile 0 reads 8-9, tile 1 reads 12-13; result 14+4, beats 19-22
+    assert slow.cycles == 22
+
+
+def test_refusals():
+    g = _geometry()
+    assert predict_job(g, AccelJob(1, 1, 5, False)).refused == 2
+    assert predict_job(g, AccelJob(1, 5, 2, False)).refused == 4     # 10 words > 8
+    assert predict_job(g, AccelJob(1, 8, 2, True)).refused == 0      # dense: 1 word/column
+    assert predict_job(g, AccelJob(0, 1, 1, True)).refused == 1
+    assert predict_job(g, AccelJob(0, 1, 1, True)).cycles == 2

@@ -1,0 +1,323 @@
+"""The engine (C++ driver, :mod:`sparsecore.verif.engine`) against the cocotb runner and its faults.
+
+On the same job and the same stall seed, the engine and the per-cycle cocotb
+runner (:mod:`sparsecore.verif.gemm_tb`) must give the same C and the same cycle
+count, GEMM and layer, sparse and dense, with and without stalls. C is also
+checked against plain numpy. Faults (beat counts that disagree, a design that
+never finishes) end with one line, and no temporary file or child is left.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sparsecore.hw.config import LayerConfig, preset
+from sparsecore.sim import prune_2to4
+from sparsecore.sim.inference import IntegerLayer, numpy_layer
+from sparsecore.sim.packing import pack_fields32, pack_rows, unpack_field32
+from sparsecore.sim.tiling import Geometry, tile_gemm
+from sparsecore.verif.engine import (
+    EngineFailed,
+    StallPattern,
+    Stalls,
+    build_engine,
+    run_job,
+    verilated_name,
+)
+from sparsecore.verif.gemm import core_build_name, pack_beat_words, run_gemm, run_layer
+
+SEED = 20261130
+TINY = preset("tiny")
+# The layer testbench's design (verif/layer/test_layer.py): its cocotb build is shared.
+LAYER = LayerConfig(rows=2, cols=3, groups=1, weights="int4", acts="uint4", acc_bits=16,
+                    out="int8", mult_bits=10, shift_bits=5)
+
+
+def plain_product(a, b):
+    return a.astype(np.int64) @ b.astype(np.int64)
+
+
+# -- pure parts --------------------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_pack_fields32_matches_pack_rows(data):
+    """Word w of a row holds bits [32w, 32w+32) of the pack_rows integer (SPEC §4)."""
+    bits = data.draw(st.sampled_from([1, 2, 4, 8, 13, 32, 33]))
+    count = data.draw(st.integers(1, 9))
+    offset = data.draw(st.integers(0, 40))
+    n = data.draw(st.integers(0, 5))
+    width = offset + count * bits + data.draw(st.integers(0, 20))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    codes = rng.integers(0, 1 << bits, size=(n, count), dtype=np.uint64)
+    words = pack_fields32(n, width, [(offset, codes, bits)])
+    assert words.dtype == np.uint32 and words.shape == (n, -(-width // 32))
+    from sparsecore.verif.payload import raw_format
+    expected = pack_rows(codes.astype(np.int64), raw_format(bits)) if n else []
+    for row, value in zip(words, expected, strict=True):
+        as_int = sum(int(w) << (32 * i) for i, w in enumerate(row))
+        assert as_int == value << offset
+    np.testing.assert_array_equal(unpack_field32(words, offset, count, bits), codes)
+
+
+def test_stalls_are_splitmix64():
+    """The published splitmix64 sequence from state 0; a draw stalls below the threshold."""
+    first = [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
+    always = Stalls(threshold=1 << 24, state=0)
+    never = Stalls(threshold=0, state=0)
+    some = Stalls(threshold=0x6E789E6AA1B965F4 >> 40, state=0)
+    assert [always.next() for _ in range(3)] == [True] * 3
+    assert [never.next() for _ in range(3)] == [False] * 3
+    # A draw stalls when its top 24 bits are below the threshold (strictly).
+    assert [some.next() for _ in range(3)] == [x >> 40 < first[1] >> 40 for x in first]
+
+
+def test_stall_pattern_validation_and_seeding():
+    with pytest.raises(ValueError, match="idle must be a probability in \\[0, 1\\), not 1"):
+        StallPattern(idle=1)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        StallPattern(seed=-1)
+    p = StallPattern(0.25, 0.5, seed=3)
+    assert p.threshold("in") == 1 << 22 and p.threshold("out") == 1 << 23
+    assert p.state("weights") != p.state("activations")
+    assert p.state("weights") == StallPattern(0.25, 0.5, seed=3).state("weights")
+    assert p.state("weights") != StallPattern(0.25, 0.5, seed=4).state("weights")
+    assert StallPattern().stalls("weights", "in") is None
+
+
+def test_verilated_names():
+    assert verilated_name("weights__valid") == "weights___05Fvalid"
+    assert verilated_name("clk") == "clk"
+    assert verilated_name("a.b") == "a__02Eb"
+
+
+# -- the engine against the cocotb runner ------------------------------------------------
+
+GEMM_CASES = [
+    # (M, K, N), dense, stalls, k_parts
+    ((5, 37, 3), False, None, 1),
+    ((5, 37, 3), False, StallPattern(0.3, 0.4, seed=11), 1),
+    ((3, 9, 5), True, StallPattern(0.5, 0.0, seed=12), 1),
+    ((4, 40, 2), False, StallPattern(0.0, 0.6, seed=13), 3),
+]
+
+
+@pytest.mark.parametrize("shape, dense, stalls, k_parts", GEMM_CASES)
+def test_engine_matches_cocotb_gemm(shape, dense, stalls, k_parts):
+    m, k, n = shape
+    rng = np.random.default_rng(SEED + m * k * n)
+    a = rng.integers(-128, 128, size=(m, k))
+    a = a if dense else prune_2to4(a)
+    b = rng.integers(-128, 128, size=(k, n))
+    runs = {runner: run_gemm(TINY, a=a, b=b, dense=dense, k_parts=k_parts, progress=False,
+                             runner=runner, stalls=stalls)
+            for runner in ("engine", "cocotb")}
+    engine, cocotb = runs["engine"], runs["cocotb"]
+    assert engine.runner == "engine" and cocotb.runner == "cocotb"
+    np.testing.assert_array_equal(engine.c, plain_product(a, b))
+    np.testing.assert_array_equal(engine.tile_results, cocotb.tile_results)
+    assert engine.cycles == cocotb.cycles
+    if stalls is None:   # full rate: a beat every cycle, one latency at the end at most
+        latency = engine.build.manifest["latency"]
+        assert engine.beats <= engine.cycles <= engine.beats + latency + 1
+    else:                # stalls cost cycles
+        free = run_gemm(TINY, a=a, b=b, dense=dense, k_parts=k_parts, progress=False)
+        assert engine.cycles > free.cycles
+
+
+@pytest.mark.parametrize("dense, stalls", [(False, StallPattern(0.3, 0.3, seed=21)),
+                                           (True, None)])
+def test_engine_matches_cocotb_layer(dense, stalls):
+    rng = np.random.default_rng(SEED + 1)
+    m, k, n = 5, 19, 4
+    a = rng.integers(-8, 8, size=(m, k))
+    a = a if dense else prune_2to4(a)
+    b = rng.integers(0, 16, size=(k, n))
+    mult = rng.integers(1, 1 << 9, size=m)
+    shift = rng.integers(4, 12, size=m)
+    bias = rng.integers(-200, 200, size=m)
+    runs = {runner: run_layer(LAYER, a, b, mult, shift, bias, True, dense=dense,
+                              progress=False, runner=runner, stalls=stalls)
+            for runner in ("engine", "cocotb")}
+    layer = IntegerLayer(a, not dense, mult, shift, bias, True, LAYER.out)
+    _, want = numpy_layer(layer, b, LAYER.acc_bits, LAYER.mult_bits, LAYER.shift_bits,
+                          dense=dense)
+    np.testing.assert_array_equal(runs["engine"].out, want)
+    np.testing.assert_array_equal(runs["engine"].out, runs["cocotb"].out)
+    assert runs["engine"].cycles == runs["cocotb"].cycles
+
+
+# -- faults --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_engine():
+    return build_engine(TINY, core_build_name(TINY))
+
+
+def _job(built, m=4, k=16, n=4):
+    rng = np.random.default_rng(SEED + 2)
+    tiled = tile_gemm(Geometry.of(TINY), rng.integers(-9, 9, size=(k, n)),
+                      a=prune_2to4(rng.integers(-9, 9, size=(m, k))))
+    weights, acts = pack_beat_words(built.manifest, TINY, tiled.beats)
+    return weights, acts, tiled.beats.n_tiles
+
+
+def _no_job_folders(tmp):
+    return not any(Path(tmp).glob("sparsecore-engine-*"))
+
+
+def test_fault_input_beats_left_over(tiny_engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    weights, acts, tiles = _job(tiny_engine)
+    extra = np.concatenate([weights, weights[:1]])
+    with pytest.raises(EngineFailed, match=r"only \d+ of \d+ weights beats were taken") as err:
+        run_job(tiny_engine, {"weights": extra, "activations": acts}, {"results": tiles})
+    assert "\n" not in str(err.value)
+    assert _no_job_folders(tmp_path)
+
+
+def test_fault_more_output_beats_than_expected(tiny_engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    weights, acts, tiles = _job(tiny_engine)
+    with pytest.raises(EngineFailed, match=f"gave more than the {tiles - 1} beats"):
+        run_job(tiny_engine, {"weights": weights, "activations": acts},
+                {"results": tiles - 1})
+    assert _no_job_folders(tmp_path)
+
+
+def test_fault_cycle_limit(tiny_engine, tmp_path, monkeypatch):
+    """Fewer results come than the job expects: the run ends at its cycle limit, no hang."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    weights, acts, tiles = _job(tiny_engine)
+    start = time.monotonic()
+    with pytest.raises(EngineFailed, match=r"did not finish the job within the limit of \d+ "
+                       r"cycles \(beats: weights \d+/\d+ activations \d+/\d+ results "
+                       rf"{tiles}/{tiles + 1}\)"):
+        run_job(tiny_engine, {"weights": weights, "activations": acts},
+                {"results": tiles + 1})
+    assert time.monotonic() - start < 30
+    assert _no_job_folders(tmp_path)
+
+
+def test_run_job_refuses_bad_streams(tiny_engine):
+    weights, acts, tiles = _job(tiny_engine)
+    with pytest.raises(ValueError, match="inputs must be given for exactly the streams"):
+        run_job(tiny_engine, {"weights": weights}, {"results": tiles})
+    with pytest.raises(ValueError, match=r"activations: beats must be \(beats, 2\) uint32"):
+        run_job(tiny_engine, {"weights": weights, "activations": acts[:, :1]},
+                {"results": tiles})
+
+
+def test_indexed_beats_equal_played_beats(tiny_engine):
+    """A stream played as table[index] gives what the beats themselves give."""
+    weights, acts, tiles = _job(tiny_engine)
+    plain = run_job(tiny_engine, {"weights": weights, "activations": acts},
+                    {"results": tiles})
+    table, index = np.unique(acts, axis=0, return_inverse=True)
+    indexed = run_job(tiny_engine, {"weights": weights, "activations": (table, index.ravel())},
+                      {"results": tiles})
+    np.testing.assert_array_equal(plain.outputs["results"], indexed.outputs["results"])
+    assert plain.cycles == indexed.cycles
+
+
+def _command(pid):
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+def _children(pid):
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+# The CLI with run_gemm replaced by a job that never ends (one beat without `last`, a
+# result expected, no cycle limit): the engine child runs until it is stopped.
+ENDLESS_CLI = """
+import sys
+import numpy as np
+import sparsecore.verif.gemm as gemm
+from sparsecore.cli import main
+from sparsecore.verif.engine import build_engine, run_job
+
+def endless(config, **kwargs):
+    built = build_engine(config, gemm.core_build_name(config))
+    beats = {name: np.zeros((1, -(-s["payload_width"] // 32)), np.uint32)
+             for name, s in built.manifest["streams"].items() if s["direction"] == "in"}
+    run_job(built, beats, {"results": 1}, limit=10**15)
+
+gemm.run_gemm = endless
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_cli_interrupt_stops_the_simulator(tiny_engine, tmp_path, sig, code):
+    """`sparsecore gemm` interrupted mid-run: the engine child is killed, the job folder
+    removed, exit 130 (SIGINT) or 143 (SIGTERM), one line on stderr, no output file."""
+    np.save(tmp_path / "A.npy", np.eye(2, 4, dtype=np.int64))
+    np.save(tmp_path / "B.npy", np.ones((4, 2), np.int64))
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ENDLESS_CLI, "gemm", "--a", tmp_path / "A.npy", "--b",
+         tmp_path / "B.npy", "--weights", "int8", "--acts", "int8", "--config", "tiny",
+         "--out", tmp_path / "C.npy"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    engine = []
+    try:
+        deadline = time.monotonic() + 120
+        while not engine and time.monotonic() < deadline and proc.poll() is None:
+            engine = [c for c in _children(proc.pid) if _command(c) == "engine"]
+            time.sleep(0.05)
+        assert engine, f"the engine child never started: {proc.communicate()}"
+        assert any(tmp.iterdir())          # the job folder exists while it runs
+        time.sleep(1.0)                    # well inside the run, not in its start-up
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == code, err
+        assert len(err.strip().splitlines()) == 1, err
+        assert not Path(f"/proc/{engine[0]}").exists() or \
+            Path(f"/proc/{engine[0]}/stat").read_text().split()[2] == "Z"
+        assert list(tmp.iterdir()) == []
+    finally:   # a failed check must not leave an endless simulator behind
+        if proc.poll() is None:
+            for pid in _children(proc.pid):     # still ours: its parent is alive
+                if _command(pid) == "engine":
+                    os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait()
+    assert not (tmp_path / "C.npy").exists()
+
+
+def test_cli_cycle_limit_exits_1_with_one_line(tiny_engine, capsys, tmp_path, monkeypatch):
+    """A run that does not finish within its cycle limit: exit 1, one line, no C written."""
+    import sparsecore.verif.engine as engine
+    from sparsecore.cli import main
+
+    monkeypatch.setattr(engine, "cycle_limit", lambda *args, **kwargs: 5)
+    np.save(tmp_path / "A.npy", np.eye(4, 8, dtype=np.int64))
+    np.save(tmp_path / "B.npy", np.ones((8, 4), np.int64))
+    code = main(["gemm", "--a", str(tmp_path / "A.npy"), "--b", str(tmp_path / "B.npy"),
+                 "--weights", "int8", "--acts", "int8", "--config", "tiny", "--out",
+                 str(tmp_path / "C.npy")])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    assert "did not finish the job within the limit of 5 cycles" in err
+    assert not (tmp_path / "C.npy").exists()

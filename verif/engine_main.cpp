@@ -1,0 +1,409 @@
+// The GEMM/layer engine's simulator: plays whole jobs through a Verilated design at
+// Verilator's own speed (verif/engine.py builds it and writes the job).
+//
+// Generic over the design's valid/ready streams: engine_ports.h, generated from the
+// manifest, binds each stream's ports (ENGINE_IN/ENGINE_OUT tables). A job file
+// (text, one directive a line) says what to do:
+//
+//   in  NAME WIDTH BEATS FILE [INDEX_FILE N]  play BEATS beats of WIDTH bits from FILE
+//                                             (little-endian 32-bit words, ceil(WIDTH/32)
+//                                             a beat), or the N beats named by the
+//                                             uint32 indices in INDEX_FILE
+//   out NAME WIDTH BEATS FILE                 capture BEATS beats into FILE (same words)
+//   stall NAME THRESHOLD STATE                seeded stalls of one stream (below)
+//   limit CYCLES                              give up after this many cycles
+//   reset CYCLES                              cycles with rst high first (default 2)
+//   tail CYCLES                               cycles run after the last beat (default 3)
+//   vcd PATH                                  record a VCD (a --trace build only)
+//   progress CYCLES                           a progress line on stdout this often
+//   raw CYCLES                                instead: the bare reference loop
+//
+// Timing (the same as verif/gemm_tb.py's cocotb loop, so cycle counts agree): after
+// reset, cycle c drives inputs, lets them settle (clk low, eval), samples every
+// handshake (valid && ready), then clocks the edge (clk high, eval): a beat with
+// valid and ready high transfers at that edge. `cycles` counts edges from cycle 0 to
+// the edge at which the last expected output beat is taken.
+//
+// Stalls: each stalled stream has a splitmix64 generator (STATE, 64 bits) drawn once
+// every cycle; a draw whose top 24 bits are below THRESHOLD is a stall. An input
+// stream stalls by not offering its next beat this cycle (a beat once offered stays
+// until taken, as the stream protocol requires); an output stream by lowering ready.
+// verif/engine.py StallPattern is the same generator in Python.
+//
+// Output on stdout: `progress ...` lines, then one `done cycles=N seconds=S` line.
+// Exit: 0 done; 2 bad job file; 3 cycle limit reached; 4 beat counts disagree.
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "verilated.h"
+#include "engine_ports.h"
+#if VM_TRACE
+#include "verilated_vcd_c.h"
+#endif
+
+namespace {
+
+struct Port {           // one stream's ports in the Verilated model
+    const char* name;
+    int width;
+    CData* valid;
+    CData* ready;
+    void* payload;      // CData/SData/IData/QData, or a VlWide's words
+};
+
+int words_of(int width) { return (width + 31) / 32; }
+
+void put_payload(const Port& p, const uint32_t* w) {
+    if (p.width <= 8) *static_cast<CData*>(p.payload) = static_cast<CData>(w[0]);
+    else if (p.width <= 16) *static_cast<SData*>(p.payload) = static_cast<SData>(w[0]);
+    else if (p.width <= 32) *static_cast<IData*>(p.payload) = w[0];
+    else if (p.width <= 64)
+        *static_cast<QData*>(p.payload) = w[0] | (static_cast<uint64_t>(w[1]) << 32);
+    else std::memcpy(p.payload, w, 4 * words_of(p.width));
+}
+
+void get_payload(const Port& p, uint32_t* w) {
+    if (p.width <= 8) w[0] = *static_cast<CData*>(p.payload);
+    else if (p.width <= 16) w[0] = *static_cast<SData*>(p.payload);
+    else if (p.width <= 32) w[0] = *static_cast<IData*>(p.payload);
+    else if (p.width <= 64) {
+        uint64_t q = *static_cast<QData*>(p.payload);
+        w[0] = static_cast<uint32_t>(q);
+        w[1] = static_cast<uint32_t>(q >> 32);
+    } else std::memcpy(w, p.payload, 4 * words_of(p.width));
+}
+
+struct Stall {          // splitmix64; see the header comment
+    uint32_t threshold = 0;
+    uint64_t state = 0;
+    bool next() {
+        state += 0x9E3779B97F4A7C15ULL;
+        uint64_t z = state;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        z ^= z >> 31;
+        return (z >> 40) < threshold;
+    }
+};
+
+struct InStream {
+    Port port;
+    std::vector<uint32_t> table;     // beats, words_of(width) words each
+    std::vector<uint32_t> index;     // beat order (empty: the table in order)
+    uint64_t beats = 0;              // to play
+    uint64_t sent = 0;
+    bool offered = false;
+    Stall stall;
+    const uint32_t* beat(uint64_t i) const {
+        uint64_t row = index.empty() ? i : index[i];
+        return table.data() + row * words_of(port.width);
+    }
+};
+
+struct OutStream {
+    Port port;
+    std::string file;
+    uint64_t beats = 0;              // expected
+    std::vector<uint32_t> words;
+    uint64_t taken = 0;
+    Stall stall;
+    bool ready = true;
+};
+
+[[noreturn]] void fail(int code, const std::string& message) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s\n", message.c_str());
+    std::exit(code);
+}
+
+std::vector<uint32_t> read_words(const std::string& path, uint64_t count) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) fail(2, "cannot open " + path);
+    std::vector<uint32_t> words(count);
+    f.read(reinterpret_cast<char*>(words.data()), static_cast<std::streamsize>(4 * count));
+    if (static_cast<uint64_t>(f.gcount()) != 4 * count)
+        fail(2, path + " holds fewer than the " + std::to_string(count) + " words the job says");
+    return words;
+}
+
+struct Job {
+    std::vector<InStream> ins;
+    std::vector<OutStream> outs;
+    uint64_t limit = 0, reset = 2, tail = 3, progress = 0, raw = 0;
+    std::string vcd;
+};
+
+const Port* find_port(const Port* table, int n, const std::string& name) {
+    for (int i = 0; i < n; i++)
+        if (name == table[i].name) return &table[i];
+    return nullptr;
+}
+
+Job read_job(const char* path, const Port* ins, const Port* outs) {
+    std::ifstream f(path);
+    if (!f) fail(2, std::string("cannot open the job file ") + path);
+    Job job;
+    std::string line;
+    while (std::getline(f, line)) {
+        std::istringstream words(line);
+        std::string key, name;
+        if (!(words >> key) || key[0] == '#') continue;
+        if (key == "in" || key == "out") {
+            int width = 0;
+            uint64_t beats = 0;
+            std::string file;
+            words >> name >> width >> beats >> file;
+            if (words.fail()) fail(2, "bad job line: " + line);
+            const Port* port = find_port(key == "in" ? ins : outs,
+                                         key == "in" ? ENGINE_N_IN : ENGINE_N_OUT, name);
+            if (!port) fail(2, "the design has no " + key + "put stream " + name);
+            if (port->width != width)
+                fail(2, "stream " + name + " is " + std::to_string(port->width) +
+                        " bits wide in this build, the job says " + std::to_string(width));
+            if (key == "in") {
+                InStream s{*port};
+                s.table = read_words(file, beats * words_of(width));
+                s.beats = beats;
+                std::string index_file;
+                uint64_t n = 0;
+                if (words >> index_file >> n) {
+                    s.index = read_words(index_file, n);
+                    for (uint32_t i : s.index)
+                        if (i >= beats) fail(2, "index " + std::to_string(i) + " in " +
+                                                    index_file + " is past the table's " +
+                                                    std::to_string(beats) + " beats");
+                    s.beats = n;
+                }
+                job.ins.push_back(std::move(s));
+            } else {
+                OutStream s{*port};
+                s.file = file;
+                s.beats = beats;
+                s.words.reserve(beats * words_of(width));
+                job.outs.push_back(std::move(s));
+            }
+            continue;
+        } else if (key == "stall") {
+            uint32_t threshold = 0;
+            uint64_t state = 0;
+            words >> name >> threshold >> state;
+            Stall* stall = nullptr;
+            for (auto& s : job.ins) if (name == s.port.name) stall = &s.stall;
+            for (auto& s : job.outs) if (name == s.port.name) stall = &s.stall;
+            if (!stall) fail(2, "stall for stream " + name + ", which the job does not play");
+            stall->threshold = threshold;
+            stall->state = state;
+        } else if (key == "limit") words >> job.limit;
+        else if (key == "reset") words >> job.reset;
+        else if (key == "tail") words >> job.tail;
+        else if (key == "progress") words >> job.progress;
+        else if (key == "raw") words >> job.raw;
+        else if (key == "vcd") words >> job.vcd;
+        else fail(2, "unknown job directive " + key);
+        if (words.fail()) fail(2, "bad job line: " + line);
+    }
+    return job;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 2) fail(2, "usage: engine JOB_FILE");
+    auto context = std::make_unique<VerilatedContext>();
+    context->debug(0);
+    context->randReset(0);          // registers start at 0, as under cocotb
+    // An empty instance name keeps the design's module as the VCD's top scope.
+    auto top = std::make_unique<ENGINE_TOP>(context.get(), "");
+    Port in_ports[ENGINE_N_IN > 0 ? ENGINE_N_IN : 1];
+    Port out_ports[ENGINE_N_OUT > 0 ? ENGINE_N_OUT : 1];
+    ENGINE_BIND(top, in_ports, out_ports);
+    Job job = read_job(argv[1], in_ports, out_ports);
+
+#if VM_TRACE
+    std::unique_ptr<VerilatedVcdC> vcd;
+    if (!job.vcd.empty()) {
+        context->traceEverOn(true);
+        vcd = std::make_unique<VerilatedVcdC>();
+        top->trace(vcd.get(), 99);
+        vcd->open(job.vcd.c_str());
+    }
+    auto dump = [&](uint64_t t) { if (vcd) vcd->dump(t); };
+#else
+    if (!job.vcd.empty()) fail(2, "this build has no tracing: build with waves for a VCD");
+    auto dump = [](uint64_t) {};
+#endif
+    uint64_t time = 0;   // ns: a 10 ns clock, as under cocotb
+    auto tick = [&]() {
+        top->ENGINE_CLK = 0;
+        top->eval();
+        dump(time);
+        top->ENGINE_CLK = 1;
+        top->eval();
+        dump(time + 5);
+        time += 10;
+    };
+
+    if (job.raw) {
+        // The reference: random payloads, valid and ready high every cycle.
+        for (const Port& p : in_ports) *p.valid = 1;
+        for (const Port& p : out_ports) *p.ready = 1;
+        top->ENGINE_RST = 0;
+        int most = 1;
+        for (const Port& p : in_ports) most = std::max(most, words_of(p.width));
+        std::vector<uint32_t> random_words(most);
+        uint64_t x = 0x2545F4914F6CDD1DULL;
+        auto start = std::chrono::steady_clock::now();
+        for (uint64_t c = 0; c < job.raw; c++) {
+            for (const Port& p : in_ports) {
+                for (auto& w : random_words) {
+                    x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+                    w = static_cast<uint32_t>(x);
+                }
+                // top bits past the width are masked by Verilator on the next eval
+                put_payload(p, random_words.data());
+            }
+            top->ENGINE_CLK = 0;
+            top->eval();
+            top->ENGINE_CLK = 1;
+            top->eval();
+        }
+        std::printf("done cycles=%" PRIu64 " seconds=%.6f\n", job.raw, seconds_since(start));
+        top->final();
+        return 0;
+    }
+
+    for (auto& s : job.ins) *s.port.valid = 0;
+    for (auto& s : job.outs) *s.port.ready = 1;
+    top->ENGINE_RST = 1;
+    for (uint64_t c = 0; c < job.reset; c++) tick();
+    top->ENGINE_RST = 0;
+
+    uint64_t expected = 0, taken = 0;
+    for (auto& s : job.outs) expected += s.beats;
+    uint64_t cycles = 0, next_note = job.progress;
+    std::vector<uint32_t> scratch;
+    for (auto& s : job.outs) scratch.resize(std::max<size_t>(scratch.size(),
+                                                             words_of(s.port.width)));
+    std::vector<char> in_fire(job.ins.size()), out_fire(job.outs.size());
+    auto start = std::chrono::steady_clock::now();
+    bool finished = expected == 0;
+    while (!finished) {
+        // Drive this cycle: offer the next beat (unless stalled), set ready.
+        for (auto& s : job.ins) {
+            bool stall = s.stall.threshold && s.stall.next();
+            if (!s.offered && s.sent < s.beats && !stall) {
+                put_payload(s.port, s.beat(s.sent));
+                *s.port.valid = 1;
+                s.offered = true;
+            }
+        }
+        for (auto& s : job.outs) {
+            s.ready = !(s.stall.threshold && s.stall.next());
+            *s.port.ready = s.ready;
+        }
+        top->ENGINE_CLK = 0;
+        top->eval();
+        dump(time);
+        // Sample the handshakes before the edge.
+        for (size_t i = 0; i < job.ins.size(); i++)
+            in_fire[i] = job.ins[i].offered && *job.ins[i].port.ready;
+        for (size_t i = 0; i < job.outs.size(); i++) {
+            OutStream& s = job.outs[i];
+            out_fire[i] = s.ready && *s.port.valid;
+            if (out_fire[i]) {
+                s.taken++;
+                taken++;
+                if (s.taken > s.beats) {
+                    fail(4, std::string("output stream ") + s.port.name + " gave more than the " +
+                                std::to_string(s.beats) + " beats the job expects, at cycle " +
+                                std::to_string(cycles));
+                }
+                size_t n = s.words.size();
+                s.words.resize(n + words_of(s.port.width));
+                get_payload(s.port, s.words.data() + n);
+            }
+        }
+        top->ENGINE_CLK = 1;
+        top->eval();
+        dump(time + 5);
+        time += 10;
+        cycles++;
+        for (size_t i = 0; i < job.ins.size(); i++) {
+            InStream& s = job.ins[i];
+            if (in_fire[i]) {
+                s.sent++;
+                s.offered = false;
+                *s.port.valid = 0;
+            }
+        }
+        if (taken == expected) break;
+        if (job.limit && cycles >= job.limit) {
+            std::string where;
+            for (auto& s : job.ins)
+                where += std::string(" ") + s.port.name + " " + std::to_string(s.sent) + "/" +
+                         std::to_string(s.beats);
+            for (auto& s : job.outs)
+                where += std::string(" ") + s.port.name + " " + std::to_string(s.taken) + "/" +
+                         std::to_string(s.beats);
+            fail(3, "the design did not finish the job within the limit of " +
+                        std::to_string(job.limit) + " cycles (beats:" + where + "); it stalled");
+        }
+        if (job.progress && cycles >= next_note) {
+            next_note += job.progress;
+            uint64_t sent = 0, beats = 0;
+            for (auto& s : job.ins) { sent += s.sent; beats += s.beats; }
+            std::printf("progress cycles=%" PRIu64 " in=%" PRIu64 "/%" PRIu64 " out=%" PRIu64
+                        "/%" PRIu64 "\n", cycles, sent, beats, taken, expected);
+            std::fflush(stdout);
+        }
+    }
+    double seconds = seconds_since(start);
+    // A few more cycles, inputs idle and outputs ready: a waveform shows the last beat
+    // whole, and a design that gives more beats than the job expects is caught.
+    for (auto& s : job.ins) *s.port.valid = 0;
+    for (auto& s : job.outs) *s.port.ready = 1;
+    for (uint64_t c = 0; c < job.tail; c++) {
+        top->ENGINE_CLK = 0;
+        top->eval();
+        dump(time);
+        for (auto& s : job.outs)
+            if (*s.port.valid)
+                fail(4, std::string("output stream ") + s.port.name + " gave more than the " +
+                            std::to_string(s.beats) + " beats the job expects");
+        top->ENGINE_CLK = 1;
+        top->eval();
+        dump(time + 5);
+        time += 10;
+    }
+#if VM_TRACE
+    if (vcd) vcd->close();
+#endif
+    for (auto& s : job.ins)
+        if (s.sent != s.beats)
+            fail(4, "every output beat came back after only " + std::to_string(s.sent) + " of " +
+                        std::to_string(s.beats) + " " + s.port.name + " beats were taken");
+    for (auto& s : job.outs) {
+        std::ofstream f(s.file, std::ios::binary);
+        f.write(reinterpret_cast<const char*>(s.words.data()),
+                static_cast<std::streamsize>(4 * s.words.size()));
+        if (!f) fail(2, "cannot write " + s.file);
+    }
+    top->final();
+    std::printf("done cycles=%" PRIu64 " seconds=%.6f\n", cycles, seconds);
+    return 0;
+}
