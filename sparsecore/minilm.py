@@ -1016,7 +1016,3 @@ def _report_only(args, log):
         info["seconds_rtl_run"] = json.loads(Path(args.rtl_from).read_text())["seconds"]
     write_report(info, Path(args.out), log)
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -31,7 +31,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -483,20 +482,3 @@ def _run_child(built, job, progress):
     if "cycles" not in done:
         raise EngineFailed(f"{built.name}: the engine simulator ended without its summary")
     return done
-
-
-def _main(argv=None):
-    """``python -m verif.engine CONFIG CYCLES``: the raw loop's cycles/s on a preset core."""
-    from sparsecore.hw.config import preset
-
-    config = preset(argv[0] if argv else "default")
-    cycles = int(argv[1]) if argv and len(argv) > 1 else 1_000_000
-    built = build_engine(config)
-    n, seconds = raw_loop(built, cycles)
-    print(f"raw loop: {n} cycles in {seconds:.3f} s = {n / seconds:,.0f} cycles/s "
-          f"(build {built.build_seconds:.1f} s, rebuilt={built.rebuilt})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

@@ -406,7 +406,7 @@ def write_report(out, mutants_of, records, equivalence_results, seconds, setting
         lines.append("None: every mutant was killed.")
     lines += ["", "## Reproduce", "",
               "`make mutate MUTANTS=220` (the default); one design: `.venv/bin/python -m "
-              "sparsecore.campaign mutate --designs core_tiny --mutants 40`. The mutant "
+              "sparsecore mutate --designs core_tiny --mutants 40`. The mutant "
               "list depends only on the Verilog and the mutation seed, so a rerun on the "
               "same commit tests the same mutants.", ""]
     (out / "mutation.md").write_text("\n".join(lines))
