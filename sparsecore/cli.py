@@ -12,11 +12,15 @@
     sparsecore demo [--out DIR] [--seeds N] [--quick] [--no-kernels]
     sparsecore demo --check [--full] [--out DIR]
     sparsecore seeds [--out DIR] [--seeds N] [--rtl-images N] [--cache PKL] [--quick]
-    sparsecore regress [--seeds N] [--core-macs N]
+    sparsecore regress [--seeds N] [--seed S] [--core-macs N] [--workers N | --scheduler ADDR]
+    sparsecore coverage [--out DIR] [--workers N | --scheduler ADDR]
+    sparsecore mutate [--mutants N] [--seed S] [--out DIR] [--workers N | --scheduler ADDR]
     sparsecore --version
 
-``verilog``, ``gemm`` and ``waves`` are parsed here; the others hand their
-arguments to their module's ``main(argv)`` (listed in :data:`DELEGATED`).
+``verilog``, ``gemm`` and ``waves`` are parsed here, and the campaigns
+``regress``, ``coverage`` and ``mutate`` (Dask tasks, :mod:`sparsecore.campaign`);
+the others hand their arguments to their module's ``main(argv)`` (listed in
+:data:`DELEGATED`).
 
 Exit codes (SPEC §5): 0 success; 2 bad input, with one line on stderr that names
 the file (or option) and the problem, no traceback and nothing written; 1
@@ -473,7 +477,8 @@ DELEGATED = {
              "all-MiniLM-L6-v2 pruned 2:4 and quantized, on the RTL (docs/minilm.md)"),
     "seeds": ("sparsecore.seeds", "main",
               "WRPN CNN, Apprentice and low-precision LSTM on the RTL (docs/seeds.md)"),
-    "regress": ("sparsecore.regress", "main", "every testbench under fresh seeds"),
+    "formal": ("sparsecore.verif.formal.run", "main",
+               "formal proofs of every registered design with SymbiYosys (docs/formal.md)"),
 }
 DEMO_TOOLS = {"minilm": "sparsecore.minilm"}
 BENCH_TOOLS = {"model": "sparsecore.bench.model", "speed": "sparsecore.bench.speed",
@@ -572,6 +577,9 @@ def build_parser():
 
     for name, (_, _, help_text) in DELEGATED.items():
         sub.add_parser(name, help=help_text, add_help=False)   # main() hands these over
+
+    from sparsecore.campaign import add_campaign_commands
+    add_campaign_commands(sub)
     return parser
 
 

@@ -22,8 +22,14 @@ Environment variables:
     SPARSECORE_SEED: the seed for a run (default: a fresh random one, logged).
     SPARSECORE_WAVES=1: build with tracing (in ``build/<name>_waves/``) and write
         ``dump.vcd`` in the run folder.
+    SPARSECORE_COVERAGE=1: build with Verilator line and toggle coverage (in
+        ``build/<name>_cov/``); every passing run leaves its ``coverage.dat`` in
+        ``build/<name>_cov/coverage/`` for :mod:`verif.coverage` to merge.
     SPARSECORE_BUILD_DIR: where build folders go (default: ``build/`` in the
         project checkout, else in the current directory).
+    SPARSECORE_RUN_TAG: appended to every run folder name (``runs/<run>-<tag>``),
+        so that campaign jobs running the same test with different seeds at the
+        same time keep apart.
     SPARSECORE_MANIFEST: set by :func:`run` for the testbench (manifest path).
 """
 
@@ -49,13 +55,20 @@ from sparsecore.verif.toolchain import AMARANTH_WAIVERS, verilator_environment, 
 __all__ = [
     "BuildResult", "RunResult", "SimulationFailed", "build", "run", "build_root",
     "component_for", "testbench_manifest", "testbench_seed", "waves_requested",
-    "MANIFEST_ENV", "SEED_ENV", "WAVES_ENV",
+    "coverage_requested", "MANIFEST_ENV", "SEED_ENV", "WAVES_ENV", "COVERAGE_ENV",
+    "COVERAGE_ARGS",
 ]
 
 MANIFEST_ENV = "SPARSECORE_MANIFEST"
 SEED_ENV = "SPARSECORE_SEED"
 WAVES_ENV = "SPARSECORE_WAVES"
+COVERAGE_ENV = "SPARSECORE_COVERAGE"
+# Toggle coverage of every signal, the wide packed stream ports too (Verilator skips signals
+# wider than 256 bits by default).
+COVERAGE_ARGS = ("--coverage-line", "--coverage-toggle", "--coverage-max-width", "16384")
+COVERAGE_FOLDER = "coverage"   # under a coverage build folder: one .dat per passing run
 BUILD_DIR_ENV = "SPARSECORE_BUILD_DIR"
+RUN_TAG_ENV = "SPARSECORE_RUN_TAG"
 TIMESCALE = ("1ns", "1ps")  # Amaranth's Verilog has no `timescale
 MISMATCH_MARK = "MISMATCH"  # testbenches start each mismatch log line with this
 
@@ -73,6 +86,7 @@ class BuildResult:
     waves: bool            # compiled with --trace
     rebuilt: bool          # False when the existing build was reused
     build_seconds: float   # emit + Verilator (+ C++), or just emit when reused
+    coverage: bool = False  # compiled with line and toggle coverage
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,10 @@ def waves_requested():
     return os.environ.get(WAVES_ENV, "") not in ("", "0")
 
 
+def coverage_requested():
+    return os.environ.get(COVERAGE_ENV, "") not in ("", "0")
+
+
 def component_for(design):
     """A component from a component or a config record (see :mod:`sparsecore.hw.registry`)."""
     from amaranth.lib import wiring
@@ -113,7 +131,8 @@ def component_for(design):
     return registry_component_for(design)
 
 
-def build(design, name=None, *, waves=None, build_args=(), root=None):
+def build(design, name=None, *, waves=None, build_args=(), root=None, coverage=None,
+          transform=None):
     """Emit and compile ``design`` into ``<root>/<name>/``; reuse an identical earlier build.
 
     Arguments:
@@ -125,6 +144,11 @@ def build(design, name=None, *, waves=None, build_args=(), root=None):
             build lives in ``<name>_waves/`` so it never displaces the fast one.
         build_args: extra Verilator arguments.
         root: the folder of build folders (default :func:`build_root`).
+        coverage: compile with line and toggle coverage; default from
+            SPARSECORE_COVERAGE. A coverage build lives in ``<name>_cov/``.
+        transform: a function from the emitted Verilog text to the Verilog to
+            compile (mutation testing: :mod:`verif.mutate`); the build hash
+            covers its output.
 
     Returns a :class:`BuildResult`. The build is skipped when a hash of the
     Verilog, the Verilator version and the build options matches the stamp of
@@ -139,16 +163,20 @@ def build(design, name=None, *, waves=None, build_args=(), root=None):
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
         raise ValueError(f"name must be a Verilog identifier, not {name!r}")
     waves = waves_requested() if waves is None else bool(waves)
+    coverage = coverage_requested() if coverage is None else bool(coverage)
     start = time.monotonic()
     folder = (Path(root).resolve() if root else build_root()) / (
-        f"{name}_waves" if waves else name)
+        name + ("_cov" if coverage else "") + ("_waves" if waves else ""))
     folder.mkdir(parents=True, exist_ok=True)
     version = verilator_version()
-    args = [*(f"-Wno-{w}" for w in AMARANTH_WAIVERS), *build_args]
+    args = [*(f"-Wno-{w}" for w in AMARANTH_WAIVERS), *build_args,
+            *(COVERAGE_ARGS if coverage else ())]
 
     with _locked(folder / ".lock"):
         manifest = emit(component_for(design), folder, name)
         verilog = folder / manifest["verilog"]
+        if transform is not None:
+            verilog.write_text(transform(verilog.read_text()))
         stamp = hashlib.sha256(json.dumps(
             [verilog.read_text(), version, args, waves, TIMESCALE]).encode()).hexdigest()
         stamp_file = folder / ".build-stamp"
@@ -157,12 +185,14 @@ def build(design, name=None, *, waves=None, build_args=(), root=None):
                        and stamp_file.read_text() == stamp)
         if rebuilt:
             stamp_file.unlink(missing_ok=True)
+            # coverage of an older Verilog must not merge with the new one's
+            shutil.rmtree(folder / COVERAGE_FOLDER, ignore_errors=True)
             _compile(folder, name, verilog, args, waves, version)
             stamp_file.write_text(stamp)
     return BuildResult(name=name, build_dir=folder, verilog=verilog,
                        manifest_path=folder / f"{name}.json", manifest=manifest,
                        top=name, waves=waves, rebuilt=rebuilt,
-                       build_seconds=time.monotonic() - start)
+                       build_seconds=time.monotonic() - start, coverage=coverage)
 
 
 def _compile(folder, name, verilog, args, waves, version):
@@ -180,9 +210,14 @@ def _compile(folder, name, verilog, args, waves, version):
     runtime = folder.parent / ".verilator-runtime" / key[:16]
     cached = sorted(runtime.glob("*.o")) if runtime.is_dir() else []
     build_args, makeflags = list(args), []
+    if COVERAGE_ARGS[0] in args:
+        # Coverage builds of the cores are C++ files several times the size of the plain
+        # build's; unoptimised, they compile several times faster, which outweighs the
+        # slower simulation of a suite run.
+        makeflags += ["OPT_FAST=-O0", "OPT_SLOW=-O0", "OPT_GLOBAL=-O0"]
     if cached:
         build_args += ["-LDFLAGS", " ".join(map(str, cached))]
-        makeflags = ["VM_GLOBAL_FAST=", "VM_GLOBAL_SLOW="]
+        makeflags += ["VM_GLOBAL_FAST=", "VM_GLOBAL_SLOW="]
     log = folder / "build.log"
     with verilator_environment(makeflags):
         try:
@@ -240,6 +275,8 @@ def run(build, test_module, testcase=None, *, extra_env=None, waves=None, seed=N
     The testbench gets SPARSECORE_MANIFEST (the manifest path) and
     SPARSECORE_SEED (also cocotb's random seed). Returns a :class:`RunResult`;
     raises :class:`SimulationFailed` when a test fails or the simulator dies.
+    On a coverage build, a passing run's ``coverage.dat`` moves to
+    ``<build folder>/coverage/<run_name>-<seed>.dat``.
     """
     from cocotb_tools.runner import get_runner
 
@@ -250,6 +287,8 @@ def run(build, test_module, testcase=None, *, extra_env=None, waves=None, seed=N
         seed = int(os.environ[SEED_ENV]) if os.environ.get(SEED_ENV) else random.getrandbits(31)
     cases = [testcase] if isinstance(testcase, str) else list(testcase or [])
     run_name = run_name or "-".join([test_module.rsplit(".", 1)[-1], *cases])
+    if os.environ.get(RUN_TAG_ENV):
+        run_name += f"-{os.environ[RUN_TAG_ENV]}"
     test_dir = build.build_dir / "runs" / run_name
     test_dir.mkdir(parents=True, exist_ok=True)
     results_xml = test_dir / "results.xml"
@@ -261,6 +300,7 @@ def run(build, test_module, testcase=None, *, extra_env=None, waves=None, seed=N
     # The runner lets os.environ override extra_env, so set the variables there.
     with _locked(test_dir / ".lock"), _environ(env):
         results_xml.unlink(missing_ok=True)
+        (test_dir / "coverage.dat").unlink(missing_ok=True)
         try:
             runner.test(test_module=test_module, hdl_toplevel=build.top,
                         hdl_toplevel_lang="verilog", build_dir=build.build_dir, test_dir=test_dir,
@@ -270,6 +310,10 @@ def run(build, test_module, testcase=None, *, extra_env=None, waves=None, seed=N
             # The runner exits when a test failed; the results tell which.
             crashed = err
         tests, failures = _read_results(results_xml)
+        if build.coverage and crashed is None and not failures and tests:
+            kept = build.build_dir / COVERAGE_FOLDER
+            kept.mkdir(exist_ok=True)
+            (test_dir / "coverage.dat").replace(kept / f"{run_name}-{seed}.dat")
     seconds = time.monotonic() - start
     if crashed is not None or failures or tests == 0:
         message = _failure_message(build, test_module, seed, log, tests, failures, crashed)

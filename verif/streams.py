@@ -24,6 +24,7 @@ Rules checked by :class:`ProtocolChecker` on a stream the DUT drives:
 """
 
 import itertools
+import os
 import random
 from dataclasses import dataclass, field
 
@@ -33,8 +34,12 @@ from cocotb.triggers import FallingEdge, ReadOnly, ReadWrite
 __all__ = [
     "StreamPorts",
     "Idle", "StreamSource", "StreamSink",
-    "ProtocolChecker", "ProtocolError", "Scoreboard", "Coverage", "CycleLoop",
+    "ProtocolChecker", "ProtocolError", "Scoreboard", "Coverage", "CycleLoop", "FAIL_FAST_ENV",
 ]
+
+# Set (to 1) for mutation runs: a Scoreboard raises at the first mismatch.
+FAIL_FAST_ENV = "SPARSECORE_FAIL_FAST"
+
 
 class StreamPorts:
     """The valid/ready/payload handles of one stream, looked up by the manifest's names."""
@@ -278,6 +283,9 @@ class Scoreboard:
         self.mismatches.append(mismatch)
         if len(self.mismatches) == 1:
             self.log.error("MISMATCH %s", mismatch.detail)
+        if os.environ.get(FAIL_FAST_ENV, "") not in ("", "0"):
+            # mutation runs: the first mismatch decides, the rest of the test is wasted time
+            raise AssertionError(f"first mismatching {self.name} beat: {mismatch.detail}")
 
     def assert_drained(self):
         if self.mismatches:

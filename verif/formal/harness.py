@@ -19,7 +19,8 @@ on every cycle, with the previous cycle's values from :func:`past`.
 
 from amaranth.hdl import Assert, Assume, Cover, Fragment, Signal, Value, unsigned
 
-__all__ = ["Internals", "past", "assume_legal_input", "OutputStreamChecks", "bits_for"]
+__all__ = ["Internals", "past", "assume_legal_input", "OutputStreamChecks", "protocol_checks",
+           "bits_for"]
 
 
 def bits_for(n):
@@ -172,3 +173,29 @@ class OutputStreamChecks:
         for key, (_, cond) in self.covers.items():
             m.d.comb += Cover(cond, f"{name}.{key}")
         self.rst = rst
+
+
+def protocol_checks(m, stream, after_reset, name):
+    """The stream contract of an output alone (no tile count): ``{property: meaning}``.
+
+    valid_held, payload_stable (off on the cycle after a reset) and reset_empties
+    (valid low on the cycle after a reset), with covers of a stall and a transfer.
+    """
+    stalled = past(m, stream.valid & ~stream.ready, f"{name}_was_stalled")
+    payload = past(m, stream.payload, f"{name}_was_payload")
+    with m.If(~after_reset):
+        with m.If(stalled):
+            m.d.comb += [
+                Assert(stream.valid, f"{name}.valid_held"),
+                Assert(Value.cast(stream.payload) == payload, f"{name}.payload_stable"),
+            ]
+    with m.Else():
+        m.d.comb += Assert(~stream.valid, f"{name}.reset_empties")
+    m.d.comb += [Cover(stalled & stream.valid & stream.ready, f"{name}.stall"),
+                 Cover(stream.valid & stream.ready, f"{name}.transfer")]
+    properties = {f"{name}.valid_held": "valid is not dropped before ready",
+                  f"{name}.payload_stable": "payload stable while stalled",
+                  f"{name}.reset_empties": "after reset: valid low"}
+    covers = {f"{name}.stall": "a beat held while stalled, then taken",
+              f"{name}.transfer": "a beat out"}
+    return properties, covers

@@ -11,6 +11,10 @@ in ``docs/formal.md``):
   stable, beats out = tiles in, nothing lost, reset empties the pipeline;
   unbounded, by k-induction. Covers show stalls, full pipelines, back-to-back
   beats, reset while busy and the design's own interesting states.
+- ``accel``: the accelerator (tiny buffers): ``results`` and ``status`` keep the
+  stream contract, one status per command, a job's status after exactly its
+  result beats; bounded (k-induction did not close within 10 minutes without
+  invariants of its sequencer, which are not written yet).
 - ``mac``: every MAC unit (12 format pairs, narrowest accumulator): one step
   adds the SPEC product (or nothing) onto the accumulator (or zero), wrapped;
   reset zeroes it. Unbounded (k-induction).
@@ -41,7 +45,13 @@ from amaranth.hdl import (
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from sparsecore.hw.config import CoreConfig, LayerConfig, MacConfig, OutputStageConfig
+from sparsecore.hw.config import (
+    AccelConfig,
+    CoreConfig,
+    LayerConfig,
+    MacConfig,
+    OutputStageConfig,
+)
 from sparsecore.hw.core import SparseTensorCore
 from sparsecore.hw.lanes import ProductLane
 from sparsecore.hw.layer import SparseLayer
@@ -53,10 +63,11 @@ from sparsecore.verif.formal.harness import (
     OutputStreamChecks,
     assume_legal_input,
     past,
+    protocol_checks,
 )
 
 __all__ = ["Proof", "proofs", "unproven_designs", "STREAM_CONFIGS", "spec_value", "spec_product",
-           "stream_harness", "core_values_harness"]
+           "stream_harness", "core_values_harness", "accel_harness"]
 
 
 # -- SPEC §1, written out independently of hw/lanes.py ---------------------------
@@ -303,6 +314,59 @@ def stream_name(dut, stream):
     raise ValueError("stream is not a member of the design")
 
 
+# -- the accelerator (bounded) ------------------------------------------------------------
+
+def accel_harness(dut):
+    """The accelerator's two output streams, bounded from reset.
+
+    ``results`` and ``status`` keep the stream contract; one ``status`` beat per
+    command; a job's status comes after exactly ``m_tiles * n_tiles * out_beats``
+    result beats (none for a refused one). Reset may come at any cycle.
+    """
+
+    def build(h, m, dut, internals):
+        c = dut.config
+        rst = ResetSignal()
+        after_reset = past(m, rst, "after_reset", init=1)
+        for stream in (dut.cmd, dut.load):
+            assume_legal_input(m, stream, after_reset, stream_name(dut, stream))
+        for stream in (dut.results, dut.status):
+            props, covers = protocol_checks(m, stream, after_reset, stream_name(dut, stream))
+            h.properties.update(props)
+            h.covers.update(covers)
+        cmd_fire = dut.cmd.valid & dut.cmd.ready
+        status_fire = dut.status.valid & dut.status.ready
+        result_fire = dut.results.valid & dut.results.ready
+        busy = Signal(name="job_open")                 # a command without its status yet
+        expected = Signal(2 * c.count_bits + 8, name="job_beats_expected")
+        beats = Signal(2 * c.count_bits + 8, name="job_beats")
+        with m.If(cmd_fire):
+            p = dut.cmd.p
+            m.d.sync += [busy.eq(1), beats.eq(0),
+                         expected.eq(p.m_tiles * p.n_tiles * c.out_beats)]
+        with m.If(result_fire):
+            m.d.sync += beats.eq(beats + 1)
+        with m.If(status_fire):
+            m.d.sync += busy.eq(0)
+        h.properties["status.one_per_command"] = "a status beat only for an open command"
+        h.properties["results.beats_per_job"] = (
+            "a job's status follows exactly m_tiles*n_tiles*out_beats result beats "
+            "(none when refused)")
+        h.properties["results.only_in_a_job"] = "no result beat outside a job"
+        with m.If(~after_reset):
+            m.d.comb += Assert(~status_fire | busy, "status.one_per_command")
+            m.d.comb += Assert(~result_fire | busy, "results.only_in_a_job")
+            with m.If(status_fire):
+                m.d.comb += Assert(beats == Mux(dut.status.p.error, 0, expected),
+                                   "results.beats_per_job")
+        h.covers["status.job_done"] = "a job's status after all its result beats"
+        h.covers["status.refused"] = "a refused descriptor's status"
+        m.d.comb += [Cover(status_fire & ~dut.status.p.error & (beats != 0), "status.job_done"),
+                     Cover(status_fire & dut.status.p.error, "status.refused")]
+
+    return _Harness(dut, build)
+
+
 # -- values through a tiny core ---------------------------------------------------------
 
 PICK_BITS = 2   # the checked tile is one of the first four after reset
@@ -465,6 +529,10 @@ VALUE_CONFIGS = {
     "ternary": CoreConfig(rows=2, cols=2, groups=1, weights="ternary", acts="uint4",
                           acc_bits=6),
 }
+# The accelerator: words of one load beat, results of two beats, 2-bit descriptor counts.
+ACCEL_CONFIG = AccelConfig(rows=2, cols=2, groups=1, weights="int4", acts="int4", acc_bits=9,
+                           load_bytes=4, out_bytes=3, a_depth=2, b_depth=4, count_bits=2)
+ACCEL_DEPTH = 20   # a one-tile job end to end, from the command to its status
 CORE_VALUES_DEPTH = 10   # results of the first six beats: up to six tiles, or one of six beats
 
 
@@ -504,6 +572,11 @@ def _designs_proofs():
                            _MacBank, {"prove": ("prove", 2), "cover": ("cover", 4)})]}
     for label, configs in STREAM_CONFIGS.items():
         found[label] = [_stream_proof(name, config) for name, config in configs.items()]
+    found["accel"] = [Proof(
+        "accel", "SparseAccelerator 2x2 G=1 int4 x int4, tiny buffers",
+        "results and status stream contract, one status per command, result beats per "
+        "job; bounded from reset", lambda: accel_harness(component_for(ACCEL_CONFIG)),
+        {"bmc": ("bmc", ACCEL_DEPTH), "cover": ("cover", ACCEL_DEPTH)}, ACCEL_CONFIG)]
     for label, config in VALUE_CONFIGS.items():
         found["core"].append(Proof(
             f"core_values_{label}",
