@@ -54,6 +54,7 @@ def test_bad_build_name():
     with pytest.raises(ValueError, match="name must be a Verilog identifier, not 'mac-1'"):
         build(CONFIG, "mac-1")
     with pytest.raises(ValueError, match="config must be one of MacConfig, CoreConfig, "
-                                         "OutputStageConfig, LayerConfig, AccelConfig, "
+                                         "OutputStageConfig, LayerConfig, CodeTableConfig, "
+                                         "AccelConfig, "
                                          "not 'int8'"):
         build("int8", "x")

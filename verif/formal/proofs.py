@@ -45,8 +45,10 @@ from amaranth.hdl import (
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
+from sparsecore.hw.code_table import CodeTable
 from sparsecore.hw.config import (
     AccelConfig,
+    CodeTableConfig,
     CoreConfig,
     LayerConfig,
     MacConfig,
@@ -280,6 +282,14 @@ def stream_harness(dut):
                     m.d.sync += was_dense.eq(dut.weights.p.dense)
                 covers["mode_switch"] = ("a sparse tile right after a dense one",
                                          fire & first & was_dense & ~dut.weights.p.dense)
+        elif isinstance(dut, CodeTable):
+            for stream in (dut.i, dut.table):
+                assume_legal_input(m, stream, after_reset, stream_name(dut, stream))
+            occupancy, capacity = dut.o.valid, 1   # the read register is the only stage
+            out = dut.o
+            tile_in = dut.i.valid & dut.i.ready
+            progress_when = out.ready
+            bound = dut.latency + 1
         elif isinstance(dut, OutputStage):
             assume_legal_input(m, dut.i, after_reset, "i")
             occupancy, capacity = _stage_occupancy(internals)
@@ -517,12 +527,15 @@ STREAM_CONFIGS = {
         "output_stage": OutputStageConfig(acc_bits=8, acts="int4", lanes=2, mult_bits=4,
                                           shift_bits=2),
     },
+    "code_table": {
+        "code_table": CodeTableConfig(codes="uint4", out="int4", lanes=2),
+    },
     "layer": {
         "layer_2x2_g1": LayerConfig(rows=2, cols=2, groups=1, weights="int4", acts="uint4",
                                     acc_bits=9, mult_bits=4, shift_bits=2),
     },
 }
-FAST = ("lanes", "mac", "stream_core_2x2_g1", "stream_output_stage")
+FAST = ("lanes", "mac", "stream_core_2x2_g1", "stream_output_stage", "stream_code_table")
 # The value proofs: narrowest accumulators (they wrap), a multiplier lane and a ternary one.
 VALUE_CONFIGS = {
     "int4": CoreConfig(rows=2, cols=2, groups=1, weights="int4", acts="int4", acc_bits=9),
