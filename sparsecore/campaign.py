@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 __all__ = ["Job", "JobResult", "job_seed", "collect_jobs", "group_nodes", "run_job",
-           "dask_client", "run_campaign", "add_campaign_commands", "SCHEDULER_ENV", "main"]
+           "dask_client", "run_campaign", "add_campaign_commands", "SCHEDULER_ENV"]
 
 SCHEDULER_ENV = "SPARSECORE_SCHEDULER"
 PROJECT = Path(__file__).resolve().parents[1]
@@ -496,14 +496,3 @@ def add_campaign_commands(sub):
     m.add_argument("--out", type=Path, default=Path("docs"), help="folder for mutation.md")
     _cluster_args(m)
     m.set_defaults(run=cmd_mutate)
-
-
-def main(argv=None):
-    """``python -m sparsecore.campaign ...``: the same as ``sparsecore regress|coverage|mutate``."""
-    from sparsecore.cli import main as cli_main
-
-    return cli_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
