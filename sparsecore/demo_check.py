@@ -174,7 +174,3 @@ def main(argv=None):
         print(f"check FAILED: {err}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -392,7 +392,3 @@ def main(argv=None):
     for design, kind, percent, target in failed:
         print(f"target missed: {design} {kind} {percent:.2f} % < {target:g} %", file=sys.stderr)
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

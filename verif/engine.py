@@ -23,12 +23,14 @@ same cycle count): ``cycles`` counts clock edges from the first cycle after
 reset to the edge at which the last expected output beat is taken.
 """
 
+import contextlib
 import hashlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -316,8 +318,18 @@ def _compile(folder, name, args, cached_runtime=True):
     extra = ["-LDFLAGS", " ".join(map(str, cached))] if cached else []
     log = folder / "build.log"
     with open(log, "w") as out:
-        proc = subprocess.run([str(verilator_bin()), *args, *extra], cwd=folder, stdout=out,
-                              stderr=subprocess.STDOUT, env=verilator_env(makeflags=makeflags))
+        # Its own process group: an interrupt stops Verilator, make and the compilers
+        # under it, not only the wrapper script.
+        proc = subprocess.Popen([str(verilator_bin()), *args, *extra], cwd=folder, stdout=out,
+                                stderr=subprocess.STDOUT, env=verilator_env(makeflags=makeflags),
+                                start_new_session=True)
+        try:
+            proc.wait()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
     if proc.returncode:
         if cached:  # a damaged cache must not break builds: drop it, build in full
             shutil.rmtree(runtime, ignore_errors=True)
@@ -470,20 +482,3 @@ def _run_child(built, job, progress):
     if "cycles" not in done:
         raise EngineFailed(f"{built.name}: the engine simulator ended without its summary")
     return done
-
-
-def _main(argv=None):
-    """``python -m verif.engine CONFIG CYCLES``: the raw loop's cycles/s on a preset core."""
-    from sparsecore.hw.config import preset
-
-    config = preset(argv[0] if argv else "default")
-    cycles = int(argv[1]) if argv and len(argv) > 1 else 1_000_000
-    built = build_engine(config)
-    n, seconds = raw_loop(built, cycles)
-    print(f"raw loop: {n} cycles in {seconds:.3f} s = {n / seconds:,.0f} cycles/s "
-          f"(build {built.build_seconds:.1f} s, rebuilt={built.rebuilt})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

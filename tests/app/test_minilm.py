@@ -101,7 +101,7 @@ def test_bad_archives_are_one_line_errors(tmp_path):
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "sparsecore.minilm", *args],
+    return subprocess.run([sys.executable, "-m", "sparsecore", "demo", "minilm", *args],
                           capture_output=True, text=True, timeout=300)
 
 

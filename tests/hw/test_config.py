@@ -90,6 +90,7 @@ def test_core_config_at_the_limits():
     assert CoreConfig(rows=16, cols=16, groups=2).port_bits["results"] == 8192
 
 
+@pytest.mark.filterwarnings("ignore:.*created but never used")   # layouts only, no elaboration
 @pytest.mark.parametrize("config", [PRESETS["tiny"], PRESETS["ternary_uint4"],
                                     CoreConfig(rows=3, cols=2, groups=3, weights="int4",
                                                acts="uint8", acc_bits=24)],
