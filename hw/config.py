@@ -16,9 +16,14 @@ from sparsecore.sim.formats import (
 )
 
 __all__ = ["MacConfig", "CoreConfig", "OutputStageConfig", "LayerConfig", "AccelConfig",
-           "PRESETS", "preset", "signed_bits_for"]
+           "PRESETS", "preset", "signed_bits_for", "MAX_ACC_BITS", "MAX_MULTIPLIERS",
+           "MAX_PORT_BITS"]
 
 MAX_ACC_BITS = 64  # the numpy model accumulates in int64
+# Generator limits: far above the presets and the bench sweep (8 x 8 x G1, 128 multipliers),
+# below what Amaranth elaborates and Verilator compiles in minutes. A core needs both.
+MAX_MULTIPLIERS = 1024    # rows * cols * 2 * groups
+MAX_PORT_BITS = 8192      # the widest stream payload (see CoreConfig.port_bits)
 
 
 def signed_bits_for(lo, hi):
@@ -97,7 +102,17 @@ class CoreConfig(MacConfig):
     def __post_init__(self):
         for name in ("rows", "cols", "groups"):
             _check_positive_int(name, getattr(self, name))
+        # Before anything derives from them: a huge rows would otherwise reach Amaranth.
+        if self.multipliers > MAX_MULTIPLIERS:
+            raise ValueError(
+                f"rows * cols * 2 * groups (the multiplier count) must be at most "
+                f"{MAX_MULTIPLIERS}, not {self.multipliers} (rows={self.rows}, "
+                f"cols={self.cols}, groups={self.groups})")
         super().__post_init__()
+        widest = max(self.port_bits.items(), key=lambda item: item[1])
+        if widest[1] > MAX_PORT_BITS:
+            raise ValueError(f"the {widest[0]} port would be {widest[1]} bits wide; the "
+                             f"widest port must be at most {MAX_PORT_BITS} bits")
 
     def _acc_bits_reason(self):
         return f" with groups={self.groups} (one K-chunk's sum)"
@@ -124,6 +139,18 @@ class CoreConfig(MacConfig):
     def k_dense(self):
         """K consumed per cycle in dense mode."""
         return 2 * self.groups
+
+    @property
+    def port_bits(self):
+        """Payload width of each stream of the sparse core: {"weights", "activations",
+        "results"} (the manifest's ``payload_width``; tests cross-check the two)."""
+        w, a = self.weight_format.bits, self.act_format.bits
+        return {
+            # per row: 2G values, G 4-bit codes; then the dense, last, accumulate flags
+            "weights": self.rows * (self.products_per_lane * w + 4 * self.groups) + 3,
+            "activations": self.k_sparse * self.cols * a,
+            "results": self.rows * self.cols * self.acc_bits,
+        }
 
     @property
     def chunk_sum_bits(self):
@@ -157,6 +184,10 @@ class OutputStageConfig:
         get_format(self.acts, "acts")
         _check_positive_int("lanes", self.lanes)
         check_fields(self.acc_bits, self.mult_bits, self.shift_bits)
+        if self.lanes * self.acc_bits > MAX_PORT_BITS:
+            raise ValueError(f"the accumulators port would be {self.lanes * self.acc_bits} "
+                             f"bits wide (lanes={self.lanes} x acc_bits={self.acc_bits}); the "
+                             f"widest port must be at most {MAX_PORT_BITS} bits")
 
     @classmethod
     def for_core(cls, core, acts=None, **fields):

@@ -95,7 +95,8 @@ def get_format(name, role=None):
 def check_integer_array(values, what="values"):
     """Return ``values`` as an int64 array; refuse non-integer dtypes (no silent casts)."""
     arr = np.asarray(values)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+    # dtype kinds, not issubdtype: numpy files timedelta64 under signedinteger
+    if arr.dtype.kind not in "iu":
         raise ValueError(f"{what}: expected an integer array, got dtype {arr.dtype}")
     if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
         raise ValueError(f"{what}: values exceed int64")

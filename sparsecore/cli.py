@@ -9,7 +9,8 @@
     sparsecore waves png RUN.vcd MANIFEST.json OUT.png
     sparsecore lint [--out DIR]
     sparsecore bench [--only PARTS] [--out DIR] | bench model|speed|core|accel ...
-    sparsecore demo [--out DIR] [--seeds N] [--quick]
+    sparsecore demo [--out DIR] [--seeds N] [--quick] [--no-kernels]
+    sparsecore demo --check [--full] [--out DIR]
     sparsecore regress [--seeds N] [--core-macs N]
     sparsecore --version
 
@@ -22,22 +23,40 @@ anything else (a failed build or simulation, or a ``--check`` mismatch); 130 / 1
 on SIGINT / SIGTERM.
 
 Every input is read and checked before anything is built or written, so a bad
-input never leaves a half-written output behind. SIGINT and SIGTERM stop the
-simulator child, remove temporary job files and exit 130 and 143.
+input never leaves a half-written output behind; outputs are written whole or
+not at all. SIGINT and SIGTERM stop every child process, remove temporary files
+and exit 130 and 143. The machinery for all of this is :mod:`sparsecore.safe_io`.
 """
 
-import argparse
+import contextlib
 import dataclasses
 import os
-import signal
 import sys
-import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
 
 from sparsecore.hw.config import PRESETS, AccelConfig, CoreConfig, preset
+from sparsecore.safe_io import (
+    ArgumentParser,
+    BadInput,
+    Interrupted,
+    WriteFailed,
+    atomic_output,
+    check_distinct,
+    check_output_dir,
+    check_output_file,
+    interrupt_handling,
+    make_dirs,
+    npy_bytes,
+    one_line,
+    publish,
+    read_npy,
+    remove_empty_dirs,
+    save_npy,
+    shown,
+    staging_dir,
+)
 from sparsecore.sim.formats import (
     ACTIVATION_FORMATS,
     WEIGHT_FORMATS,
@@ -49,18 +68,12 @@ from sparsecore.sim.sparsity import GROUP, META_FORMAT
 __all__ = ["main", "BadInput", "parse_overrides", "load_matrix", "GemmInputs", "read_gemm_inputs"]
 
 
-class BadInput(Exception):
-    """An input the command refuses: exit 2 with this one-line message."""
-
-
-class _Parser(argparse.ArgumentParser):
-    # argparse prints its usage block and exits; SPEC §5 wants one line and exit 2.
-    def error(self, message):
-        raise BadInput(message)
+TRACEBACK_ENV = "SPARSECORE_TRACEBACK"
+_Parser = ArgumentParser   # errors are one line and exit 2 (SPEC §5), not a usage block
 
 
 def _one_line(exc):
-    return " ".join(str(exc).split())
+    return one_line(exc)
 
 
 # -- configurations -----------------------------------------------------------
@@ -122,37 +135,26 @@ def module_name(label):
 def load_matrix(path):
     """Read a 2-D integer matrix from a .npy file, as int64.
 
-    BadInput (naming the file) for a missing or unreadable file, anything that
-    is not one array, a non-integer dtype, a shape that is not 2-D or has an
-    empty dimension.
+    BadInput (naming the file) for anything :func:`sparsecore.safe_io.read_npy`
+    refuses (a missing, non-regular, non-.npy, pickled, non-integer, oversized or
+    truncated file), a shape that is not 2-D or has an empty dimension.
     """
-    p = Path(path)
-    if not p.exists():
-        raise BadInput(f"{path}: no such file")
+    arr = read_npy(path)
     try:
-        with open(p, "rb") as f:
-            arr = np.load(f, allow_pickle=False)
-            if isinstance(arr, np.lib.npyio.NpzFile):
-                raise BadInput(f"{path}: is an .npz archive; expected a .npy file holding "
-                               "one matrix")
-    except BadInput:
-        raise
-    except (OSError, ValueError, EOFError) as exc:
-        raise BadInput(f"{path}: not a readable .npy file ({_one_line(exc)})") from None
-    try:
-        arr = check_integer_array(arr, path)
+        arr = check_integer_array(arr, shown(path))
     except ValueError as exc:
         raise BadInput(_one_line(exc)) from None
     if arr.ndim != 2:
-        raise BadInput(f"{path}: expected a 2-D matrix, got shape {arr.shape}")
+        raise BadInput(f"{shown(path)}: expected a 2-D matrix, got shape {arr.shape}")
     if 0 in arr.shape:
-        raise BadInput(f"{path}: shape {arr.shape} has an empty dimension; M, K, N must be >= 1")
+        raise BadInput(f"{shown(path)}: shape {arr.shape} has an empty dimension; M, K, N "
+                       "must be >= 1")
     return arr
 
 
 def _check_range(arr, fmt, path):
     try:
-        fmt.check(arr, path)
+        fmt.check(arr, shown(path))
     except ValueError as exc:
         raise BadInput(_one_line(exc)) from None
 
@@ -178,8 +180,8 @@ def read_gemm_inputs(config, b_path, a_path=None, values_path=None, meta_path=No
         a = load_matrix(a_path)
         b = load_matrix(b_path)
         if b.shape[0] != a.shape[1]:
-            raise BadInput(f"{b_path}: B has {b.shape[0]} rows but A ({a_path}) has K = "
-                           f"{a.shape[1]} columns; B must be K x N")
+            raise BadInput(f"{shown(b_path)}: B has {b.shape[0]} rows but A ({shown(a_path)}) "
+                           f"has K = {a.shape[1]} columns; B must be K x N")
         _check_range(a, wfmt, a_path)
         _check_range(b, afmt, b_path)
         inputs = GemmInputs(b=b, a=a)
@@ -190,7 +192,7 @@ def read_gemm_inputs(config, b_path, a_path=None, values_path=None, meta_path=No
             except ValueError as exc:
                 reason = _one_line(exc)
                 reason = "A" + reason[1:] if reason.startswith("a ") else reason
-                raise BadInput(f"{a_path}: {reason}; give --dense to run it dense") from None
+                raise BadInput(f"{shown(a_path)}: {reason}; give --dense to run it dense") from None
         return inputs
 
     values = load_matrix(values_path)
@@ -198,52 +200,19 @@ def read_gemm_inputs(config, b_path, a_path=None, values_path=None, meta_path=No
     b = load_matrix(b_path)
     groups = meta.shape[1]
     if meta.shape[0] != values.shape[0]:
-        raise BadInput(f"{meta_path}: meta has {meta.shape[0]} rows but values ({values_path}) "
-                       f"has M = {values.shape[0]}")
+        raise BadInput(f"{shown(meta_path)}: meta has {meta.shape[0]} rows but values "
+                       f"({shown(values_path)}) has M = {values.shape[0]}")
     if values.shape[1] != 2 * groups:
-        raise BadInput(f"{values_path}: values has {values.shape[1]} columns but meta "
-                       f"({meta_path}) has {groups} groups; values must be M x 2*groups")
+        raise BadInput(f"{shown(values_path)}: values has {values.shape[1]} columns but meta "
+                       f"({shown(meta_path)}) has {groups} groups; values must be M x 2*groups")
     needed = -(-b.shape[0] // GROUP)
     if needed != groups:
-        raise BadInput(f"{b_path}: B has K = {b.shape[0]} rows, which needs ceil(K/4) = "
-                       f"{needed} metadata groups, but meta ({meta_path}) has {groups}")
+        raise BadInput(f"{shown(b_path)}: B has K = {b.shape[0]} rows, which needs ceil(K/4) = "
+                       f"{needed} metadata groups, but meta ({shown(meta_path)}) has {groups}")
     _check_range(values, wfmt, values_path)
     _check_range(meta, META_FORMAT, meta_path)   # every code 0..15 is legal (SPEC §3)
     _check_range(b, afmt, b_path)
     return GemmInputs(b=b, values=values, meta=meta)
-
-
-# -- outputs --------------------------------------------------------------------
-
-def _check_output_path(path, option, suffixes=None):
-    p = Path(path)
-    if p.is_dir():
-        raise BadInput(f"{path}: {option} is a directory; give a file name")
-    if not p.parent.is_dir():
-        raise BadInput(f"{path}: directory {str(p.parent)!r} does not exist")
-    if not os.access(p.parent, os.W_OK):
-        raise BadInput(f"{path}: directory {str(p.parent)!r} is not writable")
-    if suffixes and p.suffix not in suffixes:
-        raise BadInput(f"{path}: {option} must end in {' or '.join(suffixes)}"
-                       + ("" if ".fst" in suffixes else
-                          " (FST needs the lz4 headers, which this machine lacks)"))
-    return p
-
-
-def _save_npy(path, array):
-    """Write ``array`` to exactly ``path`` (no .npy appended), replacing it atomically."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)   # mkstemp's 0600 is for the temporary name only
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- subcommands ----------------------------------------------------------------
@@ -252,29 +221,37 @@ def cmd_verilog(args):
     fields = ACCEL_FIELDS if args.accel else CONFIG_FIELDS
     overrides = parse_overrides(args.set, fields)
     core_overrides = {k: v for k, v in overrides.items() if k in CONFIG_FIELDS}
-    config = resolve_config(args.config, core_overrides)
+    config = resolve_config(args.config, core_overrides)   # limits checked: nothing created
     if args.accel:
         config = accel_config(config, {k: v for k, v in overrides.items()
                                        if k not in CONFIG_FIELDS})
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"{args.out}: --out must be a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BadInput(f"{args.out}: cannot create the --out directory ({exc.strerror})") from None
-    if not os.access(out, os.W_OK):
-        raise BadInput(f"{args.out}: the --out directory is not writable")
-
-    from sparsecore.hw.emit import emit
-    from sparsecore.hw.registry import component_for
-
+    out = check_output_dir(args.out, "--out")
     label = config_label(args.config, core_overrides)
     if args.accel:
         label = "_".join(["accel", label] + [f"{k}{v}" for k, v in overrides.items()
                                              if k not in CONFIG_FIELDS])
     name = module_name(label)
-    manifest = emit(component_for(config), out, name)
+    files = [check_output_file(out / f"{name}{suffix}", "--out")
+             for suffix in (".v", ".json")] if out.is_dir() else [out / f"{name}.v",
+                                                                   out / f"{name}.json"]
+
+    from sparsecore.hw.emit import emit
+    from sparsecore.hw.registry import component_for
+    from sparsecore.verif.gemm import _Progress
+
+    created = make_dirs(out)
+    try:
+        with staging_dir(out, out) as staging, _Progress(
+                f"elaborating {name} ({config.multipliers} multipliers)"):
+            try:
+                manifest = emit(component_for(config), staging, name)
+            except OSError as exc:   # name the user's file, not the staging one
+                failed = Path(exc.filename or files[0]).name
+                raise WriteFailed(out / failed, exc) from None
+            publish(*[(staging / path.name, path) for path in files])
+    except BaseException:
+        remove_empty_dirs(created)
+        raise
     print(f"config={label} " + " ".join(f"{k}={v}" for k, v in config.as_dict().items())
           + f" latency={manifest['latency']} verilog={out / manifest['verilog']}"
           f" manifest={out / (name + '.json')}")
@@ -340,11 +317,15 @@ def cmd_gemm(args):
         overrides["acc_bits"] = args.acc_bits
     config = resolve_config(args.config, overrides, what="--acc-bits" if args.acc_bits
                             is not None else f"--config {args.config} with these formats")
-    out = _check_output_path(args.out, "--out")
-    waves = None
+    out = check_output_file(args.out, "--out")
+    waves = gtkw = None
     if args.waves is not None:
         from sparsecore.verif.gemm import wave_formats
-        waves = _check_output_path(args.waves, "--waves", suffixes=wave_formats())
+        waves = check_output_file(args.waves, "--waves", suffixes=wave_formats())
+        gtkw = check_output_file(waves.with_suffix(".gtkw"), "--waves (its .gtkw)")
+    check_distinct([("--a", args.a), ("--a-values", args.a_values), ("--a-meta", args.a_meta),
+                    ("--b", args.b)],
+                   [("--out", args.out), ("--waves", args.waves), ("--waves (its .gtkw)", gtkw)])
 
     if args.bandwidth is not None and not args.accel:
         raise BadInput("--bandwidth needs --accel (it is the accelerator's load stream width)")
@@ -361,18 +342,36 @@ def cmd_gemm(args):
     if args.accel:
         return _gemm_on_accel(args, config, inputs, out)
     from sparsecore.verif.gemm import run_gemm
-    try:
-        result = run_gemm(config, a=inputs.a if args.dense else None, values=inputs.values,
-                          meta=inputs.meta, b=inputs.b, dense=args.dense, waves=waves)
-    except (SimulationFailed, RuntimeError) as exc:
-        # One line: what happened (a Verilator build failure adds its log's tail after it).
-        hint = "" if waves is not None else "; add --waves run.vcd to record its waveform"
-        first, _, rest = str(exc).partition("\n")
-        print(f"sparsecore gemm: the run on the core failed: {first}{hint}"
-              + (f"\n{rest}" if rest else ""), file=sys.stderr)
-        return 1
-    _save_npy(out, result.c)
-
+    with contextlib.ExitStack() as stack:
+        # C and the waves go to private folders beside their paths and are renamed into
+        # place only after the run: whole outputs or none.
+        staged = {}
+        for path in (out, waves, gtkw):
+            if path is not None:
+                folder = staged.get(path.parent) or stack.enter_context(
+                    staging_dir(path.parent, path))
+                staged[path.parent] = folder
+                staged[path] = folder / path.name
+        try:
+            result = run_gemm(config, a=inputs.a if args.dense else None, values=inputs.values,
+                              meta=inputs.meta, b=inputs.b, dense=args.dense,
+                              waves=staged.get(waves))
+        except OSError as exc:   # the waveform could not be stored (full disk, ...)
+            if waves is not None and str(staged[waves].parent) in f"{exc.filename}{exc.filename2}":
+                raise WriteFailed(waves, exc) from None
+            raise
+        except (SimulationFailed, RuntimeError) as exc:
+            # One line: what happened (a Verilator build failure adds its log's tail after it).
+            hint = "" if waves is not None else "; add --waves run.vcd to record its waveform"
+            first, _, rest = str(exc).partition("\n")
+            print(f"sparsecore gemm: the run on the core failed: {shown(first)}{hint}"
+                  + (f"\n{rest}" if rest else ""), file=sys.stderr)
+            return 1
+        try:
+            staged[out].write_bytes(npy_bytes(result.c))
+        except OSError as exc:
+            raise WriteFailed(out, exc) from None
+        publish(*[(staged[p], p) for p in (out, waves, gtkw) if p is not None])
     mismatch = None
     if args.check:
         from sparsecore.sim import matmul, sparse_matmul
@@ -411,7 +410,7 @@ def _gemm_on_accel(args, config, inputs, out):
     try:
         column_blocks(geometry, m, n, k, dense=args.dense)
     except ValueError as exc:
-        raise BadInput(f"{args.b}: {_one_line(exc)}") from None
+        raise BadInput(f"{shown(args.b)}: {_one_line(exc)}") from None
     try:
         result = run_accel_gemm(config, inputs.b, a=inputs.a if args.dense else None,
                                 values=None if args.dense else inputs.values,
@@ -419,7 +418,7 @@ def _gemm_on_accel(args, config, inputs, out):
     except (SimulationFailed, RuntimeError) as exc:
         print(f"sparsecore gemm: the run on the accelerator failed: {exc}", file=sys.stderr)
         return 1
-    _save_npy(out, result.c)
+    save_npy(out, result.c)
     mismatch = None
     if args.check:
         expected = _expected(config, inputs, args.dense)
@@ -446,9 +445,17 @@ def cmd_waves(args):
 
     for path, what in ((args.vcd, "VCD"), (args.manifest, "manifest")):
         if not Path(path).is_file():
-            raise BadInput(f"{path}: the {what} does not exist")
-    render_png(args.vcd, load_manifest(args.manifest), args.png)
-    print(f"wrote {args.png}")
+            raise BadInput(f"{shown(path)}: the {what} does not exist or is not a regular file")
+    png = check_output_file(args.png, "OUT.png")
+    check_distinct([("RUN.vcd", args.vcd), ("MANIFEST.json", args.manifest)],
+                   [("OUT.png", args.png)])
+    try:
+        manifest = load_manifest(args.manifest)
+    except (ValueError, KeyError) as exc:
+        raise BadInput(f"{shown(args.manifest)}: not a manifest ({one_line(exc)})") from None
+    with atomic_output(png) as tmp:
+        render_png(args.vcd, manifest, tmp)
+    print(f"wrote {shown(png)}")
     return 0
 
 
@@ -461,9 +468,11 @@ DELEGATED = {
               "GEMM runner and the core's back-to-back throughput; 'bench accel' the "
               "accelerator's report (docs/accel_report.md)"),
     "demo": ("sparsecore.workflow", "main",
-             "the seeds' digits workflow on the RTL (docs/workflow.md)"),
+             "the seeds' digits workflow on the RTL (docs/workflow.md); 'demo minilm': "
+             "all-MiniLM-L6-v2 pruned 2:4 and quantized, on the RTL (docs/minilm.md)"),
     "regress": ("sparsecore.regress", "main", "every testbench under fresh seeds"),
 }
+DEMO_TOOLS = {"minilm": "sparsecore.minilm"}
 BENCH_TOOLS = {"model": "sparsecore.bench.model", "speed": "sparsecore.bench.speed",
                "core": "sparsecore.verif.core.bench", "accel": "sparsecore.bench.accel"}
 
@@ -474,6 +483,10 @@ def run_delegated(name, argv):
     module, entry, _ = DELEGATED[name]
     if name == "bench" and argv and argv[0] in BENCH_TOOLS:
         module, argv = BENCH_TOOLS[argv[0]], argv[1:]
+    if name == "demo" and argv and argv[0] in DEMO_TOOLS:
+        module, argv = DEMO_TOOLS[argv[0]], argv[1:]
+    elif name == "demo" and "--check" in argv:  # rerun and compare, not a new demo
+        module = "sparsecore.demo_check"
     return getattr(importlib.import_module(module), entry)(argv)
 
 
@@ -559,45 +572,44 @@ def build_parser():
     return parser
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread like KeyboardInterrupt so that every cleanup runs
-    (the engine kills its simulator child, temporary job folders are removed)."""
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated()
-
-
 def main(argv=None):
+    """Run one subcommand; return its exit code (SPEC §5: 0, 2 bad input, 130/143 on
+    SIGINT/SIGTERM, 1 anything else), with one line on stderr when it is not 0."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     if not argv:
         parser.print_help()
         return 0
-    command = "sparsecore"
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
-    try:
-        if argv[0] in DELEGATED:
-            command = f"sparsecore {argv[0]}"
-            return run_delegated(argv[0], argv[1:])
-        args = parser.parse_args(argv)
-        command = f"sparsecore {args.command}"
-        return args.run(args)
-    except BadInput as exc:
-        print(f"{command}: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:   # a write that failed after the checks (disk full, ...)
-        print(f"{command}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{command}: interrupted (SIGINT); child processes stopped, temporary files "
-              "removed", file=sys.stderr)
-        return 130
-    except Terminated:
-        print(f"{command}: terminated (SIGTERM); child processes stopped, temporary files "
-              "removed", file=sys.stderr)
-        return 143
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+    command = f"sparsecore {argv[0]}" if argv[0] in DELEGATED else "sparsecore"
+    with interrupt_handling():
+        try:
+            if argv[0] in DELEGATED:
+                return run_delegated(argv[0], argv[1:])
+            args = parser.parse_args(argv)
+            command = f"sparsecore {args.command}"
+            return args.run(args)
+        except BadInput as exc:
+            print(f"{command}: error: {one_line(exc)}", file=sys.stderr)
+            return 2
+        except WriteFailed as exc:
+            print(f"{command}: error: {one_line(exc)}", file=sys.stderr)
+            return 1
+        except ModuleNotFoundError as exc:   # an optional extra (demo, bench) not installed
+            print(f"{command}: error: needs the Python package {exc.name!r}, which is not "
+                  "installed (make demo / make bench install their extras)", file=sys.stderr)
+            return 1
+        except OSError as exc:   # anything else the system refused after the checks
+            print(f"{command}: error: {one_line(exc)}", file=sys.stderr)
+            return 1
+        except Exception as exc:   # a defect or a tool's failure: still one line (SPEC §5)
+            if os.environ.get(TRACEBACK_ENV):
+                raise
+            first = next((line for line in str(exc).splitlines() if line.strip()), "")
+            print(f"{command}: error: {type(exc).__name__}: {shown(first[:300])} "
+                  f"({TRACEBACK_ENV}=1 shows the traceback)", file=sys.stderr)
+            return 1
+        except Interrupted as exc:
+            print(f"{command}: interrupted by {exc}: stopped {exc.stopped} child "
+                  f"process{'es' if exc.stopped != 1 else ''}, removed temporary files",
+                  file=sys.stderr)
+            return exc.exit_code

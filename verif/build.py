@@ -213,12 +213,14 @@ def _store_runtime(folder, runtime):
         return  # nothing recognisable to share; every build compiles its own
     runtime.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=runtime.parent))
-    for obj in objects:
-        shutil.copy2(obj, staging)
     try:
+        for obj in objects:
+            shutil.copy2(obj, staging)
         staging.rename(runtime)  # atomic: readers see all objects or none
     except OSError:
-        shutil.rmtree(staging, ignore_errors=True)  # another process stored it first
+        pass  # another process stored it first, or the disk is full: build without it
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)   # also when interrupted
 
 
 def run(build, test_module, testcase=None, *, extra_env=None, waves=None, seed=None,

@@ -346,7 +346,9 @@ class _Progress:
             self._stop.set()
             self._thread.join()
             if self._shown:
-                self._show(f"done in {time.monotonic() - self._start:.1f} s", final=True)
+                elapsed = time.monotonic() - self._start
+                self._show(f"{'stopped after' if exc[0] else 'done in'} {elapsed:.1f} s",
+                           final=True)
 
     def _show(self, text, final=False):
         line = f"sparsecore: {self.label}: {text}"
@@ -524,19 +526,21 @@ def _run_gemm_cocotb(config, tiled, dense, waves, record, fst, progress, bare_cy
     job_seconds = time.perf_counter() - start
     wave_path = gtkw_path = None
     run_dir = result.log.parent
-    if record:
-        dump = run_dir / ("dump.fst" if fst else "dump.vcd")
-        wave_path = Path(waves) if waves is not None else dump
-        if waves is not None:
-            shutil.move(str(dump), wave_path)
-        from sparsecore.verif.waves import verilog_names, write_gtkw
-        gtkw_path = write_gtkw(wave_path, manifest, available=verilog_names(
-            built.verilog.read_text()) if fst else None)
-        if waves is None:
-            print(f"sparsecore: waves of this GEMM: {wave_path} (gtkwave {gtkw_path})",
-                  file=sys.stderr)
-    if waves is not None or not record:
-        shutil.rmtree(run_dir, ignore_errors=True)
+    try:
+        if record:
+            dump = run_dir / ("dump.fst" if fst else "dump.vcd")
+            wave_path = Path(waves) if waves is not None else dump
+            if waves is not None:
+                shutil.move(str(dump), wave_path)
+            from sparsecore.verif.waves import verilog_names, write_gtkw
+            gtkw_path = write_gtkw(wave_path, manifest, available=verilog_names(
+                built.verilog.read_text()) if fst else None)
+            if waves is None:
+                print(f"sparsecore: waves of this GEMM: {wave_path} (gtkwave {gtkw_path})",
+                      file=sys.stderr)
+    finally:   # also when storing the waves failed (full disk): no run folder left behind
+        if waves is not None or not record:
+            shutil.rmtree(run_dir, ignore_errors=True)
     return GemmResult(
         c=c, cycles=int(info["cycles"]),
         mode="dense" if dense else "sparse", seconds=float(info["seconds"]), tiled=tiled,
@@ -562,10 +566,15 @@ def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_c
         job.write_stalls(stalls)
         cases = (["clock_loop"] if bare_cycles else []) + ["gemm"]
         env = {JOB_ENV: folder, BARE_CYCLES_ENV: str(bare_cycles)}
-        with _Progress(f"{'dense' if dense else 'sparse'} GEMM on {built.name}",
-                       _progress_note(job), enabled=progress):
-            result = run(built, TB_MODULE, cases, extra_env=env, waves=record,
-                         run_name=f"gemm-{os.getpid()}-{threading.get_ident()}")
+        run_name = f"gemm-{os.getpid()}-{threading.get_ident()}"
+        try:
+            with _Progress(f"{'dense' if dense else 'sparse'} GEMM on {built.name}",
+                           _progress_note(job), enabled=progress):
+                result = run(built, TB_MODULE, cases, extra_env=env, waves=record,
+                             run_name=run_name)
+        except KeyboardInterrupt:   # SIGINT/SIGTERM: no run folder left behind
+            shutil.rmtree(built.build_dir / "runs" / run_name, ignore_errors=True)
+            raise
         words, info = job.read_results()
         bare = job.read_bare_loop() if bare_cycles else None
     return result, words, info, bare

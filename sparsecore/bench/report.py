@@ -11,6 +11,9 @@ import json
 import math
 from pathlib import Path
 
+from sparsecore.safe_io import atomic_output, write_text
+from sparsecore.stamp import markdown as stamp_markdown
+
 __all__ = ["ANCHORS", "TARGETS", "evaluate_targets", "write_report", "lut_count"]
 
 # Reference points written into the report (vendor figures, not measured here).
@@ -677,7 +680,8 @@ def write_report(results, out_dir):
     for key, plot in plotters.items():
         if results.get(needs[key]):
             path = out_dir / PLOTS[key]
-            plot(results, path)
+            with atomic_output(path) as tmp:   # whole or not at all (SPEC §5)
+                plot(results, tmp)
             written.append(path)
     for title, key, section in (
             ("Throughput: sparse vs dense on the RTL", "throughput", _section_throughput),
@@ -697,10 +701,12 @@ def write_report(results, out_dir):
                  "`make bench` (installs the `bench` extra into .venv, then runs "
                  "`sparsecore bench`); `sparsecore bench --help` lists the parts that can be "
                  "run alone. The same figures are in `report.json`.", ""]
+    if "git" in results["stamp"]:  # reports written before sparsecore.stamp have only the above
+        sections += [*stamp_markdown(results["stamp"]), ""]
     md = out_dir / "report.md"
-    md.write_text("\n".join(sections))
+    write_text(md, "\n".join(sections))
     js = out_dir / "report.json"
-    js.write_text(json.dumps(results, indent=1, default=_json_default) + "\n")
+    write_text(js, json.dumps(results, indent=1, default=_json_default) + "\n")
     return [md, js, *written]
 
 

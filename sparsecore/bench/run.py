@@ -21,24 +21,20 @@ synthesis and place and route run ``--jobs`` at a time. Synthesis results are
 cached under build/bench/synth/ by Verilog hash, so a rerun is quick.
 """
 
-import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from importlib import metadata
 from pathlib import Path
 
 from sparsecore.bench import synth as syn
-from sparsecore.bench.report import write_report
+from sparsecore.bench.report import PLOTS, write_report
 from sparsecore.hw.config import PRESETS, CoreConfig, MacConfig
 from sparsecore.hw.registry import build_name, component_for
+from sparsecore.safe_io import ArgumentParser, check_output_files
 from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
 from sparsecore.sim.perf import predict_gemm
-from sparsecore.verif.toolchain import cpu_model
 
 PARTS = ("throughput", "speed", "model", "area", "cores", "fmax")
 RENDER_ONLY = "report"   # --only report: rewrite the report from report.json, measure nothing
@@ -62,19 +58,17 @@ def log(*args):
 
 # -- stamp --------------------------------------------------------------------------------
 
-def stamp(load_average=None):
-    from sparsecore.hw.emit import tool_versions
-    tools = {**tool_versions(), **syn.tool_versions()}
-    for dist in ("numpy", "matplotlib"):
-        tools[dist] = metadata.version(dist)
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {"nproc": os.cpu_count(), "cpu": cpu_model(),
-                    "system": f"{platform.system()} {platform.machine()}",
-                    "load_average": (os.getloadavg()[0] if load_average is None
-                                     else load_average)},
-        "tools": tools,
-    }
+def stamp(out_dir, load_average=None):
+    """sparsecore.stamp's record, with the synthesis tools' versions and the load average
+    (a shared machine slows the timed parts); the report's own files do not count as
+    making the tree dirty."""
+    from sparsecore.stamp import DEFAULT_PACKAGES, collect
+    record = collect(packages=(*DEFAULT_PACKAGES, "matplotlib", *syn.tool_versions()),
+                     outputs=sorted(Path(out_dir).glob("report*")),
+                     settings={"synthesis cache": "build/bench/ (same Verilog, script, tools)"})
+    record["machine"]["load_average"] = (os.getloadavg()[0] if load_average is None
+                                         else load_average)
+    return record
 
 
 # -- designs ------------------------------------------------------------------------------
@@ -209,7 +203,7 @@ def _count_runs(results):
 # -- main ---------------------------------------------------------------------------------
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="sparsecore bench", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="sparsecore bench", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(PROJECT / "docs"),
                         help="folder for report.md, report.json and the plots (default: docs/)")
     parser.add_argument("--only", default=",".join(PARTS),
@@ -223,6 +217,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
     out_dir = Path(args.out)
+    # every file the report may write, checked before hours of synthesis (SPEC §5)
+    check_output_files(out_dir, ["report.md", "report.json", *PLOTS.values()], "--out")
     if parts == [RENDER_ONLY]:
         results = json.loads((out_dir / "report.json").read_text())
         for path in write_report(results, out_dir):
@@ -274,7 +270,7 @@ def main(argv=None):
     wall["total"] = time.monotonic() - start
     results["wall_seconds"] = wall
     results["parts_run"] = parts
-    results["stamp"] = stamp(load_at_start)
+    results["stamp"] = stamp(out_dir, load_at_start)
     for path in write_report(results, out_dir):
         log(f"wrote {path}")
     return 0

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from sparsecore.bench.harness import TimingHarness
 from sparsecore.hw.emit import emit
+from sparsecore.safe_io import write_text
 
 __all__ = ["Design", "synthesize", "place_and_route", "critical_path", "tool_versions", "GATE_SET",
            "DEVICES", "ECP5_25K_FILL", "TOP", "pick_ecp5", "emit_harness"]
@@ -239,7 +240,7 @@ def synthesize(design, flow, cache, *, timeout=3600):
     result = _summarize(flow, _cells(stats, DUT), _cells(stats, TOP))
     result.update(seconds=round(seconds, 2), harness_ports={
         "inputs": harness.input_bits, "outputs": harness.output_bits})
-    entry.write_text(json.dumps(result, indent=1) + "\n")
+    write_text(entry, json.dumps(result, indent=1) + "\n")   # whole: a cut entry would poison
     result["latency"] = manifest["latency"]
     if flow != "gates":
         result["netlist"] = str(netlist)
@@ -295,7 +296,7 @@ def place_and_route(design, synth, device, cache, *, timeout=PNR_TIMEOUT_S):
     used = rep["utilization"].get(lut_resource, {}).get("used")
     result = {**out, "fits": True, "fmax_mhz": round(fmax, 2), "target_mhz": target,
               "used_cells": used, "seconds": round(seconds, 2)}
-    entry.write_text(json.dumps(result, indent=1) + "\n")
+    write_text(entry, json.dumps(result, indent=1) + "\n")
     return {**result, "cached": False, "critical_path": critical_path(rep)}
 
 

@@ -81,14 +81,14 @@ def test_unreadable_npy(capsys, tmp_path, files, content):
     bad = tmp_path / "bad.npy"
     bad.write_bytes(content)
     assert_bad_input(capsys, tmp_path, gemm_argv(files, a=False) + ["--a", bad],
-                     str(bad), "not a readable .npy")
+                     str(bad), "not a valid .npy file")
 
 
 def test_directory_as_npy(capsys, tmp_path, files):
     folder = tmp_path / "dir.npy"
     folder.mkdir()
     assert_bad_input(capsys, tmp_path, gemm_argv(files, a=False) + ["--a", folder],
-                     str(folder), "not a readable .npy")
+                     str(folder), "is a directory, not a .npy file")
 
 
 def test_npz_archive(capsys, tmp_path, files):
@@ -102,7 +102,7 @@ def test_pickled_object_array(capsys, tmp_path, files):
     obj = tmp_path / "obj.npy"
     np.save(obj, np.array([[1, None]], dtype=object), allow_pickle=True)
     assert_bad_input(capsys, tmp_path, gemm_argv(files, a=False) + ["--a", obj],
-                     str(obj), "not a readable .npy")
+                     str(obj), "pickled data", "never loaded")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32, np.bool_, np.complex64])
@@ -285,13 +285,13 @@ def test_verilog_out_cannot_be_created(capsys, tmp_path):
     (tmp_path / "file").write_text("")
     out = tmp_path / "file" / "v"
     assert_bad_input(capsys, tmp_path, ["verilog", "--config", "tiny", "--out", out],
-                     str(out), "cannot create the --out directory")
+                     str(out), "--out must be a folder", "file is a regular file")
 
 
 def test_verilog_out_is_a_file(capsys, tmp_path):
     (tmp_path / "v.txt").write_text("")
     assert_bad_input(capsys, tmp_path, ["verilog", "--out", tmp_path / "v.txt"],
-                     "v.txt", "--out must be a directory")
+                     "v.txt", "--out must be a folder", "it is a regular file")
 
 
 def test_verilog_unknown_config(capsys, tmp_path):

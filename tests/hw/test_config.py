@@ -66,3 +66,49 @@ def test_presets_and_unknown_preset():
 def test_mac_unit_needs_a_config():
     with pytest.raises(ValueError, match="config must be a MacConfig, not 'int8'"):
         MacUnit("int8")
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"rows": 10000}, "rows * cols * 2 * groups (the multiplier count) must be at most 1024, "
+                      "not 160000 (rows=10000, cols=4, groups=2)"),
+    ({"rows": 10**23}, "rows * cols * 2 * groups (the multiplier count) must be at most 1024, "
+                       f"not {16 * 10**23} (rows={10**23}, cols=4, groups=2)"),
+    ({"rows": 16, "cols": 16, "groups": 1, "acc_bits": 64},
+     "the results port would be 16384 bits wide; the widest port must be at most 8192 bits"),
+    ({"rows": 1, "cols": 1, "groups": 512},
+     "the activations port would be 16384 bits wide; the widest port must be at most 8192 bits"),
+])
+def test_core_config_limits(kwargs, message):
+    with pytest.raises(ValueError) as err:
+        CoreConfig(**kwargs)
+    assert str(err.value) == message
+
+
+def test_core_config_at_the_limits():
+    # 1024 multipliers exactly; a results port of 16 * 16 * 32 = 8192 bits exactly
+    assert CoreConfig(rows=16, cols=16, groups=2).multipliers == 1024
+    assert CoreConfig(rows=16, cols=16, groups=2).port_bits["results"] == 8192
+
+
+@pytest.mark.parametrize("config", [PRESETS["tiny"], PRESETS["ternary_uint4"],
+                                    CoreConfig(rows=3, cols=2, groups=3, weights="int4",
+                                               acts="uint8", acc_bits=24)],
+                         ids=["tiny", "ternary_uint4", "3x2x3"])
+def test_port_bits_match_the_manifest(config):
+    """The limit is checked on the widths the emitted design really has."""
+    from sparsecore.hw.registry import component_for
+
+    core = component_for(config)
+    assert config.port_bits == {"weights": core.weights_layout.size,
+                                "activations": core.acts_layout.size,
+                                "results": core.results_layout.size}
+
+
+def test_output_stage_port_limit():
+    from sparsecore.hw.config import OutputStageConfig
+
+    with pytest.raises(ValueError) as err:
+        OutputStageConfig(lanes=257, acc_bits=32)
+    assert str(err.value) == ("the accumulators port would be 8224 bits wide (lanes=257 x "
+                              "acc_bits=32); the widest port must be at most 8192 bits")
+    OutputStageConfig(lanes=256, acc_bits=32)

@@ -279,21 +279,29 @@ def test_cli_interrupt_stops_the_simulator(tiny_engine, tmp_path, sig, code):
          tmp_path / "B.npy", "--weights", "int8", "--acts", "int8", "--config", "tiny",
          "--out", tmp_path / "C.npy"], env=env, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
     engine = []
-    while not engine and time.monotonic() < deadline and proc.poll() is None:
-        engine = [c for c in _children(proc.pid) if _command(c) == "engine"]
-        time.sleep(0.05)
-    assert engine, f"the engine child never started: {proc.communicate()}"
-    assert any(tmp.iterdir())          # the job folder exists while it runs
-    time.sleep(0.5)
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == code, err
-    assert len(err.strip().splitlines()) == 1, err
-    assert not Path(f"/proc/{engine[0]}").exists() or \
-        Path(f"/proc/{engine[0]}/stat").read_text().split()[2] == "Z"
-    assert list(tmp.iterdir()) == []
+    try:
+        deadline = time.monotonic() + 120
+        while not engine and time.monotonic() < deadline and proc.poll() is None:
+            engine = [c for c in _children(proc.pid) if _command(c) == "engine"]
+            time.sleep(0.05)
+        assert engine, f"the engine child never started: {proc.communicate()}"
+        assert any(tmp.iterdir())          # the job folder exists while it runs
+        time.sleep(1.0)                    # well inside the run, not in its start-up
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == code, err
+        assert len(err.strip().splitlines()) == 1, err
+        assert not Path(f"/proc/{engine[0]}").exists() or \
+            Path(f"/proc/{engine[0]}/stat").read_text().split()[2] == "Z"
+        assert list(tmp.iterdir()) == []
+    finally:   # a failed check must not leave an endless simulator behind
+        if proc.poll() is None:
+            for pid in _children(proc.pid):     # still ours: its parent is alive
+                if _command(pid) == "engine":
+                    os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.wait()
     assert not (tmp_path / "C.npy").exists()
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from sparsecore.verif.formal.run import main
+
+sys.exit(main())
