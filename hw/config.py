@@ -16,6 +16,7 @@ from sparsecore.sim.formats import (
 )
 
 __all__ = ["MacConfig", "CoreConfig", "OutputStageConfig", "LayerConfig", "AccelConfig",
+           "CodeTableConfig",
            "PRESETS", "preset", "signed_bits_for", "MAX_ACC_BITS", "MAX_MULTIPLIERS",
            "MAX_PORT_BITS"]
 
@@ -233,6 +234,9 @@ class LayerConfig(CoreConfig):
         out: activation format of the output codes (default: the core's ``acts``,
             a hidden layer feeding the next one; e.g. ``int8`` for logits).
         mult_bits, shift_bits: the output stage's fixed-point fields.
+        table: None, or the format of the entries of a code table after the output
+            stage (``hw/code_table.py``: a nonlinearity loaded at run time); the
+            layer's codes are then the table's entries.
 
     :attr:`core` and :attr:`output_stage` are the two records the layer builds
     its blocks from; nothing else decides a width.
@@ -241,6 +245,7 @@ class LayerConfig(CoreConfig):
     out: str | None = None
     mult_bits: int = DEFAULT_MULT_BITS
     shift_bits: int = DEFAULT_SHIFT_BITS
+    table: str | None = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -249,6 +254,9 @@ class LayerConfig(CoreConfig):
         if self.out not in ACTIVATION_FORMATS:
             raise ValueError(f"out must be one of {', '.join(ACTIVATION_FORMATS)}, "
                              f"not {self.out!r}")
+        if self.table is not None and self.table not in ACTIVATION_FORMATS:
+            raise ValueError(f"table must be None or one of {', '.join(ACTIVATION_FORMATS)}, "
+                             f"not {self.table!r}")
         check_fields(self.acc_bits, self.mult_bits, self.shift_bits)
 
     @classmethod
@@ -271,6 +279,59 @@ class LayerConfig(CoreConfig):
     @property
     def out_format(self):
         return get_format(self.out, "acts")
+
+    @property
+    def code_table(self):
+        """The code table's config (None without a table): the stage's codes in."""
+        if self.table is None:
+            return None
+        return CodeTableConfig(codes=self.out, out=self.table, lanes=self.rows * self.cols)
+
+    @property
+    def codes_format(self):
+        """Format of the layer's output codes: the table's entries, else ``out``."""
+        return get_format(self.table or self.out, "acts")
+
+
+@dataclass(frozen=True)
+class CodeTableConfig:
+    """The code table after the output stage (hw/code_table.py): a nonlinearity by lookup.
+
+    Fields:
+        codes: activation format of the codes looked up (the output stage's ``out``);
+            the table has one entry per code, ``2**bits`` entries.
+        out: activation format of the table's entries (what comes out).
+        lanes: codes per beat (one read port each).
+    """
+
+    codes: str = "int8"
+    out: str = "int8"
+    lanes: int = 4
+
+    def __post_init__(self):
+        if self.codes not in ACTIVATION_FORMATS:
+            raise ValueError(f"codes must be one of {', '.join(ACTIVATION_FORMATS)}, "
+                             f"not {self.codes!r}")
+        if self.out not in ACTIVATION_FORMATS:
+            raise ValueError(f"out must be one of {', '.join(ACTIVATION_FORMATS)}, "
+                             f"not {self.out!r}")
+        _check_positive_int("lanes", self.lanes)
+
+    @property
+    def in_format(self):
+        return get_format(self.codes, "acts")
+
+    @property
+    def out_format(self):
+        return get_format(self.out, "acts")
+
+    @property
+    def entries(self):
+        """Table entries: one per input code."""
+        return 1 << self.in_format.bits
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
 
 
 def _bytes(bits):

@@ -26,6 +26,7 @@ from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from sparsecore.hw.code_table import CodeTable, table_layout
 from sparsecore.hw.config import LayerConfig
 from sparsecore.hw.core import SparseTensorCore
 from sparsecore.hw.output_stage import OutputStage
@@ -55,7 +56,13 @@ class SparseLayer(wiring.Component):
             ``[i][j]`` = the raw ``out`` code (SPEC §1 bit pattern) of
             ``clip(relu?(round_half_even((C[i][j] + bias[i]) * mult[i] / 2**shift[i])))``.
 
-    Latency: :attr:`latency` = the core's latency + the output stage's, from the
+    With ``config.table`` set, a :class:`hw.code_table.CodeTable` follows the stage
+    (the table: In, its ``table`` stream, one entry write per beat; write the whole
+    table before the job, see hw/code_table.py for which lookups see which writes)
+    and ``codes`` carries its entries.
+
+    Latency: :attr:`latency` = the core's latency + the output stage's (+ the
+    table's, 1, when there is one), from the
     edge that accepts a tile's last beat to the edge at which its codes can be
     taken, when ``params`` is already there and ``codes`` is ready.
 
@@ -71,14 +78,20 @@ class SparseLayer(wiring.Component):
         self._config = config
         self._core = SparseTensorCore(config.core)
         self._stage = OutputStage(config.output_stage)
+        self._table = None if config.table is None else CodeTable(config.code_table)
         # elaborated with the layer; an unused layer warns once, for itself
         self._core._MustUse__silence = self._stage._MustUse__silence = True
-        super().__init__({
+        if self._table is not None:
+            self._table._MustUse__silence = True
+        ports = {
             "weights": In(stream.Signature(self._core.weights_layout)),
             "activations": In(stream.Signature(self._core.acts_layout)),
             "params": In(stream.Signature(self.params_layout)),
             "codes": Out(stream.Signature(self.codes_layout)),
-        })
+        }
+        if self._table is not None:
+            ports["table"] = In(stream.Signature(table_layout(config.code_table)))
+        super().__init__(ports)
 
     @property
     def config(self):
@@ -97,7 +110,7 @@ class SparseLayer(wiring.Component):
     @property
     def codes_layout(self):
         c = self._config
-        return data.ArrayLayout(data.ArrayLayout(unsigned(c.out_format.bits), c.cols), c.rows)
+        return data.ArrayLayout(data.ArrayLayout(unsigned(c.codes_format.bits), c.cols), c.rows)
 
     @property
     def core_latency(self):
@@ -108,9 +121,13 @@ class SparseLayer(wiring.Component):
         return self._stage.latency
 
     @property
+    def table_latency(self):
+        return 0 if self._table is None else self._table.latency
+
+    @property
     def latency(self):
         """Cycles from accepting a tile's last beat to its codes being valid (no join register)."""
-        return self.core_latency + self.stage_latency
+        return self.core_latency + self.stage_latency + self.table_latency
 
     def manifest_extra(self):
         core = self._core.manifest_extra()
@@ -118,8 +135,10 @@ class SparseLayer(wiring.Component):
             **core,
             "latency": self.latency,
             "latency_parts": {"core": self.core_latency, "output_stage": self.stage_latency,
-                              "join": 0},
+                              "join": 0,
+                              **({"code_table": self.table_latency} if self._table else {})},
             "out_format": self._config.out,
+            "codes_format": self._config.codes_format.name,
             "params": "one beat per result tile: per-row bias, mult, shift; relu per tile",
             "rounding": "half_to_even",
         }
@@ -148,6 +167,14 @@ class SparseLayer(wiring.Component):
                              i.p.mult[lane].eq(params.p.mult[row]),
                              i.p.shift[lane].eq(params.p.shift[row])]
 
-        m.d.comb += [self.codes.valid.eq(stage.o.valid), stage.o.ready.eq(self.codes.ready),
-                     self.codes.p.eq(stage.o.p.as_value())]
+        last = stage.o
+        if self._table is not None:
+            # the nonlinearity: the stage's codes through the table, lane for lane
+            m.submodules.table = table = self._table
+            wiring.connect(m, wiring.flipped(self.table), table.table)
+            m.d.comb += [table.i.valid.eq(stage.o.valid), stage.o.ready.eq(table.i.ready),
+                         table.i.p.eq(stage.o.p.as_value())]
+            last = table.o
+        m.d.comb += [self.codes.valid.eq(last.valid), last.ready.eq(self.codes.ready),
+                     self.codes.p.eq(last.p.as_value())]
         return m

@@ -10,6 +10,9 @@ module) is called; nobody else spells a design list or a build name.
 | CoreConfig        | SparseTensorCore | `core_<preset>` or `core_<RxCxG>_<w>_<a>_acc<n>` |
 | OutputStageConfig | OutputStage      | `output_stage_<acts>_l<lanes>_acc<n>_m<m>_s<s>` |
 | LayerConfig       | SparseLayer      | `layer_<RxCxG>_<w>_<a>_to_<out>_acc<n>_m<m>_s<s>` |
+| CodeTableConfig   | CodeTable        | `code_table_<codes>_<out>_l<lanes>`            |
+
+A layer with a code table (``LayerConfig.table``) adds ``_table_<format>`` to its name.
 | AccelConfig       | SparseAccelerator | `accel_<RxCxG>_<w>_<a>_acc<n>_l<L>_o<O>_a<A>_b<B>_c<C>` |
 
 (an accelerator's L, O, A, B, C: load_bytes, out_bytes, a_depth, b_depth, count_bits)
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from sparsecore.hw.config import (
     PRESETS,
     AccelConfig,
+    CodeTableConfig,
     CoreConfig,
     LayerConfig,
     MacConfig,
@@ -56,9 +60,14 @@ def _output_stage_name(config):
 
 
 def _layer_name(config):
+    table = f"_table_{config.table}" if config.table else ""
     return (f"layer_{config.rows}x{config.cols}x{config.groups}_{config.weights}_"
             f"{config.acts}_to_{config.out}_acc{config.acc_bits}_m{config.mult_bits}_"
-            f"s{config.shift_bits}")
+            f"s{config.shift_bits}{table}")
+
+
+def _code_table_name(config):
+    return f"code_table_{config.codes}_{config.out}_l{config.lanes}"
 
 
 def _accel_name(config):
@@ -93,6 +102,7 @@ DESIGNS = (
     Design(CoreConfig, "core:SparseTensorCore", "core", _core_name),
     Design(OutputStageConfig, "output_stage:OutputStage", "output_stage", _output_stage_name),
     Design(LayerConfig, "layer:SparseLayer", "layer", _layer_name),
+    Design(CodeTableConfig, "code_table:CodeTable", "code_table", _code_table_name),
     Design(AccelConfig, "accel:SparseAccelerator", "accel", _accel_name),
 )
 
@@ -121,6 +131,7 @@ def showcase():
 
     The MAC for all 12 format pairs, every core preset, the default output stage,
     the layer of the digits demo's last layer (ternary x uint4 in, int8 logits out),
+    the code table after a 4 x 4 tile (int8 codes -> int8 entries, 16 lanes),
     and the accelerator of the default and ternary_uint4 presets (default buffers;
     the ternary words take one load beat each).
     """
@@ -129,5 +140,6 @@ def showcase():
     configs += [c for c in PRESETS.values() if type(c) is CoreConfig]
     configs.append(OutputStageConfig())
     configs.append(LayerConfig.of(PRESETS["ternary_uint4"], out="int8"))
+    configs.append(CodeTableConfig(lanes=16))
     configs += [AccelConfig.of(PRESETS[p]) for p in ("default", "ternary_uint4")]
     return [(build_name(c), c) for c in configs]

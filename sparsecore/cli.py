@@ -11,6 +11,7 @@
     sparsecore bench [--only PARTS] [--out DIR] | bench model|speed|core|accel ...
     sparsecore demo [--out DIR] [--seeds N] [--quick] [--no-kernels]
     sparsecore demo --check [--full] [--out DIR]
+    sparsecore seeds [--out DIR] [--seeds N] [--rtl-images N] [--cache PKL] [--quick]
     sparsecore regress [--seeds N] [--seed S] [--core-macs N] [--workers N | --scheduler ADDR]
     sparsecore coverage [--out DIR] [--workers N | --scheduler ADDR]
     sparsecore mutate [--mutants N] [--seed S] [--out DIR] [--workers N | --scheduler ADDR]
@@ -474,6 +475,8 @@ DELEGATED = {
     "demo": ("sparsecore.workflow", "main",
              "the seeds' digits workflow on the RTL (docs/workflow.md); 'demo minilm': "
              "all-MiniLM-L6-v2 pruned 2:4 and quantized, on the RTL (docs/minilm.md)"),
+    "seeds": ("sparsecore.seeds", "main",
+              "WRPN CNN, Apprentice and low-precision LSTM on the RTL (docs/seeds.md)"),
     "formal": ("sparsecore.verif.formal.run", "main",
                "formal proofs of every registered design with SymbiYosys (docs/formal.md)"),
 }

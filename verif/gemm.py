@@ -44,7 +44,7 @@ from sparsecore.sim.tiling import Geometry, TiledGemm, assemble, explain_mismatc
 from sparsecore.verif.payload import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
 
 __all__ = ["GemmResult", "GemmJob", "LayerResult", "run_gemm", "run_layer", "core_build_name",
-           "pack_beats", "pack_beat_words", "pack_table_words", "pack_params",
+           "pack_beats", "pack_beat_words", "pack_table_words", "pack_params", "pack_table",
            "unpack_results", "unpack_codes", "RUNNERS",
            "fst_supported", "wave_formats", "JOB_ENV", "BARE_CYCLES_ENV"]
 
@@ -133,9 +133,12 @@ class GemmJob:
 
     # host -> simulator
     def write_beats(self, weights, acts, weights_width, acts_width, n_results, params=None,
-                    params_width=None):
-        """The input words; ``params`` (one word per result) only for a layer design."""
+                    params_width=None, table=None, table_width=None):
+        """The input words; ``params`` (one word per result) only for a layer design,
+        ``table`` (one word per entry, sent before the job) only for one with a code table."""
         extra = {} if params is None else {"params": words_to_bytes(params, params_width)}
+        if table is not None:
+            extra["table"] = words_to_bytes(table, table_width)
         np.savez(self.folder / "beats.npz", weights=words_to_bytes(weights, weights_width),
                  acts=words_to_bytes(acts, acts_width), n_results=n_results, **extra)
 
@@ -145,6 +148,11 @@ class GemmJob:
             params = bytes_to_words(f["params"]) if "params" in f.files else None
             return (bytes_to_words(f["weights"]), bytes_to_words(f["acts"]), params,
                     int(f["n_results"]))
+
+    def read_table(self):
+        """The code table words to write before the job, or None."""
+        with np.load(self.folder / "beats.npz") as f:
+            return bytes_to_words(f["table"]) if "table" in f.files else None
 
     def write_stalls(self, stalls):
         """The :class:`verif.engine.StallPattern` of the run (None: full rate)."""
@@ -286,9 +294,23 @@ def pack_params(manifest, config, tiled, mult, shift, bias, relu, words32=False)
     return codec.pack_words(fields) if words32 else codec.pack(fields)
 
 
+def pack_table(manifest, config, table):
+    """``table`` words of a layer design with a code table: one entry per word, every code
+    of the ``out`` format in value order. The table is checked first (ValueError: wrong
+    length or entries outside the table's format)."""
+    from sparsecore.sim.code_table import check_table
+
+    table = check_table(table, config.out, config.table)
+    codes = np.arange(config.out_format.min, config.out_format.max + 1).reshape(-1, 1)
+    return PayloadCodec(manifest["streams"]["table"]).pack({
+        "index": (codes, config.out_format),
+        "entry": (table.reshape(-1, 1), config.codes_format)})
+
+
 def unpack_codes(manifest, config, words):
-    """(n, rows, cols) int64 values of the ``out`` format from a layer's code words."""
-    flat = _unpack(PayloadCodec(manifest["streams"]["codes"]), words, config.out_format)
+    """(n, rows, cols) int64 values of a layer's codes (the code table's entries when it
+    has one, else the ``out`` format) from its code words."""
+    flat = _unpack(PayloadCodec(manifest["streams"]["codes"]), words, config.codes_format)
     return flat.reshape(len(words), config.rows, config.cols)
 
 
@@ -550,7 +572,7 @@ def _run_gemm_cocotb(config, tiled, dense, waves, record, fst, progress, bare_cy
 
 
 def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_cycles=0,
-            stalls=None):
+            stalls=None, table=None):
     """Stream packed beats through ``built`` with :mod:`verif.gemm_tb` in a job folder.
 
     Returns (the run's RunResult, output words, run info, bare loop info or None).
@@ -562,7 +584,8 @@ def _stream(built, tiled, weights, acts, params, dense, record, progress, bare_c
         job = GemmJob(folder)
         job.write_beats(weights, acts, streams["weights"]["payload_width"],
                         streams["activations"]["payload_width"], tiled.n_tiles,
-                        params, streams["params"]["payload_width"] if params else None)
+                        params, streams["params"]["payload_width"] if params else None,
+                        table, streams["table"]["payload_width"] if table else None)
         job.write_stalls(stalls)
         cases = (["clock_loop"] if bare_cycles else []) + ["gemm"]
         env = {JOB_ENV: folder, BARE_CYCLES_ENV: str(bare_cycles)}
@@ -598,8 +621,8 @@ class LayerResult:
         return self.build.manifest["latency"]
 
 
-def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=True,
-              root=None, runner="engine", stalls=None, waves=None):
+def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, table=None,
+              progress=True, root=None, runner="engine", stalls=None, waves=None):
     """One network layer on the Verilated :class:`hw.layer.SparseLayer` for ``config``
     (a :class:`hw.config.LayerConfig`): codes of ``requantize(A x B, mult, shift, bias)``.
 
@@ -610,6 +633,10 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=Tr
         mult, shift, bias: one per row of A (output channel), the output stage's
             fields (``sim.requant``).
         relu: clamp negatives to 0 (every tile).
+        table: for a layer with a code table (``config.table``), its entries in value
+            order of the ``out`` codes (``sim.code_table``), written before the job's
+            first beat; such a layer runs on the cocotb runner, whatever ``runner`` says
+            (the engine's job streams all inputs at once, the table must go in first).
         runner, stalls: as for :func:`run_gemm` (the engine by default).
         waves: a .vcd path for the run's waveform (engine only).
 
@@ -618,9 +645,16 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=Tr
     when the design stalls or the simulator fails.
     """
     from sparsecore.hw.layer import SparseLayer
+    from sparsecore.sim.code_table import check_table
     from sparsecore.verif.build import build, waves_requested
 
     _check_runner(runner)
+    if (table is None) != (config.table is None):
+        raise ValueError("table must be given exactly when the layer has a code table "
+                         f"(config.table={config.table!r})")
+    if table is not None:
+        check_table(table, config.out, config.table)   # before anything is built or run
+        runner = "cocotb"
     tiled = tile_gemm(Geometry.of(config), b, a=a, dense=dense)
     from sparsecore.hw.registry import build_name
 
@@ -654,8 +688,9 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, progress=Tr
         manifest = built.manifest
         params = pack_params(manifest, config, tiled, mult, shift, bias, relu)
         weights, acts = pack_beats(manifest, config, tiled.beats)
+        table_words = None if table is None else pack_table(manifest, config, table)
         result, words, info, _ = _stream(built, tiled, weights, acts, params, dense, record,
-                                         progress, stalls=stalls)
+                                         progress, stalls=stalls, table=table_words)
         if record:
             print(f"sparsecore: waves of this layer: {result.log.parent / 'dump.vcd'}",
                   file=sys.stderr)

@@ -6,7 +6,9 @@ the number of result beats to expect; this module drives them into the
 Verilated :class:`hw.core.SparseTensorCore` and writes back the packed result
 words and the cycle count. For a layer design (:class:`hw.layer.SparseLayer`)
 the job also has ``params`` words, driven into the ``params`` stream, and the
-words back are those of its one output stream (``codes``). Nothing here knows
+words back are those of its one output stream (``codes``); a layer with a code
+table also gets its ``table`` words, all written before the job's first beat
+(not counted in the job's cycles). Nothing here knows
 the model: packing and the expected values are the host's.
 
 Speed matters here (a GEMM is millions of cycles): one ``await`` per clock
@@ -116,6 +118,18 @@ async def gemm(dut):
     Clock(clk, CLOCK_PERIOD_NS, unit="ns").start()
     r_ready.value = 1
     await _reset(dut, clk)
+    table = job.read_table()
+    if table:   # a layer with a code table: the whole table before the job's first beat
+        t_valid = _port(dut, manifest, "table", "valid")
+        t_ready = _port(dut, manifest, "table", "ready")
+        t_payload = _port(dut, manifest, "table", "payload")
+        t_valid.value = 1
+        for word in table:
+            t_payload.value = word
+            await RisingEdge(clk)
+            while not t_ready.value:
+                await RisingEdge(clk)
+        t_valid.value = 0
 
     results = []
     edge = RisingEdge(clk)

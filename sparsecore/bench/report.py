@@ -464,6 +464,28 @@ def _section_area(results):
     return "\n".join(text)
 
 
+def _section_units(results):
+    rows = []
+    for x in results["units"]:
+        ice, ecp = x["ice40"], x["ecp5"]
+        rows.append([x["unit"], x["formats"], x["lanes"], x["ice40"]["latency"], ice["lut4"],
+                     ice["ff"], ice["cells"].get("SB_RAM40_4K", 0), x["gates"]["gates"],
+                     x["gates"]["ff"], ecp["luts"], ecp["ff"], ecp["cells"].get("DP16KD", 0),
+                     ecp["cells"].get("TRELLIS_DPR16X4", 0)])
+    head = ["unit", "formats", "lanes", "latency", "iCE40 LUT4", "FF", "SB_RAM40_4K",
+            "gates", "gates FF", "ECP5 LUTs", "ECP5 FF", "DP16KD", "DPR16X4"]
+    return "\n".join([
+        "The units after the core's accumulators, each in its timing harness as above: the "
+        "output stage (bias, scale, round, ReLU, clip to int8) and the code table "
+        "(`hw/code_table.py`: the programmable nonlinearity, one 256-entry table of int8 "
+        "entries written at run time, one read port per lane, so a memory copy per lane). "
+        "iCE40 and ECP5 map the table copies to block RAM where the flow infers it "
+        "(SB_RAM40_4K, DP16KD) or to LUT RAM (DPR16X4); the generic gate flow has no "
+        "memories, so its table is flip-flops and multiplexers.",
+        "",
+        _table(head, rows)])
+
+
 def _section_cores(results):
     rows = []
     by = {(c["name"], c["sparse"]): c for c in results["cores"]}
@@ -689,6 +711,7 @@ def write_report(results, out_dir):
             ("Area: tensor core presets, sparse-capable vs dense-only", "cores",
              _section_cores),
             ("Fmax scaling of the core", "fmax_sweep", _section_fmax),
+            ("Area: output stage and code table", "units", _section_units),
             ("Simulation speed", "sim_speed", _section_speed),
             ("numpy model throughput", "model", _section_model)):
         if results.get(key):

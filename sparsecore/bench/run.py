@@ -13,6 +13,8 @@ report.json):
 - ``cores``: core presets, sparse-capable and dense-only (area; Fmax of the
   sparse-capable ones on ECP5, and of ``tiny`` on iCE40 hx8k).
 - ``fmax``: Fmax of the core as M x N grows from 2x2 to 8x8.
+- ``units``: the units after the core: the output stage and the code table (the
+  programmable nonlinearity), 4 lanes each (area and memories; no place and route).
 
 ``--only report`` measures nothing and rewrites report.md and the plots from report.json.
 
@@ -36,7 +38,7 @@ from sparsecore.safe_io import ArgumentParser, check_output_files
 from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
 from sparsecore.sim.perf import predict_gemm
 
-PARTS = ("throughput", "speed", "model", "area", "cores", "fmax")
+PARTS = ("throughput", "speed", "model", "area", "cores", "fmax", "units")
 RENDER_ONLY = "report"   # --only report: rewrite the report from report.json, measure nothing
 PROJECT = Path(__file__).resolve().parents[2]   # the checkout: sparsecore/bench/run.py
 CORE_PRESETS = ("tiny", "default", "ternary_uint4", "int4_int4")   # "wrap" = tiny, acc_bits 18
@@ -44,6 +46,7 @@ REFERENCE_GEMM = (64, 64, 1024)    # for effective MACs per cycle of each core
 # The Fmax sweep: int4 x int4 with G = 1 keeps the 8x8 core (128 multipliers, about 22k
 # ECP5 LUTs) to minutes of synthesis and place and route; int8 x int8 at 8x8 is about
 # four times the LUTs.
+UNIT_LANES = (4,)   # a 2 x 2 result tile per beat (a 4 x 4 tile's table is 4 such copies)
 SWEEP = {"weights": "int4", "acts": "int4", "groups": 1,
          "sizes": ((2, 2), (4, 4), (8, 8)),
          "why": "int4 x int4 with G=1 keeps the 8x8 core (128 multipliers) to minutes of "
@@ -89,6 +92,24 @@ def _core(config, sparse=True, pnr=()):
     variant (the same config without the 2:4 multiplexers)."""
     name = build_name(config) + ("" if sparse else "_dense_only")
     return syn.Design(name, lambda: component_for(config, sparse=sparse), "core", pnr=pnr)
+
+
+def _units():
+    """{label: Design} of the units after the core: output stage and code table."""
+    from sparsecore.hw.code_table import CodeTable
+    from sparsecore.hw.config import CodeTableConfig, OutputStageConfig
+    from sparsecore.hw.output_stage import OutputStage
+    out = {}
+    for lanes in UNIT_LANES:
+        out[f"output_stage_int8_l{lanes}"] = (
+            {"unit": "output stage", "lanes": lanes, "formats": "acc32 -> int8"},
+            syn.Design(f"output_stage_int8_l{lanes}", lambda n=lanes: OutputStage(
+                OutputStageConfig(acts="int8", lanes=n)), "unit"))
+        out[f"code_table_int8_int8_l{lanes}"] = (
+            {"unit": "code table", "lanes": lanes, "formats": "int8 -> int8, 256 entries"},
+            syn.Design(f"code_table_int8_int8_l{lanes}", lambda n=lanes: CodeTable(
+                CodeTableConfig(codes="int8", out="int8", lanes=n)), "unit"))
+    return out
 
 
 def format_pairs():
@@ -140,6 +161,9 @@ def synthesis_parts(parts, cache, jobs):
             label = f"sweep_{rows}x{cols}"
             core_configs[label] = (label, config, True)
             tasks[label] = (_core(config, True, ("ecp5",)), ("ecp5",))
+    units = _units() if "units" in parts else {}
+    for label, (_info, design) in units.items():
+        tasks[label] = (design, flows)
     pairs = format_pairs()
     if "area" in parts or "fmax" in parts:
         for w, a in pairs:
@@ -156,6 +180,9 @@ def synthesis_parts(parts, cache, jobs):
                                for k in order})
 
     out = {}
+    if units:
+        out["units"] = [{**info, "name": label, **measured[label]}
+                        for label, (info, _design) in units.items()]
     if "area" in parts:
         out["lanes"] = [{"weights": w, "acts": a, **measured[f"lane_{w}_{a}"]} for w, a in pairs]
         out["macs"] = [{"weights": w, "acts": a, **measured[f"mac_{w}_{a}"]} for w, a in pairs]
@@ -195,6 +222,7 @@ def synthesis_parts(parts, cache, jobs):
 def _count_runs(results):
     """How many synthesis runs the results hold, and how many came from the cache."""
     entries = [*results.get("lanes", []), *results.get("macs", []), *results.get("cores", []),
+               *results.get("units", []),
                *results.get("fmax_sweep", {}).get("cores", [])]
     runs = [x[flow] for x in entries for flow in ("ice40", "gates", "ecp5") if flow in x]
     return {"total": len(runs), "cached": sum(bool(r.get("cached")) for r in runs)}
@@ -260,7 +288,7 @@ def main(argv=None):
         log("model: sparsecore.bench.model 4096 x 4096")
         results["model"] = bench_model()
         wall["model"] = time.monotonic() - t
-    synth_parts = [p for p in parts if p in ("area", "cores", "fmax")]
+    synth_parts = [p for p in parts if p in ("area", "cores", "fmax", "units")]
     if synth_parts:
         t = time.monotonic()
         results.update(synthesis_parts(synth_parts, Path(args.cache), args.jobs))

@@ -1,0 +1,64 @@
+# amaranth: UnusedElaboratable=no
+"""The layer design with a code table after its output stage (``LayerConfig(table=...)``),
+through the GEMM runner (``verif.gemm.run_layer``): a GEMM per job, the table reloaded
+between jobs, every code equal to sim.code_table.lookup of sim.inference.numpy_layer.
+
+The code table alone, under idle cycles, backpressure and writes interleaved with
+lookups, is verified in verif/code_table/.
+"""
+
+import numpy as np
+import pytest
+
+from sparsecore.hw.config import LayerConfig
+from sparsecore.hw.layer import SparseLayer
+from sparsecore.sim.code_table import function_table, lookup
+from sparsecore.sim.inference import IntegerLayer, numpy_layer
+from sparsecore.sim.sparsity import prune_2to4
+from sparsecore.verif.gemm import run_layer
+
+CONFIG = LayerConfig(rows=2, cols=2, groups=1, weights="ternary", acts="int8", out="int8",
+                     table="int8")
+
+
+def test_latency_includes_the_table():
+    layer = SparseLayer(CONFIG)
+    assert layer.latency == layer.core_latency + layer.stage_latency + 1
+    assert LayerConfig.of(CONFIG.core, out="int8").code_table is None
+    assert CONFIG.code_table.entries == 256
+
+
+def test_layer_with_table_reloaded_between_jobs():
+    rng = np.random.default_rng(16)
+    m, k, n = 6, 24, 10
+    a = prune_2to4(rng.integers(-1, 2, (m, k)))
+    mult = rng.integers(1 << 12, 1 << 14, m)
+    shift = rng.integers(15, 18, m)    # scale 1/32 .. 1/2: most codes inside int8
+    bias = rng.integers(-50, 50, m)
+    layer = IntegerLayer(a, True, mult, shift, bias, False, "int8")
+    tables = [function_table(name, 1 / 16, 1 / 127) for name in ("tanh", "sigmoid", "gelu")]
+    inside = 0
+    for job, (table, dense) in enumerate(zip(tables, (False, True, False), strict=True)):
+        b = rng.integers(-128, 128, (k, n))
+        codes = numpy_layer(layer, b, CONFIG.acc_bits, CONFIG.mult_bits, CONFIG.shift_bits,
+                            dense)[1]
+        want = lookup(codes, table, "int8", "int8")
+        run = run_layer(CONFIG, a, b, mult, shift, bias, False, dense, table=table,
+                        progress=False)
+        assert np.array_equal(run.out, want), f"job {job}: first mismatch at " \
+            f"{np.argwhere(run.out != want)[0].tolist()}"
+        inside += int(((codes > -128) & (codes < 127)).sum())
+    assert inside > 0.5 * len(tables) * m * n, "the stimulus mostly clipped"
+
+
+@pytest.mark.parametrize("table,match", [
+    (np.zeros(255, np.int64), "table must have 256 entries"),
+    (np.full(256, 128), "outside int8"),
+    (None, "table must be given exactly when the layer has a code table"),
+])
+def test_bad_table_refused_before_anything_runs(table, match, tmp_path):
+    a = np.ones((2, 4), np.int64)
+    with pytest.raises(ValueError, match=match):
+        run_layer(CONFIG, a, np.ones((4, 2), np.int64), [1, 1], [0, 0], [0, 0], False, True,
+                  table=table, progress=False, root=tmp_path)
+    assert not any(tmp_path.iterdir()), "something was built before the table was checked"
