@@ -405,8 +405,8 @@ def write_report(out, mutants_of, records, equivalence_results, seconds, setting
     if not any_survivor:
         lines.append("None: every mutant was killed.")
     lines += ["", "## Reproduce", "",
-              "`make mutate MUTANTS=220` (the default); one design: `.venv/bin/python -m "
-              "sparsecore mutate --designs core_tiny --mutants 40`. The mutant "
+              "`make mutate MUTANTS=220` (the default); one design: `sparsecore mutate "
+              "--designs core_tiny --mutants 40`. The mutant "
               "list depends only on the Verilog and the mutation seed, so a rerun on the "
               "same commit tests the same mutants.", ""]
     (out / "mutation.md").write_text("\n".join(lines))

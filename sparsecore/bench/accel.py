@@ -51,6 +51,7 @@ def geometry(name, load_bytes=BANDWIDTH):
     from sparsecore.hw.accel import SparseAccelerator
     config = AccelConfig.of(PRESETS[name], load_bytes=load_bytes)
     accel = SparseAccelerator(config)
+    accel._MustUse__silence = True   # asked for its latency only, never elaborated
     return config, AccelGeometry(**{f: getattr(config, f) for f in AccelGeometry.FIELDS},
                                  latency=accel.latency, check_cycles=accel.check_cycles)
 

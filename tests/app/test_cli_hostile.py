@@ -376,8 +376,10 @@ def test_docs_table(outcomes):
 BUILDERS = ("make", "perl", "verilator_bin", "cc1plus", "g++", "c++", "as", "ld", "collect2")
 
 
-def big_operands(folder, n=32, k=16384):
-    """A sparse n x k x n GEMM: about a million cycles on the tiny core, seconds to run."""
+def big_operands(folder, n=32, k=262144):
+    """A sparse n x k x n GEMM: about 17 million cycles on the tiny core, so that it is
+    still running when the signal comes even on an idle machine (the engine does millions
+    of cycles a second there)."""
     rng = np.random.default_rng(11)
     a = rng.integers(-128, 128, size=(n, k)).astype(np.int8)
     a.reshape(n, -1, 4)[:, :, 2:] = 0            # 2:4: positions 0 and 1 of each group

@@ -53,8 +53,8 @@ def test_waves_need_a_waves_build():
 def test_bad_build_name():
     with pytest.raises(ValueError, match="name must be a Verilog identifier, not 'mac-1'"):
         build(CONFIG, "mac-1")
+    # the refusal names every config type the registry knows, and the value refused
     with pytest.raises(ValueError, match="config must be one of MacConfig, CoreConfig, "
                                          "OutputStageConfig, LayerConfig, CodeTableConfig, "
-                                         "AccelConfig, "
-                                         "not 'int8'"):
+                                         "AccelConfig, not 'int8'"):
         build("int8", "x")

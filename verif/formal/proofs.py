@@ -68,7 +68,8 @@ from sparsecore.verif.formal.harness import (
     protocol_checks,
 )
 
-__all__ = ["Proof", "proofs", "unproven_designs", "STREAM_CONFIGS", "spec_value", "spec_product",
+__all__ = ["Proof", "proofs", "unproven_designs", "NO_HARNESS_YET", "STREAM_CONFIGS",
+           "spec_value", "spec_product",
            "stream_harness", "core_values_harness", "accel_harness"]
 
 
@@ -599,6 +600,11 @@ def _designs_proofs():
             {"bmc": ("bmc", CORE_VALUES_DEPTH), "cover": ("cover", CORE_VALUES_DEPTH)},
             config))
     return found
+
+
+# Registered designs that have no harness yet, each with the reason; docs/formal.md lists
+# them, and the test fails on any other unproven design or on a waiver that is stale.
+NO_HARNESS_YET = {}   # CodeTable, waived here before, has its stream proof (stream_code_table)
 
 
 def unproven_designs():

@@ -116,7 +116,7 @@ def git_commit():
 
 def render(outcomes, seconds, argv):
     """docs/formal.md from the proofs' outcomes."""
-    from sparsecore.verif.formal.proofs import unproven_designs
+    from sparsecore.verif.formal.proofs import NO_HARNESS_YET, unproven_designs
 
     versions = tool_versions()
     counts = {"proven": 0, "bounded": 0, "failed": 0, "covers": 0, "reached": 0}
@@ -184,7 +184,9 @@ def render(outcomes, seconds, argv):
     ]
     missing = unproven_designs()
     if missing:
-        lines += [f"**Registered designs without a formal harness: {', '.join(missing)}.**", ""]
+        lines += ["**Registered designs without a formal harness:**", ""]
+        lines += [f"- `{d}`: {NO_HARNESS_YET.get(d, 'no reason recorded')}" for d in missing]
+        lines += [""]
     for o in outcomes:
         p = o.proof
         tasks = ", ".join(f"{t}: {mode} depth {d}" for t, (mode, d) in p.tasks.items())
