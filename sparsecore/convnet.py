@@ -25,8 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sparsecore.nn import Layer, _layer_params, _quantize_acts, _softmax
-from sparsecore.sim.sparsity import prune_2to4
+from sparsecore.nn import Layer, _layer_params, _quantize_acts, _softmax, prepare_layers
 
 __all__ = ["IMAGE", "KERNEL", "ConvRecipe", "im2col", "col2im", "to_maps", "init_convnet",
            "prepare_convnet", "forward", "train", "accuracy", "conv_shapes", "IntegerConvNet",
@@ -123,18 +122,7 @@ def init_convnet(rng, width, classes=10):
 
 def prepare_convnet(recipe, start, rng, classes=10):
     """Random layers or a copy of ``start``; 2:4 masks and WRPN gains as nn.prepare gives."""
-    if start is None:
-        layers = init_convnet(rng, recipe.width, classes)
-    else:
-        layers = [Layer(lay.w.copy(), lay.b.copy(), lay.gain,
-                        None if lay.mask is None else lay.mask.copy()) for lay in start]
-    for layer in layers:
-        if recipe.sparse and layer.mask is None:
-            layer.mask = (prune_2to4(layer.w) != 0).astype(np.float64)
-            layer.w = layer.w * layer.mask
-        if recipe.weights == "int4":
-            layer.gain = float(np.abs(layer.w).max())
-    return layers
+    return prepare_layers(recipe, start, lambda: init_convnet(rng, recipe.width, classes))
 
 
 def _act(z, bits):

@@ -51,7 +51,8 @@ from sparsecore.sim.reproducible import cos, exp, matmul
 from sparsecore.sim.sparsity import prune_2to4
 
 __all__ = [
-    "Recipe", "Layer", "load_digits_split", "init_mlp", "prepare", "quantized_weights",
+    "Recipe", "Layer", "load_digits_split", "init_mlp", "prepare", "prepare_layers",
+    "quantized_weights",
     "bias_codes", "forward",
     "train", "accuracy", "RECIPES", "train_all",
 ]
@@ -175,7 +176,13 @@ def _copy(layers):
 def prepare(recipe, start, rng, inputs, classes):
     """The layers a recipe starts training from: random, or a copy of ``start``,
     pruned to 2:4 (mask fixed) and given its WRPN gain as the recipe says."""
-    layers = init_mlp(rng, inputs, recipe.hidden, classes) if start is None else _copy(start)
+    return prepare_layers(recipe, start, lambda: init_mlp(rng, inputs, recipe.hidden, classes))
+
+
+def prepare_layers(recipe, start, init):
+    """``init()`` (random layers) or a copy of ``start``, then the recipe's fixed 2:4 mask
+    and WRPN gain on each layer: the start of every network's training (MLP, CNN, LSTM)."""
+    layers = init() if start is None else _copy(start)
     for layer in layers:
         if recipe.sparse and layer.mask is None:
             layer.mask = (prune_2to4(layer.w) != 0).astype(np.float64)

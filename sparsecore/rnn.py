@@ -43,9 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sparsecore.nn import Layer, _softmax
+from sparsecore.nn import Layer, _softmax, prepare_layers
 from sparsecore.sim.quantize import bias_codes, quantized_weights
-from sparsecore.sim.sparsity import prune_2to4
 
 __all__ = ["STEPS", "PIXELS", "GATE_STEP", "CELL_BITS", "RnnRecipe", "sequences",
            "init_lstm", "prepare_lstm", "forward", "train", "accuracy", "round_div",
@@ -98,18 +97,7 @@ def init_lstm(rng, hidden, classes=10):
 
 def prepare_lstm(recipe, start, rng, classes=10):
     """Random layers or a copy of ``start``, with 2:4 masks and WRPN gains (nn.prepare)."""
-    if start is None:
-        layers = init_lstm(rng, recipe.hidden, classes)
-    else:
-        layers = [Layer(lay.w.copy(), lay.b.copy(), lay.gain,
-                        None if lay.mask is None else lay.mask.copy()) for lay in start]
-    for layer in layers:
-        if recipe.sparse and layer.mask is None:
-            layer.mask = (prune_2to4(layer.w) != 0).astype(np.float64)
-            layer.w = layer.w * layer.mask
-        if recipe.weights == "int4":
-            layer.gain = float(np.abs(layer.w).max())
-    return layers
+    return prepare_layers(recipe, start, lambda: init_lstm(rng, recipe.hidden, classes))
 
 
 def _params(layer, recipe):
