@@ -5,8 +5,12 @@
     cmd ──> [descriptor check] ──> status (one beat per command: ok or refused)
     load ─> [word assembly] ─┬─> B buffer (whole K x N of B, b_depth words)
                              └─> A buffers (two stripes of rows x K, a_depth words each)
+    load ─> [word assembly] ───> P buffer (output-stage parameters, one word per stripe)
             [sequencer] ── reads A word + B word per cycle ──> SparseTensorCore
                                                                     │ one tile
+                                         raw job ┌──────────────────┤
+                                                 │   codes job: OutputStage (P word of
+                                                 │              the tile's stripe)
             results <── [serializer: out_bytes per beat] <──────────┘
 
 Reuse scheme (docs/accel.md): B is loaded once per job and stays on chip; A
@@ -25,26 +29,35 @@ Load order of one job (every word little end first, SPEC §4; a word spans
    column: B rows ``w*4G .. w*4G+4G-1``, columns ``j*cols .. j*cols+cols-1``
    (``b_words = k_chunks`` sparse, ``ceil(k_chunks / 2)`` dense, where a word
    holds two dense chunks: rows ``0..2G-1`` the even one).
+P. A ``codes`` job only: the output-stage parameters, stripe s = 0 .. m_tiles-1,
+   one word each: ``bias[i]`` (signed ``acc_bits``), then ``mult[i]``
+   (``mult_bits``), then ``shift[i]`` (``shift_bits``) of rows ``s*rows + i``.
 2. A, stripe s = 0 .. m_tiles-1, then chunk c = 0 .. k_chunks-1: one A word
    (``values[i][t]`` then ``meta[i][g]`` of rows ``s*rows ..``; dense mode:
    ``values[i][t] = A[s*rows + i][c*2G + t]`` and ``meta`` ignored).
 
-Results: output tiles in order (stripe s, then tile column j), each tile the
-core's result beat (``[i][j]`` signed ``acc_bits``) cut into ``out_beats``
-beats of ``out_bytes``, low bytes first.
+Results: output tiles in order (stripe s, then tile column j), each tile cut
+into beats of ``out_bytes``, low bytes first: a raw job's tile is the core's
+result beat (``[i][j]`` signed ``acc_bits``) in ``out_beats`` beats; a
+``codes`` job's is the output stage's codes (``[i][j]`` the ``out`` code of
+``clip(relu?(round_half_even((C[i][j] + bias[i]) * mult[i] / 2**shift[i])))``,
+``sim/requant.py``) in ``code_beats`` beats.
 """
 
 import enum
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from sparsecore.hw.config import AccelConfig
 from sparsecore.hw.core import SparseTensorCore
+from sparsecore.hw.emit import derived
+from sparsecore.hw.layer import drive_stage_input
+from sparsecore.hw.output_stage import OutputStage
 
-__all__ = ["SparseAccelerator", "Refusal"]
+__all__ = ["SparseAccelerator", "Refusal", "model_record"]
 
 
 class Refusal(enum.IntFlag):
@@ -53,6 +66,17 @@ class Refusal(enum.IntFlag):
     EMPTY = 1      # m_tiles, n_tiles or k_chunks is 0
     A_TOO_BIG = 2  # k_chunks > a_depth: a stripe does not fit its buffer
     B_TOO_BIG = 4  # n_tiles * b_words > b_depth: B does not fit
+    P_TOO_BIG = 8  # a codes job with m_tiles > p_depth: its parameters do not fit
+
+
+def model_record(config):
+    """What the cycle model (``sim.accel_perf.AccelGeometry.of``) reads of an accelerator,
+    without emitting it: the manifest's ``config``, ``derived``, ``latency``,
+    ``stage_latency`` and ``check_cycles`` for ``config`` (an AccelConfig)."""
+    accel = SparseAccelerator(config)
+    accel._MustUse__silence = True   # asked for its numbers only, never elaborated
+    return {"config": config.as_dict(), "derived": derived(config), "latency": accel.latency,
+            "stage_latency": accel.stage_latency, "check_cycles": accel.check_cycles}
 
 
 class SparseAccelerator(wiring.Component):
@@ -66,12 +90,16 @@ class SparseAccelerator(wiring.Component):
 
             - ``m_tiles``, ``n_tiles``: C's size in core tiles (rows, cols);
             - ``k_chunks``: K in chunks of the mode (``4G`` sparse, ``2G`` dense);
-            - ``dense``: 0 sparse (2:4 compressed A), 1 dense.
+            - ``dense``: 0 sparse (2:4 compressed A), 1 dense;
+            - ``codes``: 0 raw accumulators out, 1 output codes (the output stage,
+              with one parameter word per stripe in the load stream);
+            - ``relu``: a ``codes`` job's ReLU (clamp negatives to 0).
 
             Taken only when the accelerator is idle (``cmd.ready``).
         load: In(stream.Signature(8 * load_bytes)), the job's operands in the
             order of the module docstring; ready only while a buffer waits for them.
-        results: Out(stream.Signature(8 * out_bytes)), result tiles, ``out_beats`` each.
+        results: Out(stream.Signature(8 * out_bytes)), result tiles, ``out_beats``
+            each (raw) or ``code_beats`` (codes).
         status: Out(stream.Signature(status_layout)), one beat per command after
             its last result beat (``error`` 0), or right after the check when the
             descriptor is refused (``error`` 1, ``reason`` a :class:`Refusal`; no
@@ -81,8 +109,10 @@ class SparseAccelerator(wiring.Component):
     valid and results always ready): the check takes :attr:`check_cycles`; the
     load stream is then taken every cycle while a buffer is free; the sequencer
     issues one core beat per cycle whenever the stripe it needs is loaded, and
-    starts a tile no sooner than ``out_beats`` cycles after the previous one, so
-    the serializer keeps up and the core never holds.
+    starts a tile no sooner than ``out_beats`` (``code_beats``) cycles after the
+    previous one, so the serializer keeps up and neither the core nor the output
+    stage ever holds. A codes job's tiles pass the output stage's
+    :attr:`stage_latency` more.
     """
 
 
@@ -92,7 +122,9 @@ class SparseAccelerator(wiring.Component):
             raise ValueError(f"config must be an AccelConfig, not {config!r}")
         self._config = config
         self._core = SparseTensorCore(config.core)
-        self._core._MustUse__silence = True   # elaborated with the accelerator
+        self._stage = OutputStage(config.output_stage)
+        # elaborated with the accelerator
+        self._core._MustUse__silence = self._stage._MustUse__silence = True
         super().__init__({
             "cmd": In(stream.Signature(self.cmd_layout)),
             "load": In(stream.Signature(8 * config.load_bytes)),
@@ -111,7 +143,7 @@ class SparseAccelerator(wiring.Component):
         c = self._config
         return data.StructLayout({
             "m_tiles": c.count_bits, "n_tiles": c.count_bits,
-            "k_chunks": c.count_bits, "dense": 1,
+            "k_chunks": c.count_bits, "dense": 1, "codes": 1, "relu": 1,
         })
 
     @property
@@ -122,6 +154,21 @@ class SparseAccelerator(wiring.Component):
     def a_word_layout(self):
         core = self._core.weights_layout
         return data.StructLayout({"values": core["values"].shape, "meta": core["meta"].shape})
+
+    @property
+    def p_word_layout(self):
+        """One stripe's output-stage parameters (output channel i = the stripe's row i)."""
+        c = self._config
+        return data.StructLayout({
+            "bias": data.ArrayLayout(signed(c.acc_bits), c.rows),
+            "mult": data.ArrayLayout(unsigned(c.mult_bits), c.rows),
+            "shift": data.ArrayLayout(unsigned(c.shift_bits), c.rows),
+        })
+
+    @property
+    def stage_latency(self):
+        """The output stage's latency: what a codes job's tile adds to :attr:`latency`."""
+        return self._stage.latency
 
     @property
     def check_cycles(self):
@@ -146,6 +193,7 @@ class SparseAccelerator(wiring.Component):
             "latency": self.latency,
             "core_latency": self.core_latency,
             "check_cycles": self.check_cycles,
+            "stage_latency": self.stage_latency,
             "throughput": core["throughput"],
             "pipeline": core["pipeline"],
             "buffers": {
@@ -153,8 +201,13 @@ class SparseAccelerator(wiring.Component):
                       "bits": c.a_buffer_bits, "scheme": "two stripes (ping-pong)"},
                 "b": {"words": c.b_depth, "word_bits": c.b_word_bits, "bits": c.b_buffer_bits,
                       "scheme": "whole B of a job, loaded once"},
+                "p": {"words": c.p_depth, "word_bits": c.p_word_bits, "bits": c.p_buffer_bits,
+                      "scheme": "a codes job's output-stage parameters, one word per stripe"},
             },
-            "load_order": "B by tile column then word; then A by stripe then chunk",
+            "load_order": ("B by tile column then word; a codes job's parameters by stripe; "
+                           "then A by stripe then chunk"),
+            "output_stage": {"out": c.out, "mult_bits": c.mult_bits, "shift_bits": c.shift_bits,
+                             "rounding": "half_to_even"},
             "refusal": {r.name: int(r) for r in Refusal},
         }
 
@@ -164,20 +217,24 @@ class SparseAccelerator(wiring.Component):
         c = self._config
         m = Module()
         m.submodules.core = core = self._core
+        m.submodules.stage = stage = self._stage
         G, W8 = c.groups, 8 * c.load_bytes
         cb = kb = c.count_bits
 
         m.submodules.a_mem = a_mem = Memory(shape=self.a_word_layout, depth=2 * c.a_depth,
                                             init=[])
         m.submodules.b_mem = b_mem = Memory(shape=core.acts_layout, depth=c.b_depth, init=[])
-        a_wr, b_wr = a_mem.write_port(), b_mem.write_port()
-        a_rd, b_rd = a_mem.read_port(), b_mem.read_port()
+        m.submodules.p_mem = p_mem = Memory(shape=self.p_word_layout, depth=c.p_depth, init=[])
+        a_wr, b_wr, p_wr = a_mem.write_port(), b_mem.write_port(), p_mem.write_port()
+        a_rd, b_rd, p_rd = a_mem.read_port(), b_mem.read_port(), p_mem.read_port()
 
         # -- descriptor ------------------------------------------------------------
         m_tiles = Signal(cb)
         n_tiles = Signal(cb)
         k_chunks = Signal(kb)
         dense = Signal()
+        codes = Signal()                # output codes (through the stage), not raw results
+        relu = Signal()
         b_words = Signal(kb)            # B words per tile column
         b_total = Signal(cb + kb)       # B words of the job
         running = Signal()              # loading and computing a job
@@ -197,7 +254,7 @@ class SparseAccelerator(wiring.Component):
             m.d.sync += [
                 idle.eq(0), check.eq(1), step.eq(cb),
                 m_tiles.eq(p.m_tiles), n_tiles.eq(p.n_tiles), k_chunks.eq(p.k_chunks),
-                dense.eq(p.dense), b_words.eq(words),
+                dense.eq(p.dense), codes.eq(p.codes), relu.eq(p.relu), b_words.eq(words),
                 n_left.eq(p.n_tiles), addend.eq(words), b_total.eq(0),
             ]
         with m.If(check):
@@ -208,7 +265,8 @@ class SparseAccelerator(wiring.Component):
                     m.d.sync += b_total.eq(b_total + addend)
             with m.Else():
                 bad = Cat((m_tiles == 0) | (n_tiles == 0) | (k_chunks == 0),
-                          k_chunks > c.a_depth, b_total > c.b_depth)
+                          k_chunks > c.a_depth, b_total > c.b_depth,
+                          codes & (m_tiles > c.p_depth))
                 m.d.sync += [check.eq(0), reason.eq(bad)]
                 with m.If(bad.any()):
                     m.d.sync += status_valid.eq(1)
@@ -218,18 +276,19 @@ class SparseAccelerator(wiring.Component):
             m.d.sync += [status_valid.eq(0), idle.eq(1), reason.eq(0)]
 
         # -- load engine: bytes -> words -> buffers ------------------------------
-        nb_a, nb_b = c.a_word_beats, c.b_word_beats
-        nb_max = max(nb_a, nb_b)
+        nb_a, nb_b, nb_p = c.a_word_beats, c.b_word_beats, c.p_word_beats
+        nb_max = max(nb_a, nb_b, nb_p)
         collect = Signal(max(1, (nb_max - 1) * W8))
-        l_phase_a = Signal()            # 0: loading B, 1: loading A stripes
+        l_phase_p = Signal()            # loading a codes job's parameters (after B)
+        l_phase_a = Signal()            # loading A stripes (after B and parameters)
         l_done = Signal()
         l_beat = Signal(range(max(2, nb_max)))
         l_word = Signal(cb + kb)
         l_stripe = Signal(cb)           # A stripes fully loaded
         c_stripe = Signal(cb)           # A stripes whose every read has been issued
 
-        nb = Mux(l_phase_a, nb_a - 1, nb_b - 1)
-        words = Mux(l_phase_a, k_chunks, b_total)
+        nb = Mux(l_phase_a, nb_a - 1, Mux(l_phase_p, nb_p - 1, nb_b - 1))
+        words = Mux(l_phase_a, k_chunks, Mux(l_phase_p, m_tiles, b_total))
         free = (l_stripe - c_stripe)[:2] < 2   # a stripe buffer is free
         m.d.comb += self.load.ready.eq(running & ~l_done & (~l_phase_a | free))
         beat = self.load.p
@@ -243,6 +302,8 @@ class SparseAccelerator(wiring.Component):
             a_wr.data.eq(word_of(nb_a)),
             b_wr.addr.eq(l_word),
             b_wr.data.eq(word_of(nb_b)),
+            p_wr.addr.eq(l_word),
+            p_wr.data.eq(word_of(nb_p)),
         ]
         with m.If(self.load.valid & self.load.ready):
             if nb_max > 1:
@@ -251,11 +312,14 @@ class SparseAccelerator(wiring.Component):
                 m.d.sync += l_beat.eq(l_beat + 1)
             with m.Else():
                 m.d.sync += [l_beat.eq(0), l_word.eq(l_word + 1)]
-                m.d.comb += [a_wr.en.eq(l_phase_a), b_wr.en.eq(~l_phase_a)]
+                m.d.comb += [a_wr.en.eq(l_phase_a), p_wr.en.eq(l_phase_p),
+                             b_wr.en.eq(~l_phase_a & ~l_phase_p)]
                 with m.If(l_word == words - 1):
                     m.d.sync += l_word.eq(0)
-                    with m.If(~l_phase_a):
-                        m.d.sync += l_phase_a.eq(1)
+                    with m.If(l_phase_p):
+                        m.d.sync += [l_phase_p.eq(0), l_phase_a.eq(1)]
+                    with m.Elif(~l_phase_a):   # B done: a codes job's parameters next
+                        m.d.sync += [l_phase_p.eq(codes), l_phase_a.eq(~codes)]
                     with m.Else():
                         m.d.sync += l_stripe.eq(l_stripe + 1)
                         with m.If(l_stripe == m_tiles - 1):
@@ -268,7 +332,8 @@ class SparseAccelerator(wiring.Component):
         chunk = Signal(kb)
         col = Signal(cb)
         b_addr = Signal(cb + kb)
-        pace = Signal(range(max(2, c.out_beats)))
+        OB, CB = c.out_beats, c.code_beats
+        pace = Signal(range(max(2, OB, CB)))
         advance = ~s1_valid | core.weights.ready
         loaded = l_phase_a & (c_stripe != l_stripe)
         active = running & (c_stripe != m_tiles)
@@ -283,7 +348,7 @@ class SparseAccelerator(wiring.Component):
             a_rd.en.eq(advance), b_rd.en.eq(advance),
         ]
         with m.If(issue & first):
-            m.d.sync += pace.eq(c.out_beats - 1)
+            m.d.sync += pace.eq(Mux(codes, CB - 1, OB - 1))
         with m.Elif(pace != 0):
             m.d.sync += pace.eq(pace - 1)
         with m.If(advance):
@@ -310,18 +375,38 @@ class SparseAccelerator(wiring.Component):
                 src = Mux(dense & s1_half, b_rd.data[k + 2 * G].as_value(), src.as_value())
             m.d.comb += a.p[k].eq(src)
 
-        # -- serializer: one result tile -> out_beats beats ---------------------
-        OB, O8 = c.out_beats, 8 * c.out_bytes
-        ser = Signal(OB * O8)
+        # -- output stage: a codes job's tiles, each with its stripe's parameters ------
+        # The parameter word of the tile entering the stage: p_rd is read every edge at
+        # the stripe the next tile will have, so its data is the current tile's.
+        j_col = Signal(cb)              # tile column and stripe of the tile entering it
+        j_stripe = Signal(cb)
+        stage_fire = stage.i.valid & stage.i.ready
+        j_wrap = j_col == n_tiles - 1
+        m.d.comb += [
+            p_rd.addr.eq(Mux(stage_fire & j_wrap, j_stripe + 1, j_stripe)),
+            stage.i.valid.eq(core.results.valid & codes),
+        ]
+        drive_stage_input(m, stage.i, core.results.p, p_rd.data, relu, c.rows, c.cols)
+        with m.If(stage_fire):
+            m.d.sync += j_col.eq(j_col + 1)
+            with m.If(j_wrap):
+                m.d.sync += [j_col.eq(0), j_stripe.eq(j_stripe + 1)]
+
+        # -- serializer: one result tile (raw or codes) -> out_beats / code_beats beats --
+        O8 = 8 * c.out_bytes
+        ser = Signal(max(OB, CB) * O8)
         ser_valid = Signal()
-        ser_beat = Signal(range(max(2, OB)))
+        ser_beat = Signal(range(max(2, OB, CB)))
         out_col = Signal(cb)            # tile column and stripe of the tile going out
         out_stripe = Signal(cb)
-        ser_last = ser_beat == OB - 1
+        ser_last = ser_beat == Mux(codes, CB - 1, OB - 1)
+        ser_free = ~ser_valid | (self.results.ready & ser_last)
         out_taken = self.results.valid & self.results.ready
+        raw_fire = core.results.valid & core.results.ready & ~codes
         m.d.comb += [
             self.results.valid.eq(ser_valid), self.results.p.eq(ser[:O8]),
-            core.results.ready.eq(~ser_valid | (self.results.ready & ser_last)),
+            core.results.ready.eq(Mux(codes, stage.i.ready, ser_free)),
+            stage.o.ready.eq(ser_free),
         ]
         with m.If(out_taken):
             m.d.sync += [ser.eq(ser[O8:]), ser_beat.eq(ser_beat + 1)]
@@ -331,8 +416,11 @@ class SparseAccelerator(wiring.Component):
                     m.d.sync += [out_col.eq(0), out_stripe.eq(out_stripe + 1)]
                 with m.If((out_col == n_tiles - 1) & (out_stripe == m_tiles - 1)):
                     m.d.sync += [running.eq(0), status_valid.eq(1), out_stripe.eq(0),
-                                 l_phase_a.eq(0), l_done.eq(0), l_stripe.eq(0),
-                                 c_stripe.eq(0)]
-        with m.If(core.results.valid & core.results.ready):
+                                 l_phase_a.eq(0), l_phase_p.eq(0), l_done.eq(0),
+                                 l_stripe.eq(0), c_stripe.eq(0), j_col.eq(0),
+                                 j_stripe.eq(0)]
+        with m.If(raw_fire):
             m.d.sync += [ser.eq(core.results.p.as_value()), ser_valid.eq(1), ser_beat.eq(0)]
+        with m.If(stage.o.valid & stage.o.ready):
+            m.d.sync += [ser.eq(stage.o.p.as_value()), ser_valid.eq(1), ser_beat.eq(0)]
         return m

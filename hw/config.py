@@ -354,9 +354,16 @@ class AccelConfig(CoreConfig):
             (``ceil(K / k_sparse) * ceil(N / cols) <= b_depth``).
         count_bits: width of the descriptor's counts (``m_tiles``, ``n_tiles``,
             ``k_chunks``): wide enough to state jobs the buffers refuse.
+        out: activation format of the output codes a ``codes`` job returns (default:
+            the core's ``acts``, a hidden layer feeding the next one).
+        mult_bits, shift_bits: the output stage's fixed-point fields.
+        p_depth: words in the output-stage parameter buffer, one word (bias, mult,
+            shift of each of the ``rows`` output channels) per stripe: the most
+            stripes a ``codes`` job takes.
 
     Buffer sizes, word widths and the beats a word takes on the load stream are
-    derived here (and so land in the manifest's ``derived``).
+    derived here (and so land in the manifest's ``derived``); the output stage is
+    :attr:`output_stage`'s record.
     """
 
     load_bytes: int = 16
@@ -364,13 +371,24 @@ class AccelConfig(CoreConfig):
     a_depth: int = 384
     b_depth: int = 6144
     count_bits: int = 16
+    out: str | None = None
+    mult_bits: int = DEFAULT_MULT_BITS
+    shift_bits: int = DEFAULT_SHIFT_BITS
+    p_depth: int = 512
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("load_bytes", "out_bytes", "a_depth", "b_depth", "count_bits"):
+        for name in ("load_bytes", "out_bytes", "a_depth", "b_depth", "count_bits",
+                     "p_depth"):
             _check_positive_int(name, getattr(self, name))
         if self.count_bits > 32:
             raise ValueError(f"count_bits must be in 1..32, not {self.count_bits!r}")
+        if self.out is None:
+            object.__setattr__(self, "out", self.acts)
+        if self.out not in ACTIVATION_FORMATS:
+            raise ValueError(f"out must be one of {', '.join(ACTIVATION_FORMATS)}, "
+                             f"not {self.out!r}")
+        check_fields(self.acc_bits, self.mult_bits, self.shift_bits)
 
     @classmethod
     def of(cls, core, **fields):
@@ -413,6 +431,40 @@ class AccelConfig(CoreConfig):
     def out_beats(self):
         """Result-stream beats per output tile."""
         return -(-_bytes(self.result_bits) // self.out_bytes)
+
+    @property
+    def output_stage(self):
+        """The output stage behind the core (a ``codes`` job's path)."""
+        return OutputStageConfig.for_core(self.core, acts=self.out, mult_bits=self.mult_bits,
+                                          shift_bits=self.shift_bits)
+
+    @property
+    def out_format(self):
+        return get_format(self.out, "acts")
+
+    @property
+    def p_word_bits(self):
+        """One stripe's output-stage parameters: rows biases (``acc_bits``), then rows
+        multipliers (``mult_bits``), then rows shifts (``shift_bits``)."""
+        return self.rows * (self.acc_bits + self.mult_bits + self.shift_bits)
+
+    @property
+    def p_word_beats(self):
+        return -(-_bytes(self.p_word_bits) // self.load_bytes)
+
+    @property
+    def code_bits(self):
+        """One output tile of codes: rows x cols codes of the ``out`` format."""
+        return self.rows * self.cols * self.out_format.bits
+
+    @property
+    def code_beats(self):
+        """Result-stream beats per output tile of a ``codes`` job."""
+        return -(-_bytes(self.code_bits) // self.out_bytes)
+
+    @property
+    def p_buffer_bits(self):
+        return self.p_depth * self.p_word_bits
 
     @property
     def a_buffer_bits(self):

@@ -41,7 +41,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import data, stream, wiring
 
-__all__ = ["emit", "manifest", "load_manifest", "verilog_ports", "tool_versions"]
+__all__ = ["emit", "manifest", "load_manifest", "verilog_ports", "tool_versions", "derived"]
 
 
 def emit(component, out_dir, name):
@@ -69,7 +69,7 @@ def manifest(component, name, verilog_text):
         "top": name,
         "verilog": f"{name}.v",
         "config": config.as_dict(),
-        "derived": _derived(config),
+        "derived": derived(config),
         "ports": _ports(component, verilog_text, name),
         "streams": _streams(component.signature),
         "latency": component.latency,
@@ -142,17 +142,18 @@ def _format_dict(fmt):
             "min": fmt.min, "max": fmt.max}
 
 
-def _derived(config):
-    derived = {}
+def derived(config):
+    """Every integer (or tuple-of-integers) property of ``config``: the manifest's ``derived``."""
+    numbers = {}
     for attr in sorted(dir(type(config))):
         if attr.startswith("_") or not isinstance(getattr(type(config), attr), property):
             continue
         value = getattr(config, attr)
         if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
-            derived[attr] = list(value)
+            numbers[attr] = list(value)
         elif isinstance(value, int) and not isinstance(value, bool):
-            derived[attr] = value
-    return derived
+            numbers[attr] = value
+    return numbers
 
 
 def _streams(signature, prefix=()):

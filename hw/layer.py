@@ -31,7 +31,27 @@ from sparsecore.hw.config import LayerConfig
 from sparsecore.hw.core import SparseTensorCore
 from sparsecore.hw.output_stage import OutputStage
 
-__all__ = ["SparseLayer"]
+__all__ = ["SparseLayer", "drive_stage_input"]
+
+
+def drive_stage_input(m, stage_in, tile, params, relu, rows, cols):
+    """The output stage's input payload from one result tile and its per-row parameters.
+
+    ``tile``: the core's result payload (``rows x cols`` accumulators, row-major);
+    ``params``: a view with ``bias``, ``mult`` and ``shift`` arrays of ``rows``
+    (output channel i = tile row i); ``relu``: the tile's ReLU flag. Lane
+    ``i*cols + j`` gets accumulator ``[i][j]`` and row i's parameters. Shared by
+    :class:`SparseLayer` and the accelerator (hw/accel.py); the valid/ready join
+    is each one's own.
+    """
+    m.d.comb += [stage_in.p.acc.eq(tile.as_value()),   # both row-major: lane i*cols + j
+                 stage_in.p.relu.eq(relu)]
+    for row in range(rows):
+        for col in range(cols):
+            lane = row * cols + col
+            m.d.comb += [stage_in.p.bias[lane].eq(params.bias[row]),
+                         stage_in.p.mult[lane].eq(params.mult[row]),
+                         stage_in.p.shift[lane].eq(params.shift[row])]
 
 
 class SparseLayer(wiring.Component):
@@ -157,15 +177,8 @@ class SparseLayer(wiring.Component):
             i.valid.eq(results.valid & params.valid),
             results.ready.eq(i.ready & params.valid),
             params.ready.eq(i.ready & results.valid),
-            i.p.acc.eq(results.p.as_value()),   # both row-major: lane i*cols + j
-            i.p.relu.eq(params.p.relu),
         ]
-        for row in range(c.rows):
-            for col in range(c.cols):
-                lane = row * c.cols + col
-                m.d.comb += [i.p.bias[lane].eq(params.p.bias[row]),
-                             i.p.mult[lane].eq(params.p.mult[row]),
-                             i.p.shift[lane].eq(params.p.shift[row])]
+        drive_stage_input(m, i, results.p, params.p, params.p.relu, c.rows, c.cols)
 
         last = stage.o
         if self._table is not None:

@@ -13,9 +13,10 @@ module) is called; nobody else spells a design list or a build name.
 | CodeTableConfig   | CodeTable        | `code_table_<codes>_<out>_l<lanes>`            |
 
 A layer with a code table (``LayerConfig.table``) adds ``_table_<format>`` to its name.
-| AccelConfig       | SparseAccelerator | `accel_<RxCxG>_<w>_<a>_acc<n>_l<L>_o<O>_a<A>_b<B>_c<C>` |
+| AccelConfig       | SparseAccelerator | `accel_<RxCxG>_<w>_<a>_acc<n>_l<L>_o<O>_a<A>_b<B>_c<C>_to_<out>_m<m>_s<s>_p<P>` |
 
-(an accelerator's L, O, A, B, C: load_bytes, out_bytes, a_depth, b_depth, count_bits)
+(an accelerator's L, O, A, B, C, P: load_bytes, out_bytes, a_depth, b_depth, count_bits,
+p_depth; out, m, s: its output stage's code format, mult_bits, shift_bits)
 
 The lookup is by exact type, so a LayerConfig (a CoreConfig too) finds its own row.
 Component modules are imported when a component is made, so asking for a name
@@ -73,7 +74,8 @@ def _code_table_name(config):
 def _accel_name(config):
     return (f"accel_{config.rows}x{config.cols}x{config.groups}_{config.weights}_"
             f"{config.acts}_acc{config.acc_bits}_l{config.load_bytes}_o{config.out_bytes}_"
-            f"a{config.a_depth}_b{config.b_depth}_c{config.count_bits}")
+            f"a{config.a_depth}_b{config.b_depth}_c{config.count_bits}_to_{config.out}_"
+            f"m{config.mult_bits}_s{config.shift_bits}_p{config.p_depth}")
 
 
 @dataclass(frozen=True)

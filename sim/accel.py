@@ -6,6 +6,10 @@ The order and word layouts are the hardware's (``hw.accel``, docs/accel.md):
    ``j*cols .. j*cols+cols-1``, element ``[k][c]`` at bits ``(k*cols + c)*act_bits``.
    A dense job's chunk (2G rows of K) is half a word: chunk 2w in rows 0..2G-1,
    chunk 2w+1 in rows 2G..4G-1.
+P. A ``codes`` job only (``params`` given): one word per stripe s, ``bias[i]``
+   (signed ``acc_bits``) at bits ``i*acc_bits``, then ``mult[i]`` at
+   ``rows*acc_bits + i*mult_bits``, then ``shift[i]`` after all multipliers, of
+   rows ``s*rows + i`` (padding rows: all zero).
 2. A, stripe s (rows ``s*rows ..``), then chunk c: ``values[i][t]`` at bits
    ``(i*2G + t)*weight_bits``, then ``meta[i][g]`` at ``values_bits + (i*G + g)*4``.
    Sparse: the compressed kept values and codes of chunk c; dense: ``A[i][c*2G + t]``
@@ -14,20 +18,24 @@ The order and word layouts are the hardware's (``hw.accel``, docs/accel.md):
 Every word is ``ceil(bits / 8)`` bytes little end first, zero-padded to whole
 beats of ``load_bytes``. Results: one tile per ``out_beats`` beats of
 ``out_bytes``, low bytes first; a tile is the core's ``[i][j]`` signed
-``acc_bits`` values, row-major. Values are plain integers; padding is zeros (a
-padded sparse group has the canonical all-zero code).
+``acc_bits`` values, row-major. A ``codes`` job's tile is instead the output
+stage's ``[i][j]`` codes of the ``out`` format (``sim.requant.requantize`` of the
+tile with its rows' parameters), row-major, in ``code_beats`` beats; its padding
+rows and columns are requantized zeros. Values are plain integers; padding is
+zeros (a padded sparse group has the canonical all-zero code).
 """
 
 import numpy as np
 
 from sparsecore.sim.accel_perf import plan_job
-from sparsecore.sim.formats import check_integer_array, get_format
+from sparsecore.sim.formats import Format, check_integer_array, get_format
 from sparsecore.sim.gemm import acc_format, matmul, sparse_matmul
 from sparsecore.sim.packing import pack_rows, unpack_rows
+from sparsecore.sim.requant import requantize
 from sparsecore.sim.sparsity import CANONICAL_CODES, META_FORMAT, check_compressed, compress_2to4
 
-__all__ = ["load_stream", "split_results", "result_beats", "expected_c", "operands",
-           "column_blocks"]
+__all__ = ["load_stream", "split_results", "result_beats", "expected_c", "expected_codes",
+           "operands", "column_blocks", "check_params"]
 
 ZERO_GROUP_CODE = CANONICAL_CODES["0000"]
 
@@ -93,11 +101,57 @@ def column_blocks(geometry, m, n, k, *, dense):
     return [(start, min(start + width, n)) for start in range(0, n, width)]
 
 
-def load_stream(geometry, b, *, a=None, values=None, meta=None, dense=False):
-    """(job, beats): the descriptor and the load-stream beats (ints of load_bytes) of a GEMM."""
+def _unsigned(bits):
+    return Format(f"u{bits}", bits, False, 0, (1 << bits) - 1)
+
+
+def check_params(geometry, params, m):
+    """(bias, mult, shift) as int64 arrays of shape (m,), each in its field's range
+    (ValueError naming the one that is not)."""
+    g = geometry
+    if not isinstance(params, (tuple, list)) or len(params) != 3:
+        raise ValueError(f"params must be (bias, mult, shift), not {params!r}")
+    out = []
+    for name, arr, fmt in (("bias", params[0], acc_format(g.acc_bits)),
+                           ("mult", params[1], _unsigned(g.mult_bits)),
+                           ("shift", params[2], _unsigned(g.shift_bits))):
+        arr = check_integer_array(arr, name)
+        if arr.shape != (m,):
+            raise ValueError(f"{name} must have shape ({m},) (one per row of A), not "
+                             f"{arr.shape}")
+        fmt.check(arr, name)
+        out.append(arr)
+    return tuple(out)
+
+
+def _params_words(geometry, job, params):
+    """One parameter word per stripe (padding rows zero)."""
+    g = geometry
+    rows = job.m_tiles * g.rows
+    fields = [(_pad(arr, (rows,)).reshape(job.m_tiles, g.rows), fmt) for arr, fmt in
+              zip(params, (acc_format(g.acc_bits), _unsigned(g.mult_bits),
+                           _unsigned(g.shift_bits)), strict=True)]
+    words = [0] * job.m_tiles
+    offset = 0
+    for arr, fmt in fields:
+        for s, w in enumerate(pack_rows(arr, fmt, "params")):
+            words[s] |= w << offset
+        offset += g.rows * fmt.bits
+    return words
+
+
+def load_stream(geometry, b, *, a=None, values=None, meta=None, dense=False, params=None,
+                relu=False):
+    """(job, beats): the descriptor and the load-stream beats (ints of load_bytes) of a GEMM.
+
+    ``params`` (bias, mult, shift), one per row of A, makes it a ``codes`` job: the
+    output stage's codes come out (with ``relu``), and the parameters are loaded."""
     g = geometry
     m, k, values, meta, a, b = operands(b, a=a, values=values, meta=meta, dense=dense)
-    job = plan_job(g, m, b.shape[1], k, dense=dense)
+    codes = params is not None
+    if codes:
+        params = check_params(g, params, m)
+    job = plan_job(g, m, b.shape[1], k, dense=dense, codes=codes, relu=relu)
     G, R, C = g.groups, g.rows, g.cols
     ks = 4 * G
     kb = job.b_words
@@ -105,6 +159,8 @@ def load_stream(geometry, b, *, a=None, values=None, meta=None, dense=False):
     # (n_tiles, words, 4G, cols) -> one row of 4G*cols values per word
     b_words = b_pad.reshape(kb, ks, job.n_tiles, C).transpose(2, 0, 1, 3).reshape(-1, ks * C)
     beats = _to_beats(pack_rows(b_words, get_format(g.acts), "b"), g.b_word_bits, g.load_bytes)
+    if codes:
+        beats += _to_beats(_params_words(g, job, params), g.p_word_bits, g.load_bytes)
 
     kc, mt = job.k_chunks, job.m_tiles
     if dense:
@@ -123,10 +179,17 @@ def load_stream(geometry, b, *, a=None, values=None, meta=None, dense=False):
     return job, beats
 
 
+def _tile_format(geometry, job):
+    """Format of one element of a result tile: the accumulator, or the output code."""
+    return get_format(geometry.out, "acts") if job.codes else acc_format(geometry.acc_bits)
+
+
 def split_results(geometry, job, beats, m, n):
-    """C (m x n int64) from the result-stream beats of ``job``."""
+    """C (m x n int64) from the result-stream beats of ``job``: accumulators, or the
+    output codes' values for a ``codes`` job."""
     g = geometry
-    ob, width = g.out_beats, 8 * g.out_bytes
+    ob, width = g.tile_beats(job.codes), 8 * g.out_bytes
+    fmt = _tile_format(g, job)
     tiles = job.m_tiles * job.n_tiles
     if len(beats) != tiles * ob:
         raise ValueError(f"expected {tiles * ob} result beats, got {len(beats)}")
@@ -135,21 +198,36 @@ def split_results(geometry, job, beats, m, n):
         word = 0
         for i in range(ob):
             word |= int(beats[t * ob + i]) << (i * width)
-        words.append(word & ((1 << (g.rows * g.cols * g.acc_bits)) - 1))
-    vals = unpack_rows(words, acc_format(g.acc_bits), g.rows * g.cols, "results")
+        words.append(word & ((1 << (g.rows * g.cols * fmt.bits)) - 1))
+    vals = unpack_rows(words, fmt, g.rows * g.cols, "results")
     c = vals.reshape(job.m_tiles, job.n_tiles, g.rows, g.cols).transpose(0, 2, 1, 3)
     return c.reshape(job.m_tiles * g.rows, job.n_tiles * g.cols)[:m, :n].copy()
 
 
-def result_beats(geometry, job, c):
+def _requantize(geometry, c, params, relu):
+    g = geometry
+    bias, mult, shift = params
+    return requantize(c, mult, shift, bias, g.out, relu=relu, acc_bits=g.acc_bits,
+                      mult_bits=g.mult_bits, shift_bits=g.shift_bits)
+
+
+def result_beats(geometry, job, c, params=None):
     """The result-stream beats of ``job`` giving C (inverse of :func:`split_results`);
-    C's padding to whole tiles is zero, as the hardware's."""
+    C's padding to whole tiles is zero, as the hardware's. A ``codes`` job needs its
+    ``params`` (bias, mult, shift per row of C): the beats carry the codes of the
+    padded C, padding included."""
     g = geometry
     c = check_integer_array(c, "c")
     padded = _pad(c, (job.m_tiles * g.rows, job.n_tiles * g.cols))
+    if job.codes:
+        if params is None:
+            raise ValueError("a codes job's result beats need its params (bias, mult, shift)")
+        params = check_params(g, params, c.shape[0])
+        padded = _requantize(g, padded, [_pad(p, (padded.shape[0],)) for p in params],
+                             job.relu)
     tiles = padded.reshape(job.m_tiles, g.rows, job.n_tiles, g.cols).transpose(0, 2, 1, 3)
-    words = pack_rows(tiles.reshape(-1, g.rows * g.cols), acc_format(g.acc_bits), "c")
-    width, ob = 8 * g.out_bytes, g.out_beats
+    words = pack_rows(tiles.reshape(-1, g.rows * g.cols), _tile_format(g, job), "c")
+    width, ob = 8 * g.out_bytes, g.tile_beats(job.codes)
     mask = (1 << width) - 1
     return [(w >> (i * width)) & mask for w in words for i in range(ob)]
 
@@ -161,3 +239,11 @@ def expected_c(geometry, b, *, a=None, values=None, meta=None, dense=False):
         return matmul(a, b, acc_bits=geometry.acc_bits)
     return sparse_matmul(values, meta, b, acc_bits=geometry.acc_bits)
 
+
+
+def expected_codes(geometry, b, *, params, relu=False, a=None, values=None, meta=None,
+                   dense=False):
+    """The output codes' values of a ``codes`` job: ``sim.requant.requantize`` of
+    :func:`expected_c` with one (bias, mult, shift) per row of A."""
+    c = expected_c(geometry, b, a=a, values=values, meta=meta, dense=dense)
+    return _requantize(geometry, c, check_params(geometry, params, c.shape[0]), relu)

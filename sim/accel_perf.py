@@ -10,15 +10,20 @@ load stream always valid and the result stream always ready:
 
 - the descriptor check takes ``check_cycles`` edges; loading starts at edge
   ``check_cycles + 1``, one beat per edge while a buffer is free;
-- B takes ``LB = n_tiles * b_words * b_word_beats`` beats, each stripe
+- B takes ``LB = n_tiles * b_words * b_word_beats`` beats (a ``codes`` job's
+  parameters follow, ``m_tiles * p_word_beats`` more), each stripe
   ``LA = k_chunks * a_word_beats``; stripe s may start loading once the reads
   of stripe s-2 (same buffer) have all been issued (the edge after its last);
 - the sequencer reads one (A word, B word) pair per edge from the edge after
   its stripe is loaded; a tile's first read comes no sooner than ``out_beats``
-  edges after the previous tile's first read (the serializer keeps up), and
-  no sooner than the edge after the previous tile's last read;
+  edges after the previous tile's first read (``code_beats`` for a ``codes``
+  job: the serializer keeps up), and no sooner than the edge after the
+  previous tile's last read;
 - the core takes a read one edge later; its result leaves ``latency`` edges
-  after the tile's last beat into the serializer, then ``out_beats`` beats.
+  after the tile's last beat into the serializer (``latency + stage_latency``
+  through the output stage), then ``out_beats`` (``code_beats``) beats.
+
+Word widths and beats per word are the manifest's (:class:`AccelGeometry`).
 
 ``cycles`` = the edge of the last result beat (from the command's edge). A
 refused command's status beat is taken at edge ``check_cycles + 1``. Jobs played
@@ -40,17 +45,15 @@ __all__ = ["AccelGeometry", "AccelJob", "AccelPerf", "plan_job", "predict_job", 
 # moves at the next edge and the next command at the one after.
 JOB_GAP = 2
 
-KEPT_PER_GROUP = 2
-META_BITS = 4
-
-
-def _bytes(bits):
-    return -(-bits // 8)
-
-
 @dataclass(frozen=True)
 class AccelGeometry:
-    """What the model needs to know of an accelerator (an AccelConfig or its manifest)."""
+    """What the model needs to know of an accelerator, as its manifest states it.
+
+    The word widths and beats per word are inputs, not derived here: the
+    accelerator's config record (``hw.config.AccelConfig``) derives them once and
+    the manifest carries them (``derived``); :meth:`of` reads a manifest, or the
+    same record made without emitting (``hw.accel.model_record``).
+    """
 
     rows: int
     cols: int
@@ -62,65 +65,75 @@ class AccelGeometry:
     out_bytes: int
     a_depth: int
     b_depth: int
+    p_depth: int
+    out: str
+    mult_bits: int
+    shift_bits: int
+    a_word_bits: int
+    b_word_bits: int
+    p_word_bits: int
+    a_word_beats: int
+    b_word_beats: int
+    p_word_beats: int
+    out_beats: int
+    code_beats: int
     latency: int
-    check_cycles: int = 1
+    stage_latency: int
+    check_cycles: int
 
-    FIELDS = ("rows", "cols", "groups", "weights", "acts", "acc_bits", "load_bytes",
-              "out_bytes", "a_depth", "b_depth")
+    CONFIG = ("rows", "cols", "groups", "weights", "acts", "acc_bits", "load_bytes",
+              "out_bytes", "a_depth", "b_depth", "p_depth", "out", "mult_bits", "shift_bits")
+    DERIVED = ("a_word_bits", "b_word_bits", "p_word_bits", "a_word_beats", "b_word_beats",
+               "p_word_beats", "out_beats", "code_beats")
+    TOP = ("latency", "stage_latency", "check_cycles")
 
     def __post_init__(self):
-        for name in ("rows", "cols", "groups", "acc_bits", "load_bytes", "out_bytes",
-                     "a_depth", "b_depth"):
-            check_positive_int(name, getattr(self, name))
+        for name in (*self.CONFIG, *self.DERIVED):
+            if name not in ("weights", "acts", "out"):
+                check_positive_int(name, getattr(self, name))
+        for name in self.TOP:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
         get_format(self.weights, "weights")
         get_format(self.acts, "acts")
+        get_format(self.out, "acts")
 
     @classmethod
     def of(cls, manifest):
-        """From an accelerator manifest (``config``, ``latency``, ``check_cycles``)."""
-        if not isinstance(manifest, Mapping) or "config" not in manifest:
+        """From an accelerator manifest (``config``, ``derived``, ``latency``,
+        ``stage_latency``, ``check_cycles``)."""
+        if not isinstance(manifest, Mapping) or not {"config", "derived"} <= set(manifest):
             raise ValueError(f"manifest must be an accelerator manifest, not {manifest!r}")
-        cfg = manifest["config"]
-        missing = [f for f in cls.FIELDS if f not in cfg]
+        cfg, der = manifest["config"], manifest["derived"]
+        missing = ([f"config.{f}" for f in cls.CONFIG if f not in cfg]
+                   + [f"derived.{f}" for f in cls.DERIVED if f not in der]
+                   + [f for f in cls.TOP if f not in manifest])
         if missing:
-            raise ValueError(f"manifest config lacks {', '.join(missing)}")
-        return cls(**{f: cfg[f] for f in cls.FIELDS}, latency=manifest["latency"],
-                   check_cycles=manifest.get("check_cycles", 1))
+            raise ValueError(f"accelerator manifest lacks {', '.join(missing)}")
+        return cls(**{f: cfg[f] for f in cls.CONFIG}, **{f: der[f] for f in cls.DERIVED},
+                   **{f: manifest[f] for f in cls.TOP})
 
     @property
     def core(self):
         return Geometry(self.rows, self.cols, self.groups, self.acc_bits)
 
-    @property
-    def a_word_bits(self):
-        return self.rows * self.groups * (KEPT_PER_GROUP * get_format(self.weights).bits
-                                          + META_BITS)
-
-    @property
-    def b_word_bits(self):
-        return self.core.k_sparse * self.cols * get_format(self.acts).bits
-
-    @property
-    def a_word_beats(self):
-        return -(-_bytes(self.a_word_bits) // self.load_bytes)
-
-    @property
-    def b_word_beats(self):
-        return -(-_bytes(self.b_word_bits) // self.load_bytes)
-
-    @property
-    def out_beats(self):
-        return -(-_bytes(self.rows * self.cols * self.acc_bits) // self.out_bytes)
+    def tile_beats(self, codes):
+        """Result-stream beats per output tile: output codes or raw accumulators."""
+        return self.code_beats if codes else self.out_beats
 
 
 @dataclass(frozen=True)
 class AccelJob:
-    """One descriptor: C's size in tiles, K in chunks of the mode, and the mode."""
+    """One descriptor: C's size in tiles, K in chunks of the mode, the mode, and whether
+    the output stage turns the results into codes (with ReLU or not)."""
 
     m_tiles: int
     n_tiles: int
     k_chunks: int
     dense: bool
+    codes: bool = False
+    relu: bool = False
 
     @property
     def b_words(self):
@@ -136,16 +149,19 @@ class AccelJob:
             bits |= 2
         if self.n_tiles * self.b_words > geometry.b_depth:
             bits |= 4
+        if self.codes and self.m_tiles > geometry.p_depth:
+            bits |= 8
         return bits
 
 
-def plan_job(geometry, m, n, k, *, dense):
-    """The descriptor of C[m x n] = A[m x k] x B[k x n] (sizes >= 1)."""
+def plan_job(geometry, m, n, k, *, dense, codes=False, relu=False):
+    """The descriptor of C[m x n] = A[m x k] x B[k x n] (sizes >= 1); with ``codes`` the
+    output stage's codes of C come out instead of C."""
     g = geometry
     for name, v in (("m", m), ("n", n), ("k", k)):
         check_positive_int(name, v)
     return AccelJob(-(-m // g.rows), -(-n // g.cols), -(-k // g.core.k_per_beat(dense)),
-                    bool(dense))
+                    bool(dense), bool(codes), bool(relu))
 
 
 @dataclass(frozen=True)
@@ -176,8 +192,10 @@ def predict_job(geometry, job):
     refused = job.refusal(g)
     if refused:
         return AccelPerf(job, g.check_cycles + 1, 0, 0, 0, peak, refused)
-    kc, n_t, ob = job.k_chunks, job.n_tiles, g.out_beats
+    kc, n_t, ob = job.k_chunks, job.n_tiles, g.tile_beats(job.codes)
     lb = n_t * job.b_words * g.b_word_beats
+    if job.codes:   # the parameter words follow B
+        lb += job.m_tiles * g.p_word_beats
     la = kc * g.a_word_beats
     period = max(kc, ob)            # first read to first read of the next tile
     next_load = g.check_cycles + 1 + lb
@@ -194,7 +212,7 @@ def predict_job(geometry, job):
         last_first = first + (n_t - 1) * period
         prev_first, prev_last = last_first, last_first + kc - 1
         stripe_end.append(prev_last)
-    cycles = prev_last + 1 + g.latency + ob
+    cycles = prev_last + 1 + g.latency + (g.stage_latency if job.codes else 0) + ob
     beats = lb + job.m_tiles * la
     return AccelPerf(job, cycles, beats, beats * g.load_bytes, job.m_tiles * n_t * kc, peak, 0)
 

@@ -48,12 +48,9 @@ TARGETS = {"speedup": 1.9, "utilization": 0.90, "fmax_ratio": 0.90}
 
 
 def geometry(name, load_bytes=BANDWIDTH):
-    from sparsecore.hw.accel import SparseAccelerator
+    from sparsecore.hw.accel import model_record
     config = AccelConfig.of(PRESETS[name], load_bytes=load_bytes)
-    accel = SparseAccelerator(config)
-    accel._MustUse__silence = True   # asked for its latency only, never elaborated
-    return config, AccelGeometry(**{f: getattr(config, f) for f in AccelGeometry.FIELDS},
-                                 latency=accel.latency, check_cycles=accel.check_cycles)
+    return config, AccelGeometry.of(model_record(config))
 
 
 def operands(config, m, k, dense, rng):

@@ -4,14 +4,21 @@ examples; the RTL checks the model on random jobs in hw/tests/test_accel.py."""
 import numpy as np
 import pytest
 
+import dataclasses
+
+from sparsecore.hw.accel import model_record
+from sparsecore.hw.config import AccelConfig
 from sparsecore.sim.accel import expected_c, load_stream, result_beats, split_results
 from sparsecore.sim.accel_perf import AccelGeometry, AccelJob, plan_job, predict_job
 
 
-def _geometry(**kw):
+def _geometry(latency=4, check_cycles=1, **kw):
+    """The model's view of a small accelerator (its word numbers from the config record);
+    latency and check time set by hand for the hand-worked timings."""
     fields = dict(rows=2, cols=2, groups=1, weights="int8", acts="int8", acc_bits=32,
-                  load_bytes=16, out_bytes=16, a_depth=4, b_depth=8, latency=4)
-    return AccelGeometry(**{**fields, **kw})
+                  load_bytes=16, out_bytes=16, a_depth=4, b_depth=8, p_depth=4)
+    geo = AccelGeometry.of(model_record(AccelConfig(**{**fields, **kw})))
+    return dataclasses.replace(geo, latency=latency, check_cycles=check_cycles)
 
 
 def test_load_stream_bytes_by_hand():
@@ -78,3 +85,41 @@ def test_refusals():
     assert predict_job(g, AccelJob(1, 8, 2, True)).refused == 0      # dense: 1 word/column
     assert predict_job(g, AccelJob(0, 1, 1, True)).refused == 1
     assert predict_job(g, AccelJob(0, 1, 1, True)).cycles == 2
+
+
+def test_codes_job_by_hand():
+    """A codes job: the parameter word (one per stripe) follows B, the output stage adds its
+    latency, and a tile of int8 codes is one 4-byte beat.
+
+    1 x 1 tile, 1 chunk: command at 0, check 1, B at 2, parameters at 3, the stripe at 4,
+    its read at 5, the core takes it at 6, its result at 6 + 4, the stage's codes at
+    10 + 4 and their one beat at 15 (raw: 10)."""
+    g = _geometry()
+    assert (g.p_word_bits, g.p_word_beats, g.code_beats) == (2 * (32 + 16 + 5), 1, 1)
+    raw = predict_job(g, AccelJob(1, 1, 1, False))
+    codes = predict_job(g, AccelJob(1, 1, 1, False, codes=True))
+    assert (raw.cycles, codes.cycles) == (10, 15)
+    assert codes.load_beats == raw.load_beats + 1
+    assert predict_job(g, AccelJob(5, 1, 1, False, codes=True)).refused == 8   # p_depth 4
+    assert predict_job(g, AccelJob(5, 1, 1, False)).refused == 0
+
+
+def test_codes_load_and_results_by_hand():
+    """One row, one column, one-byte beats: B, then the parameter word (bias -2 in 32 bits,
+    mult 3 in 16, shift 1 in 5: 7 bytes), then A; the code of (C + bias) * mult >> 1."""
+    g = _geometry(rows=1, cols=1, load_bytes=1, out_bytes=1)
+    b = np.array([[1], [2], [3], [4]])
+    a = np.array([[0, 5, 0, -3]])      # C = 5*2 - 3*4 = -2
+    params = (np.array([-2]), np.array([3]), np.array([1]))
+    job, beats = load_stream(g, b, a=a, params=params)
+    assert job == AccelJob(1, 1, 1, False, codes=True)
+    assert beats == [1, 2, 3, 4, 0xFE, 0xFF, 0xFF, 0xFF, 3, 0, 1, 0x05, 0xFD, 0x0D]
+    # (-2 - 2) * 3 / 2 = -6 exactly: the int8 code 0xFA; with ReLU 0
+    assert result_beats(g, job, np.array([[-2]]), params) == [0xFA]
+    relu = plan_job(g, 1, 1, 4, dense=False, codes=True, relu=True)
+    assert result_beats(g, relu, np.array([[-2]]), params) == [0]
+    assert split_results(g, job, [0xFA], 1, 1).tolist() == [[-6]]
+    with pytest.raises(ValueError, match="mult: value 65536"):
+        load_stream(g, b, a=a, params=(params[0], np.array([1 << 16]), params[2]))
+    with pytest.raises(ValueError, match="need its params"):
+        result_beats(g, job, np.array([[-2]]))

@@ -12,7 +12,7 @@ small to wrap), cycles by sim.accel_perf.
 import numpy as np
 
 from sparsecore.cli import main
-from sparsecore.hw.accel import SparseAccelerator
+from sparsecore.hw.accel import model_record
 from sparsecore.hw.config import AccelConfig, preset
 from sparsecore.sim import prune_2to4
 from sparsecore.sim.accel import column_blocks
@@ -65,9 +65,7 @@ def test_cli_accel(capsys, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "C.npy"), a @ b)
     words = dict(w.split("=", 1) for w in out.split())
     config = AccelConfig.of(preset("tiny"), load_bytes=4)
-    accel = SparseAccelerator(config)
-    geometry = AccelGeometry(**{f: getattr(config, f) for f in AccelGeometry.FIELDS},
-                             latency=accel.latency, check_cycles=accel.check_cycles)
+    geometry = AccelGeometry.of(model_record(config))
     perf = predict_job(geometry, plan_job(geometry, 6, 5, 40, dense=False))
     assert words["check"] == "pass" and words["mode"] == "sparse"
     assert int(words["cycles"]) == perf.cycles

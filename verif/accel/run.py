@@ -23,7 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsecore.sim.accel import column_blocks, load_stream, operands, split_results
+from sparsecore.sim.accel import (
+    check_params,
+    column_blocks,
+    load_stream,
+    operands,
+    split_results,
+)
 from sparsecore.sim.accel_perf import JOB_GAP, AccelGeometry, predict_job
 from sparsecore.verif.gemm import _Progress
 from sparsecore.verif.payload import PayloadCodec, bytes_to_words, raw_format, words_to_bytes
@@ -64,22 +70,28 @@ def geometry_of(manifest):
     return AccelGeometry.of(manifest)
 
 
-def run_accel_gemm(config, b, a=None, values=None, meta=None, dense=False, *, progress=True,
-                   root=None):
+def run_accel_gemm(config, b, a=None, values=None, meta=None, dense=False, *, params=None,
+                   relu=False, progress=True, root=None):
     """C = A x B on the Verilated accelerator for ``config`` (an AccelConfig).
 
     Operands as :func:`verif.gemm.run_gemm` takes them (values, not codes; A 2:4
-    or compressed in sparse mode). ValueError when K does not fit the buffers.
+    or compressed in sparse mode). With ``params`` (bias, mult, shift: one per
+    row of A) the jobs are ``codes`` jobs and ``c`` holds the output stage's
+    codes (their values, ``relu`` applied) instead of the accumulators.
+    ValueError when K does not fit the buffers.
     Returns an :class:`AccelResult`; raises :class:`verif.build.SimulationFailed`
     when the accelerator hangs or the simulator fails.
     """
+    from sparsecore.hw.accel import model_record
     from sparsecore.hw.registry import build_name
     from sparsecore.verif.build import build, run
 
     m, k, values, meta, a, b = operands(b, a=a, values=values, meta=meta, dense=dense)
     n = b.shape[1]
+    draft = AccelGeometry.of(model_record(config))
+    if params is not None:
+        params = check_params(draft, params, m)
     # plan with the config's own numbers before building; the manifest's are checked below
-    draft = AccelGeometry(**{f: getattr(config, f) for f in AccelGeometry.FIELDS}, latency=0)
     blocks = column_blocks(draft, m, n, k, dense=dense)
     name = build_name(config)
     key = (config, str(root))
@@ -94,13 +106,14 @@ def run_accel_gemm(config, b, a=None, values=None, meta=None, dense=False, *, pr
     for lo, hi in blocks:
         job, job_beats = load_stream(geo, b[:, lo:hi], a=a if dense else None,
                                      values=None if dense else values,
-                                     meta=None if dense else meta, dense=dense)
+                                     meta=None if dense else meta, dense=dense,
+                                     params=params, relu=relu)
         jobs.append(job)
         beats += job_beats
         commands.append(codec.pack({
             name: (np.array([[int(getattr(job, name))]]), raw_format(codec.fields[name][1]))
-            for name in ("m_tiles", "n_tiles", "k_chunks", "dense")})[0])
-        n_results.append(job.m_tiles * job.n_tiles * geo.out_beats)
+            for name in ("m_tiles", "n_tiles", "k_chunks", "dense", "codes", "relu")})[0])
+        n_results.append(job.m_tiles * job.n_tiles * geo.tile_beats(job.codes))
     perfs = [predict_job(geo, job) for job in jobs]
     with tempfile.TemporaryDirectory(prefix="sparsecore-accel-") as folder:
         folder = Path(folder)
