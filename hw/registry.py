@@ -13,10 +13,11 @@ module) is called; nobody else spells a design list or a build name.
 | CodeTableConfig   | CodeTable        | `code_table_<codes>_<out>_l<lanes>`            |
 
 A layer with a code table (``LayerConfig.table``) adds ``_table_<format>`` to its name.
-| AccelConfig       | SparseAccelerator | `accel_<RxCxG>_<w>_<a>_acc<n>_l<L>_o<O>_a<A>_b<B>_c<C>_to_<out>_m<m>_s<s>_p<P>` |
+| AccelConfig       | SparseAccelerator | `accel_<RxCxG>_<w>_<a>_acc<n>_l<L>_o<O>_a<A>_b<B>_c<C>` |
 
-(an accelerator's L, O, A, B, C, P: load_bytes, out_bytes, a_depth, b_depth, count_bits,
-p_depth; out, m, s: its output stage's code format, mult_bits, shift_bits)
+(an accelerator's L, O, A, B, C: load_bytes, out_bytes, a_depth, b_depth, count_bits; its
+name ends in ``_to_<out>_m<m>_s<s>_p<P>``: the output stage's code format, mult_bits,
+shift_bits and p_depth)
 
 The lookup is by exact type, so a LayerConfig (a CoreConfig too) finds its own row.
 Component modules are imported when a component is made, so asking for a name

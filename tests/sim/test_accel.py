@@ -1,10 +1,10 @@
 """The accelerator's job layout (load stream, result beats) and cycle model, on hand-worked
 examples; the RTL checks the model on random jobs in hw/tests/test_accel.py."""
 
+import dataclasses
+
 import numpy as np
 import pytest
-
-import dataclasses
 
 from sparsecore.hw.accel import model_record
 from sparsecore.hw.config import AccelConfig
