@@ -2,8 +2,10 @@
 
 Streams, all through :mod:`verif.streams` with random idle/stall patterns:
 ``cmd`` and ``load`` (sources), ``results`` and ``status`` (sinks, each watched
-by a protocol checker). A job is a random GEMM whose descriptor, load beats
-and expected result beats all come from sim/ (:func:`sim.accel.load_stream`,
+by a protocol checker). A job is a random GEMM, raw (accumulators out) or
+``codes`` (the output stage's codes out, with random per-row bias, multiplier
+and shift and a random ReLU flag), whose descriptor, load beats and expected
+result beats all come from sim/ (:func:`sim.accel.load_stream`,
 :func:`sim.accel.result_beats` of :func:`sim.accel.expected_c`); the expected
 status is ``error`` with the model's refusal bits (``AccelJob.refusal``).
 Every job's cycles (command transfer to last result transfer) are recorded
@@ -13,12 +15,14 @@ must be equal.
 Coverage (module-level :data:`COVERAGE`, written to ``accel_coverage.json`` in
 the run folder for the pytest entry):
 
-- ``descriptor``: sparse / dense accepted, each refusal reason, the largest
-  that fit (``k_chunks == a_depth``, B exactly ``b_depth`` words);
+- ``descriptor``: sparse / dense accepted, raw / codes (with and without
+  ReLU), each refusal reason, the largest that fit (``k_chunks == a_depth``, B
+  exactly ``b_depth`` words, a codes job of ``p_depth`` stripes);
 - ``buffers``: load held back because both stripe buffers are full, compute
   starved because a stripe was not loaded in time (a job slower than the model
   predicts with the load stream idle), one-stripe and many-stripe jobs;
-- ``mode switches``: the previous accepted job's mode -> this one's;
+- ``mode switches``: the previous accepted job's mode -> this one's, and its
+  kind (raw / codes) -> this one's;
 - ``stalls``: results and status each held by the sink, load idle while the
   accelerator would take a beat.
 """
@@ -41,17 +45,21 @@ __all__ = ["AccelTB", "COVERAGE", "COVERAGE_FILE", "save_coverage"]
 COVERAGE = Coverage()
 COVERAGE_FILE = "accel_coverage.json"
 REFUSALS = {1: "refused empty", 2: "refused A too big", 4: "refused B too big",
-            6: "refused A and B too big"}
+            6: "refused A and B too big", 8: "refused parameters too big"}
 MODES = ("sparse", "dense")
+KINDS = ("raw", "codes")
 
 
 def define_coverage(coverage):
-    coverage.define("descriptor", ["sparse", "dense", *REFUSALS.values(),
-                                   "largest A (k_chunks = a_depth)", "largest B (b_depth words)"])
+    coverage.define("descriptor", ["sparse", "dense", "raw", "codes", "codes with ReLU",
+                                   *REFUSALS.values(), "largest A (k_chunks = a_depth)",
+                                   "largest B (b_depth words)",
+                                   "largest codes job (p_depth stripes)"])
     coverage.define("buffers", ["load held: both stripe buffers full",
                                 "compute starved: stripe not loaded in time",
                                 "one stripe", "many stripes"])
-    coverage.define("mode switches", [f"{p} -> {m}" for p in MODES for m in MODES])
+    coverage.define("mode switches", [f"{p} -> {m}" for p in MODES for m in MODES]
+                    + [f"{p} -> {m}" for p in KINDS for m in KINDS])
     coverage.define("stalls", ["results held", "status held", "load idle"])
 
 
@@ -81,7 +89,7 @@ class AccelTB(TestBench):
         self.status = self.add_scoreboard(self._decode_status, None, "status beats")
         self.jobs = []        # per submitted job: dict (job, mode, perf, cmd and load indices)
         self.beat_owner = []  # per expected result beat: (job index, tile, beat in tile)
-        self.prev_mode = None
+        self.prev_mode = self.prev_kind = None
         self._watch = []
         define_coverage(COVERAGE)
         dut._log.info("%s", self.config)
@@ -98,7 +106,7 @@ class AccelTB(TestBench):
     def on_reset(self):
         self.jobs.clear()
         self.beat_owner.clear()
-        self.prev_mode = None
+        self.prev_mode = self.prev_kind = None
 
     # -- stimulus --------------------------------------------------------------------
 
@@ -115,18 +123,27 @@ class AccelTB(TestBench):
             a = prune_2to4(a)
         return a, rng.integers(af.min, af.max + 1, (k, n))
 
-    def submit(self, a, b, dense):
-        """Queue one GEMM: its command, load beats, expected results and status."""
+    def random_params(self, m):
+        """(bias, mult, shift) for m output rows: biases near the results' scale, any
+        multiplier, shifts that keep many codes inside the clip limits."""
+        g, rng = self.geometry, self.rng
+        return (rng.integers(-(1 << (g.acc_bits - 6)), 1 << (g.acc_bits - 6), m),
+                rng.integers(0, 1 << g.mult_bits, m),
+                rng.integers(max(0, g.mult_bits - 4), 1 << g.shift_bits, m))
+
+    def submit(self, a, b, dense, params=None, relu=False):
+        """Queue one GEMM: its command, load beats, expected results and status; with
+        ``params`` (bias, mult, shift per row of A) a codes job."""
         g = self.geometry
-        job, beats = load_stream(g, b, a=a, dense=dense)
-        return self._queue(job, beats, expected_c(g, b, a=a, dense=dense))
+        job, beats = load_stream(g, b, a=a, dense=dense, params=params, relu=relu)
+        return self._queue(job, beats, expected_c(g, b, a=a, dense=dense), params)
 
     def submit_descriptor(self, job):
         """Queue a bare descriptor (a refused one: no load beats, no results)."""
         assert job.refusal(self.geometry), "a bare descriptor must be one the model refuses"
         return self._queue(job, [], None)
 
-    def _queue(self, job, beats, c):
+    def _queue(self, job, beats, c, params=None):
         g = self.geometry
         perf = predict_job(g, job)
         index = len(self.jobs)
@@ -135,13 +152,22 @@ class AccelTB(TestBench):
             "n_tiles": (np.array([[job.n_tiles]]), _raw(self.cmd_codec, "n_tiles")),
             "k_chunks": (np.array([[job.k_chunks]]), _raw(self.cmd_codec, "k_chunks")),
             "dense": (np.array([[int(job.dense)]]), _raw(self.cmd_codec, "dense")),
+            "codes": (np.array([[int(job.codes)]]), _raw(self.cmd_codec, "codes")),
+            "relu": (np.array([[int(job.relu)]]), _raw(self.cmd_codec, "relu")),
         })
         mode = "dense" if job.dense else "sparse"
+        kind = "codes" if job.codes else "raw"
+        tile_beats = g.tile_beats(job.codes)
         expected = []
         if perf.refused:
             COVERAGE.hit("descriptor", REFUSALS[perf.refused])
         else:
             COVERAGE.hit("descriptor", mode)
+            COVERAGE.hit("descriptor", kind)
+            if job.codes and job.relu:
+                COVERAGE.hit("descriptor", "codes with ReLU")
+            if job.codes and job.m_tiles == g.p_depth:
+                COVERAGE.hit("descriptor", "largest codes job (p_depth stripes)")
             if job.k_chunks == g.a_depth:
                 COVERAGE.hit("descriptor", "largest A (k_chunks = a_depth)")
             if job.n_tiles * job.b_words == g.b_depth:
@@ -149,13 +175,17 @@ class AccelTB(TestBench):
             COVERAGE.hit("buffers", "one stripe" if job.m_tiles == 1 else "many stripes")
             if self.prev_mode is not None:
                 COVERAGE.hit("mode switches", f"{self.prev_mode} -> {mode}")
-            self.prev_mode = mode
-            expected = result_beats(g, job, c)
-            self.beat_owner += [(index, t // g.out_beats, t % g.out_beats)
+            if self.prev_kind is not None:
+                COVERAGE.hit("mode switches", f"{self.prev_kind} -> {kind}")
+            self.prev_mode, self.prev_kind = mode, kind
+            expected = result_beats(g, job, c, params)
+            self.beat_owner += [(index, t // tile_beats, t % tile_beats)
                                 for t in range(len(expected))]
         load_at = len(self.sources["load"].queue)
         b_beats = job.n_tiles * job.b_words * g.b_word_beats
-        self.jobs.append({"job": job, "perf": perf, "c": c, "mode": mode,
+        if job.codes:   # the parameter words come between B and A
+            b_beats += job.m_tiles * g.p_word_beats
+        self.jobs.append({"job": job, "perf": perf, "c": c, "mode": f"{mode} {kind}",
                           "cmd_at": len(self.sources["cmd"].queue),
                           "a_load": (load_at + b_beats, load_at + len(beats)),
                           "beats_at": len(self.results.expected) + self.results.checked,
@@ -178,9 +208,10 @@ class AccelTB(TestBench):
         g, job = self.geometry, info["job"]
         width = 8 * g.out_bytes
         per_tile = g.rows * g.cols
+        lane_bits = get_format(g.out).bits if job.codes else g.acc_bits
         diff = int(got[0]) ^ int(want[0])
         bit = tile_bit = beat * width + (diff & -diff).bit_length() - 1
-        lane = tile_bit // g.acc_bits
+        lane = tile_bit // lane_bits
         i, j = divmod(lane, g.cols) if lane < per_tile else (None, None)
         s, t = divmod(tile, job.n_tiles)
         where = (f"row {s * g.rows + i}, column {t * g.cols + j}" if i is not None

@@ -16,13 +16,23 @@ def _oversized(tb):
         AccelJob(1, 1, g.a_depth + int(rng.integers(1, 4)), bool(rng.integers(2))),
         AccelJob(2, g.b_depth + 1, 1, False),
         AccelJob(1, g.b_depth, g.a_depth + 1, False),
+        AccelJob(g.p_depth + int(rng.integers(1, 3)), 1, 1, bool(rng.integers(2)), codes=True),
     ]
+
+
+def _submit_random(tb, dense, **shape):
+    """A random GEMM, raw or codes (half each; ReLU on half the codes jobs)."""
+    a, b = tb.random_gemm(dense, **shape)
+    if tb.rng.random() < 0.5:
+        return tb.submit(a, b, dense)
+    return tb.submit(a, b, dense, tb.random_params(a.shape[0]), bool(tb.rng.integers(2)))
 
 
 @cocotb.test()
 async def test_random_jobs(dut):
-    """Random sparse and dense GEMMs and refused descriptors in random order, random idle
-    cycles on cmd and load and backpressure on results and status, changing per job."""
+    """Random sparse and dense GEMMs, raw and codes, and refused descriptors in random
+    order, random idle cycles on cmd and load and backpressure on results and status,
+    changing per job."""
     tb = AccelTB(dut, "test_random_jobs")
     await tb.reset()
     refused = _oversized(tb)
@@ -32,8 +42,7 @@ async def test_random_jobs(dut):
         if index % 6 == 5:
             tb.submit_descriptor(refused[(index // 6) % len(refused)])
         else:
-            dense = bool(tb.rng.integers(2))
-            tb.submit(*tb.random_gemm(dense), dense)
+            _submit_random(tb, bool(tb.rng.integers(2)))
         if tb.rng.random() < 0.6:   # else queued behind the next job
             await tb.drain(f"job {index}")
     await tb.drain("last jobs")
@@ -59,6 +68,11 @@ async def test_full_rate_cycles(dut):
     gemms += [(d, tb.random_gemm(d)) for d in (False, True, True, False, False)]
     for dense, (a, b) in gemms:
         tb.submit(a, b, dense)
+    # codes jobs: the largest (p_depth stripes), a dense one, a multi-column one
+    for dense, shape in ((False, {"m": g.p_depth * g.rows}), (True, {}),
+                         (False, {"n": 3 * g.cols})):
+        a, b = tb.random_gemm(dense, **shape)
+        tb.submit(a, b, dense, tb.random_params(a.shape[0]), bool(tb.rng.integers(2)))
     for job in _oversized(tb):
         tb.submit_descriptor(job)
     timings = await tb.drain("full rate")
@@ -80,6 +94,9 @@ async def test_starved_and_held(dut):
         for dense in (False, True):
             tb.submit(*tb.random_gemm(dense, m=4 * g.rows), dense)
             await tb.drain(f"load idle {idle}, results stall {stall}")
+        a, b = tb.random_gemm(False, m=g.p_depth * g.rows)
+        tb.submit(a, b, False, tb.random_params(a.shape[0]), True)
+        await tb.drain(f"codes job, load idle {idle}, results stall {stall}")
     save_coverage()
 
 
@@ -101,6 +118,18 @@ async def test_reset_mid_command(dut):
         assert dut.cmd__ready.value == 1, "cmd not ready right after reset"
         await RisingEdge(dut.clk)
         for dense in (True, False):
-            tb.submit(*tb.random_gemm(dense), dense)
+            _submit_random(tb, dense)
         await tb.drain(f"after a reset {cut} cycles into a job")
+    # and into a codes job, while its parameters or stripes load and while codes come out
+    for cut in (15, 60):
+        a, b = tb.random_gemm(False, m=g.p_depth * g.rows, k=2 * g.core.k_sparse)
+        tb.submit(a, b, False, tb.random_params(a.shape[0]), True)
+        for _ in range(cut):
+            await tb.loop.step()
+        await tb.reset()
+        await ReadOnly()
+        assert dut.cmd__ready.value == 1, "cmd not ready right after reset"
+        await RisingEdge(dut.clk)
+        _submit_random(tb, False)
+        await tb.drain(f"after a reset {cut} cycles into a codes job")
     save_coverage()
