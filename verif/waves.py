@@ -23,6 +23,16 @@ __all__ = ["trace_groups", "write_gtkw", "verilog_names", "read_vcd", "vcd_names
 # Internal signals of hw.core.SparseTensorCore worth a look, by name pattern.
 ACCUMULATOR = re.compile(r"acc_\d+_\d+")
 PIPELINE = ("adv", "take", "pending", "first")
+# hw.accel.SparseAccelerator's descriptor registers, load engine, sequencer and serializer.
+ACCEL_STATE = {
+    "descriptor": ("idle", "check", "running", "m_tiles", "n_tiles", "k_chunks", "dense",
+                   "codes", "relu", "b_total", "reason"),
+    "load engine (B, parameters, A stripes)": ("l_phase_p", "l_phase_a", "l_word", "l_beat",
+                                               "l_stripe", "l_done"),
+    "sequencer": ("c_stripe", "col", "chunk", "b_addr", "pace", "s1_valid", "s1_last"),
+    "output stage and serializer": ("j_stripe", "j_col", "ser_valid", "ser_beat", "out_col",
+                                    "out_stripe"),
+}
 
 
 def _stream_traces(manifest, stream):
@@ -53,6 +63,8 @@ def trace_groups(manifest, available=None):
     has; signals not in it are left out. None keeps every signal named by the
     manifest and skips the internal ones.
     """
+    if "weights" not in manifest["streams"]:
+        return _accel_groups(manifest, available)
     weights = manifest["streams"]["weights"]
     payload = weights["ports"]["payload"]
     descriptor = [(f"{payload}.{field}", f"descriptor.{field}" if field != "dense"
@@ -84,6 +96,25 @@ def verilog_names(verilog_text):
     decl = re.compile(r"^\s*(?:reg|wire|input|output)\b(?:\s+signed)?(?:\s*\[[^\]]*\])?"
                       r"\s*\\?([^\s;=]+)", re.M)
     return set(decl.findall(verilog_text))
+
+
+def _accel_groups(manifest, available):
+    """The accelerator's view: every stream (the command with its one-bit fields), then its
+    sequencing state when the waveform has it."""
+    groups = [("clock and reset", [("clk", "clk", "bin"), ("rst", "rst", "bin")])]
+    for stream, info in manifest["streams"].items():
+        traces = _stream_traces(manifest, stream)
+        payload = info["ports"]["payload"]
+        traces += [(f"{payload}.{field}", f"{stream}.{field}", "bin")
+                   for field, spec in info.get("fields", {}).items()
+                   if spec["width"] == 1 and "." not in field]
+        groups.append((f"{stream} stream", traces))
+    if available is not None:
+        groups += [(group, [(n, n, "bin" if n in ("idle", "check", "running", "dense", "codes",
+                                                  "relu") else "dec") for n in names])
+                   for group, names in ACCEL_STATE.items()]
+        groups = [(g, [t for t in traces if t[0] in available]) for g, traces in groups]
+    return [(g, traces) for g, traces in groups if traces]
 
 
 def write_gtkw(wave_path, manifest, gtkw_path=None, available=None):

@@ -6,7 +6,8 @@ activations into a 20-bit accumulator; a 2-byte load stream (A words of 3 bytes
 and B words of 12 bytes span several beats, the last one padded) and a 4-byte
 result stream (a 15-byte tile in 4 beats); stripe buffers of 6 chunks and a
 B buffer of 20 words, so the largest jobs that fit and those that do not are
-small; the output stage gives uint8 codes (a 6-byte tile in 2 beats), and its
+small; the output stage gives int8 codes (a 6-byte tile in 2 beats; signed, so
+ReLU matters), and its
 parameter buffer holds 4 stripes (an 11-byte word in 6 beats). Every coverage
 bin must be hit.
 """
@@ -20,7 +21,7 @@ from sparsecore.verif.build import build, run
 
 CONFIG = AccelConfig.of(CoreConfig(rows=2, cols=3, groups=1, weights="int4", acts="uint8",
                                    acc_bits=20), load_bytes=2, out_bytes=4, a_depth=6,
-                        b_depth=20, p_depth=4)
+                        b_depth=20, p_depth=4, out="int8")
 
 
 def test_accel_rtl():

@@ -332,7 +332,8 @@ def accel_harness(dut):
 
     ``results`` and ``status`` keep the stream contract; one ``status`` beat per
     command; a job's status comes after exactly ``m_tiles * n_tiles * out_beats``
-    result beats (none for a refused one). Reset may come at any cycle.
+    result beats (``code_beats`` for a codes job; none for a refused one). Reset
+    may come at any cycle.
     """
 
     def build(h, m, dut, internals):
@@ -354,15 +355,16 @@ def accel_harness(dut):
         with m.If(cmd_fire):
             p = dut.cmd.p
             m.d.sync += [busy.eq(1), beats.eq(0),
-                         expected.eq(p.m_tiles * p.n_tiles * c.out_beats)]
+                         expected.eq(p.m_tiles * p.n_tiles
+                                     * Mux(p.codes, c.code_beats, c.out_beats))]
         with m.If(result_fire):
             m.d.sync += beats.eq(beats + 1)
         with m.If(status_fire):
             m.d.sync += busy.eq(0)
         h.properties["status.one_per_command"] = "a status beat only for an open command"
         h.properties["results.beats_per_job"] = (
-            "a job's status follows exactly m_tiles*n_tiles*out_beats result beats "
-            "(none when refused)")
+            "a job's status follows exactly m_tiles*n_tiles*out_beats result beats, "
+            "code_beats for a codes job (none when refused)")
         h.properties["results.only_in_a_job"] = "no result beat outside a job"
         with m.If(~after_reset):
             m.d.comb += Assert(~status_fire | busy, "status.one_per_command")
@@ -372,8 +374,14 @@ def accel_harness(dut):
                                    "results.beats_per_job")
         h.covers["status.job_done"] = "a job's status after all its result beats"
         h.covers["status.refused"] = "a refused descriptor's status"
+        h.covers["status.codes_job_done"] = "a codes job's status after all its code beats"
+        codes_job = Signal(name="job_codes")
+        with m.If(cmd_fire):
+            m.d.sync += codes_job.eq(dut.cmd.p.codes)
         m.d.comb += [Cover(status_fire & ~dut.status.p.error & (beats != 0), "status.job_done"),
-                     Cover(status_fire & dut.status.p.error, "status.refused")]
+                     Cover(status_fire & dut.status.p.error, "status.refused"),
+                     Cover(status_fire & ~dut.status.p.error & codes_job & (beats != 0),
+                           "status.codes_job_done")]
 
     return _Harness(dut, build)
 
@@ -544,9 +552,11 @@ VALUE_CONFIGS = {
                           acc_bits=6),
 }
 # The accelerator: words of one load beat, results of two beats, 2-bit descriptor counts.
+# Its output stage: 2-bit multipliers and shifts (int4 codes: a tile in one beat), 2 stripes.
 ACCEL_CONFIG = AccelConfig(rows=2, cols=2, groups=1, weights="int4", acts="int4", acc_bits=9,
-                           load_bytes=4, out_bytes=3, a_depth=2, b_depth=4, count_bits=2)
-ACCEL_DEPTH = 20   # a one-tile job end to end, from the command to its status
+                           load_bytes=4, out_bytes=3, a_depth=2, b_depth=4, count_bits=2,
+                           mult_bits=2, shift_bits=2, p_depth=2)
+ACCEL_DEPTH = 24   # a one-tile codes job end to end, from the command to its status
 CORE_VALUES_DEPTH = 10   # results of the first six beats: up to six tiles, or one of six beats
 
 
