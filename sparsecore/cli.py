@@ -4,7 +4,9 @@
     sparsecore gemm (--a A.npy | --a-values V.npy --a-meta M.npy) --b B.npy
                     --weights FMT --acts FMT [--dense] [--acc-bits N] [--config NAME]
                     --out C.npy [--waves PATH] [--check]
-                    [--accel [--bandwidth BYTES_PER_CYCLE]]
+                    [--accel [--bandwidth BYTES_PER_CYCLE]
+                     [--bias BIAS.npy --mult MULT.npy --shift SHIFT.npy [--relu]
+                      [--out-format FMT]]]
     sparsecore waves demo [--out DIR] [--png PNG ...] [--config NAME]
     sparsecore waves png RUN.vcd MANIFEST.json OUT.png
     sparsecore lint [--out DIR]
@@ -58,7 +60,6 @@ from sparsecore.safe_io import (
     publish,
     read_npy,
     remove_empty_dirs,
-    save_npy,
     shown,
     staging_dir,
 )
@@ -273,8 +274,9 @@ def accel_config(core, fields):
         raise BadInput(f"{option}: {_one_line(exc)}") from None
 
 
-def accel_summary(config_name, config, result, check):
-    """The summary line of a GEMM on the accelerator (SPEC §5: adds load_bytes, bandwidth)."""
+def accel_summary(config_name, config, result, check, codes=False, relu=False):
+    """The summary line of a GEMM on the accelerator (SPEC §5: adds load_bytes, bandwidth;
+    output codes add codes=1, out= and relu=)."""
     m, n = result.c.shape
     k = result.macs // (m * n)
     words = [f"mode={result.mode}", f"config={config_name}", "accel=1",
@@ -284,6 +286,8 @@ def accel_summary(config_name, config, result, check):
              f"cycles={result.cycles}", f"macs={result.macs}",
              f"utilization={result.utilization:.4f}", f"load_bytes={result.load_bytes}",
              f"bandwidth={config.load_bytes}"]
+    if codes:
+        words += ["codes=1", f"out={config.out}", f"relu={int(relu)}"]
     if check is not None:
         words.append(f"check={check}")
     return " ".join(words)
@@ -328,24 +332,42 @@ def cmd_gemm(args):
         from sparsecore.verif.gemm import wave_formats
         waves = check_output_file(args.waves, "--waves", suffixes=wave_formats())
         gtkw = check_output_file(waves.with_suffix(".gtkw"), "--waves (its .gtkw)")
+    stage_options = [o for o, v in (("--bias", args.bias), ("--mult", args.mult),
+                                    ("--shift", args.shift)) if v is not None]
+    if (stage_options or args.relu or args.out_format) and not args.accel:
+        raise BadInput("--bias, --mult, --shift, --relu and --out-format need --accel (the "
+                       "output stage runs on the accelerator)")
+    if stage_options and len(stage_options) != 3:
+        missing = [o for o in ("--bias", "--mult", "--shift") if o not in stage_options]
+        raise BadInput(f"{', '.join(missing)} missing: output codes need --bias, --mult and "
+                       "--shift (one value per row of A each)")
+    if (args.relu or args.out_format) and not stage_options:
+        raise BadInput("--relu and --out-format need --bias, --mult and --shift (output codes)")
+    if args.out_format is not None:
+        try:
+            get_format(args.out_format, "acts")
+        except ValueError as exc:
+            raise BadInput(f"--out-format: {_one_line(exc)}") from None
     check_distinct([("--a", args.a), ("--a-values", args.a_values), ("--a-meta", args.a_meta),
-                    ("--b", args.b)],
+                    ("--b", args.b), ("--bias", args.bias), ("--mult", args.mult),
+                    ("--shift", args.shift)],
                    [("--out", args.out), ("--waves", args.waves), ("--waves (its .gtkw)", gtkw)])
 
     if args.bandwidth is not None and not args.accel:
         raise BadInput("--bandwidth needs --accel (it is the accelerator's load stream width)")
-    if args.accel and waves is not None:
-        raise BadInput("--waves is not available with --accel yet; run without --accel "
-                       "for a waveform of the core")
+    if args.accel and waves is not None and waves.suffix != ".vcd":
+        raise BadInput(f"--waves: {shown(waves)}: the accelerator's waveform is a .vcd")
     if args.accel:
-        config = accel_config(config, {"load_bytes": 16 if args.bandwidth is None
-                                       else args.bandwidth})
+        fields = {"load_bytes": 16 if args.bandwidth is None else args.bandwidth}
+        if args.out_format is not None:
+            fields["out"] = args.out_format
+        config = accel_config(config, fields)
 
     inputs = read_gemm_inputs(config, args.b, args.a, args.a_values, args.a_meta, args.dense)
 
     from sparsecore.verif.build import SimulationFailed
     if args.accel:
-        return _gemm_on_accel(args, config, inputs, out)
+        return _gemm_on_accel(args, config, inputs, out, waves, gtkw)
     from sparsecore.verif.gemm import run_gemm
     with contextlib.ExitStack() as stack:
         # C and the waves go to private folders beside their paths and are renamed into
@@ -402,38 +424,86 @@ def _expected(config, inputs, dense):
     return sparse_matmul(inputs.values, inputs.meta, inputs.b, acc_bits=config.acc_bits)
 
 
-def _gemm_on_accel(args, config, inputs, out):
-    from sparsecore.sim.accel import column_blocks
+def _stage_params(args, geometry, m):
+    """(bias, mult, shift) from --bias/--mult/--shift, each M values in its field's range;
+    None without them. BadInput names the file."""
+    from sparsecore.sim.accel import check_params
+    if args.mult is None:
+        return None
+    paths = {"bias": args.bias, "mult": args.mult, "shift": args.shift}
+    arrays = []
+    for name, path in paths.items():
+        try:
+            arr = check_integer_array(read_npy(path), shown(path))
+        except ValueError as exc:
+            raise BadInput(_one_line(exc)) from None
+        if arr.shape != (m,):
+            raise BadInput(f"{shown(path)}: expected {m} {name} values (one per row of A), "
+                           f"got shape {arr.shape}")
+        arrays.append(arr)
+    try:
+        return check_params(geometry, arrays, m)
+    except ValueError as exc:
+        name = str(exc).split(":", 1)[0]
+        raise BadInput(f"{shown(paths.get(name, args.mult))}: {_one_line(exc)}") from None
+
+
+def _gemm_on_accel(args, config, inputs, out, waves=None, gtkw=None):
+    from sparsecore.hw.accel import model_record
+    from sparsecore.sim.accel import column_blocks, expected_codes
     from sparsecore.sim.accel_perf import AccelGeometry
     from sparsecore.verif.accel.run import run_accel_gemm
     from sparsecore.verif.build import SimulationFailed
 
     m = (inputs.a if inputs.a is not None else inputs.meta).shape[0]
     k, n = inputs.b.shape
-    geometry = AccelGeometry(**{f: getattr(config, f) for f in AccelGeometry.FIELDS},
-                             latency=0)
+    geometry = AccelGeometry.of(model_record(config))
     try:
         column_blocks(geometry, m, n, k, dense=args.dense)
     except ValueError as exc:
         raise BadInput(f"{shown(args.b)}: {_one_line(exc)}") from None
-    try:
-        result = run_accel_gemm(config, inputs.b, a=inputs.a if args.dense else None,
-                                values=None if args.dense else inputs.values,
-                                meta=None if args.dense else inputs.meta, dense=args.dense)
-    except (SimulationFailed, RuntimeError) as exc:
-        print(f"sparsecore gemm: the run on the accelerator failed: {exc}", file=sys.stderr)
-        return 1
-    save_npy(out, result.c)
+    params = _stage_params(args, geometry, m)
+    operands = {"a": inputs.a if args.dense else None,
+                "values": None if args.dense else inputs.values,
+                "meta": None if args.dense else inputs.meta, "dense": args.dense}
+    with contextlib.ExitStack() as stack:
+        # C and the waves go to private folders beside their paths and are renamed into
+        # place only after the run: whole outputs or none.
+        staged = {}
+        for path in (out, waves, gtkw):
+            if path is not None:
+                folder = staged.get(path.parent) or stack.enter_context(
+                    staging_dir(path.parent, path))
+                staged[path.parent] = folder
+                staged[path] = folder / path.name
+        try:
+            result = run_accel_gemm(config, inputs.b, **operands, params=params,
+                                    relu=args.relu, waves=staged.get(waves))
+        except OSError as exc:   # the waveform could not be stored (full disk, ...)
+            if waves is not None and str(staged[waves].parent) in f"{exc.filename}{exc.filename2}":
+                raise WriteFailed(waves, exc) from None
+            raise
+        except (SimulationFailed, RuntimeError) as exc:
+            print(f"sparsecore gemm: the run on the accelerator failed: {exc}",
+                  file=sys.stderr)
+            return 1
+        try:
+            staged[out].write_bytes(npy_bytes(result.c))
+        except OSError as exc:
+            raise WriteFailed(out, exc) from None
+        publish(*[(staged[p], p) for p in (out, waves, gtkw) if p is not None])
     mismatch = None
     if args.check:
-        expected = _expected(config, inputs, args.dense)
+        expected = (_expected(config, inputs, args.dense) if params is None else
+                    expected_codes(geometry, inputs.b, params=params, relu=args.relu,
+                                   **operands))
         bad = np.argwhere(result.c != expected)
         if len(bad):
             i, j = (int(x) for x in bad[0])
             mismatch = (f"{len(bad)} of {result.c.size} results differ; first C[{i}, {j}]: "
                         f"accelerator {int(result.c[i, j])}, model {int(expected[i, j])}")
     check = None if not args.check else ("fail" if mismatch else "pass")
-    print(accel_summary(args.config, config, result, check))
+    print(accel_summary(args.config, config, result, check, params is not None, args.relu))
     if mismatch:
         print(f"sparsecore gemm: check failed: {mismatch}", file=sys.stderr)
         return 1
@@ -558,6 +628,20 @@ def build_parser():
     g.add_argument("--bandwidth", type=int, metavar="BYTES_PER_CYCLE",
                    help="with --accel: width of the load stream in bytes per cycle "
                         "(default 16)")
+    g.add_argument("--bias", metavar="BIAS.npy",
+                   help="with --accel: output codes instead of C: the output stage's bias, "
+                        "one per row of A (signed acc_bits); needs --mult and --shift")
+    g.add_argument("--mult", metavar="MULT.npy",
+                   help="with --accel: the output stage's multiplier per row of A "
+                        "(unsigned mult_bits)")
+    g.add_argument("--shift", metavar="SHIFT.npy",
+                   help="with --accel: the output stage's right shift per row of A "
+                        "(unsigned shift_bits)")
+    g.add_argument("--relu", action="store_true",
+                   help="with output codes: clamp negatives to 0 before clipping")
+    g.add_argument("--out-format", metavar="FMT",
+                   help=f"with output codes: their format, {', '.join(ACTIVATION_FORMATS)} "
+                        "(default: --acts); C.npy then holds the codes' values")
     g.set_defaults(run=cmd_gemm)
 
     w = sub.add_parser("waves", help="draw a VCD of a core run, or record the demo GEMM's")

@@ -46,7 +46,7 @@ def _stream_traces(manifest, stream):
         for field, spec in fields.items():
             if spec["width"] > 1 and "." not in field:
                 traces.append((f"{ports['payload']}.{field}", f"{stream}.{field}", "hex"))
-    elif stream == "results":
+    elif stream == "results" and "count" in info:   # the core's tile of accumulators
         fmt = "signed" if info.get("elem", {}).get("elem_signed") else "hex"
         for i in range(info["count"]):
             for j in range(info.get("elem", {}).get("count", 1)):

@@ -359,9 +359,37 @@ def test_bandwidth_must_be_positive(capsys, tmp_path, files, value):
                      "--bandwidth", "load_bytes must be a positive integer", value)
 
 
-def test_accel_refuses_waves(capsys, tmp_path, files):
+def test_accel_waves_are_vcd(capsys, tmp_path, files):
+    """An FST is refused (for want of lz4 headers, or, where they exist, by the
+    accelerator, whose runner records a VCD)."""
     assert_bad_input(capsys, tmp_path, gemm_argv(files, "--accel", "--waves",
-                                                 tmp_path / "w.vcd"), "--waves", "--accel")
+                                                 tmp_path / "w.fst"), "--waves", "w.fst", ".vcd")
+
+
+@pytest.mark.parametrize("extra,needles", [
+    (["--mult", "M.npy", "--bias", "M.npy", "--shift", "M.npy"], ["need --accel"]),
+    (["--accel", "--relu"], ["--relu and --out-format need --bias, --mult and --shift"]),
+    (["--accel", "--mult", "M.npy", "--bias", "M.npy"], ["--shift missing"]),
+    (["--accel", "--out-format", "int9", "--mult", "M.npy", "--bias", "B.npy", "--shift",
+      "S.npy"], ["--out-format", "int9"]),
+])
+def test_accel_output_stage_options(capsys, tmp_path, files, extra, needles):
+    assert_bad_input(capsys, tmp_path, gemm_argv(files, *extra), *needles)
+
+
+def test_accel_output_stage_params_checked(capsys, tmp_path, files):
+    """Each parameter file: M values (A has 2 rows) in its field's range, named when not."""
+    m = np.load(files["a"]).shape[0]
+    good = {"bias": np.zeros(m, np.int64), "mult": np.ones(m, np.int64),
+            "shift": np.zeros(m, np.int64)}
+    for name, bad, needle in (("shift", np.full(m, 32), "outside u5 range"),
+                              ("mult", np.ones(m + 1, np.int64), f"expected {m} mult values"),
+                              ("bias", np.array([1 << 40] * m), "outside acc")):
+        paths = {k: save(tmp_path, f"{k}.npy", bad if k == name else v)
+                 for k, v in good.items()}
+        line = assert_bad_input(capsys, tmp_path, gemm_argv(
+            files, "--accel", *[x for k, p in paths.items() for x in (f"--{k}", p)]), needle)
+        assert f"{name}.npy" in line
 
 
 def test_accel_k_too_large(capsys, tmp_path, files):

@@ -55,6 +55,8 @@ class AccelResult:
     peak: int                 # MACs per cycle at full use in this mode
     seconds: float
     build: object
+    waves: Path | None = None   # the run's VCD, when recorded
+    gtkw: Path | None = None    # its GTKWave save file, beside it
 
     @property
     def utilization(self):
@@ -71,13 +73,16 @@ def geometry_of(manifest):
 
 
 def run_accel_gemm(config, b, a=None, values=None, meta=None, dense=False, *, params=None,
-                   relu=False, progress=True, root=None):
+                   relu=False, progress=True, root=None, waves=None):
     """C = A x B on the Verilated accelerator for ``config`` (an AccelConfig).
 
     Operands as :func:`verif.gemm.run_gemm` takes them (values, not codes; A 2:4
     or compressed in sparse mode). With ``params`` (bias, mult, shift: one per
     row of A) the jobs are ``codes`` jobs and ``c`` holds the output stage's
     codes (their values, ``relu`` applied) instead of the accumulators.
+    ``waves``: a .vcd path: the run is recorded there (on a tracing build of its
+    own, ``<name>_waves/``) with a GTKWave save file beside it (``.gtkw``, the
+    streams and the sequencer's state grouped), as the core's ``--waves``.
     ValueError when K does not fit the buffers.
     Returns an :class:`AccelResult`; raises :class:`verif.build.SimulationFailed`
     when the accelerator hangs or the simulator fails.
@@ -94,12 +99,15 @@ def run_accel_gemm(config, b, a=None, values=None, meta=None, dense=False, *, pa
     # plan with the config's own numbers before building; the manifest's are checked below
     blocks = column_blocks(draft, m, n, k, dense=dense)
     name = build_name(config)
-    key = (config, str(root))
+    record = waves is not None
+    if record and Path(waves).suffix != ".vcd":
+        raise ValueError(f"waves: {waves}: the accelerator's waveform is a .vcd")
+    key = (config, str(root), record)
     built = _BUILT.get(key)
     if built is None:   # emitting the Verilog of large buffers takes seconds: once per process
         with _Progress(f"building the accelerator {name} (once per configuration)",
                        enabled=progress):
-            built = _BUILT[key] = build(config, name, root=root)
+            built = _BUILT[key] = build(config, name, root=root, waves=record)
     geo = geometry_of(built.manifest)
     codec = PayloadCodec(built.manifest["streams"]["cmd"])
     jobs, beats, commands, n_results = [], [], [], []
@@ -133,10 +141,18 @@ def run_accel_gemm(config, b, a=None, values=None, meta=None, dense=False, *, pa
         with _Progress(f"{'dense' if dense else 'sparse'} GEMM on {name}", poll,
                        enabled=progress):
             result = run(built, PLAYER, ["play"], extra_env={JOB_ENV: str(folder)},
-                         run_name=f"accel-{os.getpid()}-{threading.get_ident()}")
+                         run_name=f"accel-{os.getpid()}-{threading.get_ident()}",
+                         waves=record)
         info = json.loads((folder / "run.json").read_text())
         words = bytes_to_words(np.load(folder / "results.npy"))
-    shutil.rmtree(result.log.parent, ignore_errors=True)
+    gtkw = None
+    try:
+        if record:
+            from sparsecore.verif.waves import write_gtkw
+            shutil.move(str(result.log.parent / "dump.vcd"), waves)
+            gtkw = write_gtkw(waves, built.manifest)
+    finally:   # also when storing the waves failed (full disk): no run folder left behind
+        shutil.rmtree(result.log.parent, ignore_errors=True)
     parts, seen = [], 0
     for (lo, hi), job, count in zip(blocks, jobs, n_results, strict=True):
         parts.append(split_results(geo, job, words[seen:seen + count], m, hi - lo))
@@ -148,4 +164,5 @@ def run_accel_gemm(config, b, a=None, values=None, meta=None, dense=False, *, pa
         - info["cmd_edges"][0], mode="dense" if dense else "sparse",
         jobs=[(job, r, p.cycles) for job, r, p in zip(jobs, rtl, perfs, strict=True)],
         load_beats=info["loads_taken"], load_bytes=info["loads_taken"] * geo.load_bytes,
-        macs=m * n * k, peak=perfs[0].peak, seconds=info["seconds"], build=built)
+        macs=m * n * k, peak=perfs[0].peak, seconds=info["seconds"], build=built,
+        waves=Path(waves) if record else None, gtkw=gtkw)
