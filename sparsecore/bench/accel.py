@@ -8,6 +8,10 @@ Parts (``--only`` runs some and keeps the others from the existing JSON):
   ``default`` and ``ternary_uint4`` presets at 16 bytes per cycle; C checked
   against the numpy model, cycles (command to last result) against
   :mod:`sim.accel_perf`.
+- ``layers``: the MiniLM GEMMs as layers, the fused output stage giving int8
+  codes (``codes`` jobs), sparse and dense, from :mod:`sim.accel_perf` (which
+  the tests check against the RTL on codes jobs): cycles and result bytes
+  beside the raw-accumulator jobs.
 - ``roofline``: effective MACs per cycle vs the load stream's bytes per cycle
   (1 .. 64), sparse and dense, both presets, from :mod:`sim.accel_perf` (the
   model the ``rtl`` part checks cycle for cycle).
@@ -31,7 +35,7 @@ from sparsecore.bench.run import PROJECT, log, stamp
 from sparsecore.hw.config import PRESETS, AccelConfig
 from sparsecore.sim.accel_perf import AccelGeometry, plan_job, predict_job
 
-PARTS = ("rtl", "roofline", "synth")
+PARTS = ("rtl", "layers", "roofline", "synth")
 PRESET_NAMES = ("default", "ternary_uint4")
 TOKENS = 128
 # (label, M = output features, K = input features); B is K x TOKENS
@@ -108,6 +112,27 @@ def model_rows(presets=PRESET_NAMES):
     return rows
 
 
+def layers_part():
+    rows = []
+    for name in PRESET_NAMES:
+        _, geo = geometry(name)
+        for label, m, k in SHAPES:
+            if not label.startswith("MiniLM"):
+                continue
+            row = {"preset": name, "shape": label, "m": m, "k": k, "n": TOKENS}
+            for kind, codes in (("raw", False), ("codes", True)):
+                for dense in (False, True):
+                    perf = predict_job(geo, plan_job(geo, m, TOKENS, k, dense=dense,
+                                                     codes=codes))
+                    mode = "dense" if dense else "sparse"
+                    row[f"{kind}_{mode}_cycles"] = perf.cycles
+                job = plan_job(geo, m, TOKENS, k, dense=False, codes=codes)
+                row[f"{kind}_result_bytes"] = (job.m_tiles * job.n_tiles
+                                               * geo.tile_beats(codes) * geo.out_bytes)
+            rows.append(row)
+    return {"bandwidth": BANDWIDTH, "tokens": TOKENS, "rows": rows}
+
+
 def roofline_part():
     label, m, k = ROOFLINE_SHAPE
     curves = []
@@ -168,7 +193,8 @@ def synth_part(cache):
                             "cells": s["cells"], "fmax": fmax, "cached": s["cached"]}
         log(f"  {design.name}: Fmax {fmax.get('fmax_mhz')} MHz, {ebr} EBR")
     out["config"] = config.as_dict()
-    out["buffer_bits"] = {"a": config.a_buffer_bits, "b": config.b_buffer_bits}
+    out["buffer_bits"] = {"a": config.a_buffer_bits, "b": config.b_buffer_bits,
+                          "p": config.p_buffer_bits}
     return out
 
 
@@ -269,6 +295,26 @@ def write_page(results, out_dir):
                       "cocotb (one await per cycle).", ""]
         if rtl.get("note"):
             lines += ["", rtl["note"], ""]
+    if "layers" in results:
+        ly = results["layers"]
+        lines += ["## Layers: the fused output stage's codes out", "",
+                  f"The same MiniLM GEMMs as `codes` jobs: the output stage behind the core "
+                  f"turns each result tile into codes of the core's activation format (its "
+                  f"bias, multiplier and shift per output channel loaded after B), at "
+                  f"{ly['bandwidth']} bytes per cycle, from `sim.accel_perf` (equal to the "
+                  "RTL on every codes job of the tests). The output stage adds its latency "
+                  "and the parameter words to each job, and cuts the result bytes.", "",
+                  "| preset | GEMM (M x K) | codes sparse cycles | codes dense cycles | "
+                  "speed-up | raw sparse cycles | result bytes codes / raw |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in ly["rows"]:
+            lines.append(
+                f"| {r['preset']} | {r['shape']} | {r['codes_sparse_cycles']:,} | "
+                f"{r['codes_dense_cycles']:,} | "
+                f"{r['codes_dense_cycles'] / r['codes_sparse_cycles']:.3f} | "
+                f"{r['raw_sparse_cycles']:,} | {r['codes_result_bytes']:,} / "
+                f"{r['raw_result_bytes']:,} |")
+        lines.append("")
     if "roofline" in results:
         rf = results["roofline"]
         lines += ["## Effective MACs per cycle vs external bandwidth", "",
@@ -308,8 +354,10 @@ def write_page(results, out_dir):
                   f"{acc['ff'] - core['ff']:,} flip-flops to the core; the EBRs hold A and B "
                   f"({acc['ebr']} of {ECP5_EBR}, {acc['ebr'] / ECP5_EBR:.0%})."]
         bits = sy["buffer_bits"]
+        p_bits = (f", output-stage parameters {bits['p'] / 1024:.0f} kbit" if "p" in bits
+                  else "")
         lines += ["", f"Buffers of the default accelerator: A {bits['a'] / 1024:.0f} kbit "
-                  f"(two stripes), B {bits['b'] / 1024:.0f} kbit.", ""]
+                  f"(two stripes), B {bits['b'] / 1024:.0f} kbit{p_bits}.", ""]
     (out_dir / "accel_report.md").write_text("\n".join(lines) + "\n")
     return [out_dir / "accel_report.md", out_dir / "accel_report.json"]
 
@@ -370,11 +418,13 @@ def main(argv=None):
             parser.error(f"--only: unknown part(s) {', '.join(unknown)}")
         if "roofline" in parts:
             results["roofline"] = roofline_part()
+        if "layers" in parts:
+            results["layers"] = layers_part()
         if "synth" in parts:
             results["synth"] = synth_part(Path(args.cache))
         if "rtl" in parts:
             results["rtl"] = rtl_part()
-        results["stamp"] = {**stamp(), "git": _git_commit()}
+        results["stamp"] = {**stamp(out_dir), "git": _git_commit()}
     for path in write_page(results, out_dir):
         log(f"wrote {path}")
     return 0
