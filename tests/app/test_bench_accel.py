@@ -53,3 +53,19 @@ def test_page_and_targets(tmp_path):
     assert "NOT met" in page
     assert json.loads(paths[1].read_text()) == results
     assert targets({}) == [], "no measured part, no target rows"
+
+
+def test_layers_part_codes_cost():
+    """A codes job costs its raw twin the parameter words (after B, before the first
+    stripe), the output stage's latency, and code_beats in place of out_beats for the
+    last tile (K is long enough that pacing never binds); its result bytes shrink."""
+    from sparsecore.bench.accel import geometry, layers_part
+    ly = layers_part()
+    assert len(ly["rows"]) == 6
+    for r in ly["rows"]:
+        _, g = geometry(r["preset"])
+        m_tiles = -(-r["m"] // g.rows)
+        extra = m_tiles * g.p_word_beats + g.stage_latency + g.code_beats - g.out_beats
+        for mode in ("sparse", "dense"):
+            assert r[f"codes_{mode}_cycles"] - r[f"raw_{mode}_cycles"] == extra, (r, mode)
+        assert r["codes_result_bytes"] < r["raw_result_bytes"]
