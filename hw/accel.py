@@ -4,8 +4,9 @@
 
     cmd ──> [descriptor check] ──> status (one beat per command: ok or refused)
     load ─> [word assembly] ─┬─> B buffer (whole K x N of B, b_depth words)
+                             ├─> P buffer (a codes job's output-stage parameters,
+                             │             one word per stripe, p_depth words)
                              └─> A buffers (two stripes of rows x K, a_depth words each)
-    load ─> [word assembly] ───> P buffer (output-stage parameters, one word per stripe)
             [sequencer] ── reads A word + B word per cycle ──> SparseTensorCore
                                                                     │ one tile
                                          raw job ┌──────────────────┤
