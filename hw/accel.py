@@ -333,8 +333,8 @@ class SparseAccelerator(wiring.Component):
         chunk = Signal(kb)
         col = Signal(cb)
         b_addr = Signal(cb + kb)
-        OB, CB = c.out_beats, c.code_beats
-        pace = Signal(range(max(2, OB, CB)))
+        OB, CB, CP = c.out_beats, c.code_beats, c.codes_period
+        pace = Signal(range(max(2, OB, CP)))
         advance = ~s1_valid | core.weights.ready
         loaded = l_phase_a & (c_stripe != l_stripe)
         active = running & (c_stripe != m_tiles)
@@ -349,7 +349,7 @@ class SparseAccelerator(wiring.Component):
             a_rd.en.eq(advance), b_rd.en.eq(advance),
         ]
         with m.If(issue & first):
-            m.d.sync += pace.eq(Mux(codes, CB - 1, OB - 1))
+            m.d.sync += pace.eq(Mux(codes, CP - 1, OB - 1))
         with m.Elif(pace != 0):
             m.d.sync += pace.eq(pace - 1)
         with m.If(advance):
@@ -376,22 +376,38 @@ class SparseAccelerator(wiring.Component):
                 src = Mux(dense & s1_half, b_rd.data[k + 2 * G].as_value(), src.as_value())
             m.d.comb += a.p[k].eq(src)
 
-        # -- output stage: a codes job's tiles, each with its stripe's parameters ------
-        # The parameter word of the tile entering the stage: p_rd is read every edge at
-        # the stripe the next tile will have, so its data is the current tile's.
+        # -- output stage: a codes job's tiles, a row per cycle, with the stripe's parameters
+        # The stage has cols lanes: row r of the core's result tile enters it with row r's
+        # bias, mult and shift; the tile is taken from the core with its last row. The
+        # parameter word is read every edge at the stripe of the tile after the one
+        # entering, so its data is the entering tile's (p_rd has one edge of latency).
+        R, row_bits = c.rows, c.cols * c.out_format.bits
+        r_in = Signal(range(max(2, R)))  # row of the tile entering the stage
         j_col = Signal(cb)              # tile column and stripe of the tile entering it
         j_stripe = Signal(cb)
-        stage_fire = stage.i.valid & stage.i.ready
+        row_fire = stage.i.valid & stage.i.ready
+        in_last = r_in == R - 1
+        tile_fire = row_fire & in_last
         j_wrap = j_col == n_tiles - 1
         m.d.comb += [
-            p_rd.addr.eq(Mux(stage_fire & j_wrap, j_stripe + 1, j_stripe)),
+            p_rd.addr.eq(Mux(tile_fire & j_wrap, j_stripe + 1, j_stripe)),
             stage.i.valid.eq(core.results.valid & codes),
         ]
-        drive_stage_input(m, stage.i, core.results.p, p_rd.data, relu, c.rows, c.cols)
-        with m.If(stage_fire):
+        drive_stage_input(m, stage.i, core.results.p, p_rd.data, relu, c.rows, c.cols,
+                          row=r_in)
+        with m.If(row_fire):
+            m.d.sync += r_in.eq(Mux(in_last, 0, r_in + 1))
+        with m.If(tile_fire):
             m.d.sync += j_col.eq(j_col + 1)
             with m.If(j_wrap):
                 m.d.sync += [j_col.eq(0), j_stripe.eq(j_stripe + 1)]
+
+        # rows of codes out of the stage -> one tile (row 0 in the low bits)
+        r_out = Signal(range(max(2, R)))
+        gathered = Signal(max(1, (R - 1) * row_bits))
+        out_last = r_out == R - 1
+        codes_tile = (Cat(gathered[len(gathered) - (R - 1) * row_bits:], stage.o.p)
+                      if R > 1 else stage.o.p.as_value())
 
         # -- serializer: one result tile (raw or codes) -> out_beats / code_beats beats --
         O8 = 8 * c.out_bytes
@@ -404,11 +420,16 @@ class SparseAccelerator(wiring.Component):
         ser_free = ~ser_valid | (self.results.ready & ser_last)
         out_taken = self.results.valid & self.results.ready
         raw_fire = core.results.valid & core.results.ready & ~codes
+        codes_fire = stage.o.valid & stage.o.ready
         m.d.comb += [
             self.results.valid.eq(ser_valid), self.results.p.eq(ser[:O8]),
-            core.results.ready.eq(Mux(codes, stage.i.ready, ser_free)),
-            stage.o.ready.eq(ser_free),
+            core.results.ready.eq(Mux(codes, stage.i.ready & in_last, ser_free)),
+            stage.o.ready.eq(~out_last | ser_free),
         ]
+        with m.If(codes_fire):
+            m.d.sync += r_out.eq(Mux(out_last, 0, r_out + 1))
+            if R > 1:
+                m.d.sync += gathered.eq(Cat(gathered[row_bits:], stage.o.p))
         with m.If(out_taken):
             m.d.sync += [ser.eq(ser[O8:]), ser_beat.eq(ser_beat + 1)]
             with m.If(ser_last):
@@ -422,6 +443,6 @@ class SparseAccelerator(wiring.Component):
                                  j_stripe.eq(0)]
         with m.If(raw_fire):
             m.d.sync += [ser.eq(core.results.p.as_value()), ser_valid.eq(1), ser_beat.eq(0)]
-        with m.If(stage.o.valid & stage.o.ready):
-            m.d.sync += [ser.eq(stage.o.p.as_value()), ser_valid.eq(1), ser_beat.eq(0)]
+        with m.If(codes_fire & out_last):
+            m.d.sync += [ser.eq(codes_tile), ser_valid.eq(1), ser_beat.eq(0)]
         return m

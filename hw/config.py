@@ -434,9 +434,18 @@ class AccelConfig(CoreConfig):
 
     @property
     def output_stage(self):
-        """The output stage behind the core (a ``codes`` job's path)."""
+        """The output stage behind the core (a ``codes`` job's path): ``cols`` lanes, one
+        row of a result tile per beat (a tile takes ``rows`` cycles; the core gives one
+        every ``k_chunks`` or more, so a whole-tile stage would idle at ``rows`` times
+        the multipliers)."""
         return OutputStageConfig.for_core(self.core, acts=self.out, mult_bits=self.mult_bits,
-                                          shift_bits=self.shift_bits)
+                                          shift_bits=self.shift_bits, lanes=self.cols)
+
+    @property
+    def codes_period(self):
+        """Fewest cycles between a codes job's tiles: its code beats, and its rows through
+        the stage."""
+        return max(self.code_beats, self.rows)
 
     @property
     def out_format(self):

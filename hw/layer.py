@@ -34,24 +34,34 @@ from sparsecore.hw.output_stage import OutputStage
 __all__ = ["SparseLayer", "drive_stage_input"]
 
 
-def drive_stage_input(m, stage_in, tile, params, relu, rows, cols):
+def drive_stage_input(m, stage_in, tile, params, relu, rows, cols, row=None):
     """The output stage's input payload from one result tile and its per-row parameters.
 
     ``tile``: the core's result payload (``rows x cols`` accumulators, row-major);
     ``params``: a view with ``bias``, ``mult`` and ``shift`` arrays of ``rows``
-    (output channel i = tile row i); ``relu``: the tile's ReLU flag. Lane
-    ``i*cols + j`` gets accumulator ``[i][j]`` and row i's parameters. Shared by
-    :class:`SparseLayer` and the accelerator (hw/accel.py); the valid/ready join
-    is each one's own.
+    (output channel i = tile row i); ``relu``: the tile's ReLU flag. Without
+    ``row``, a stage of ``rows*cols`` lanes takes the whole tile: lane
+    ``i*cols + j`` gets accumulator ``[i][j]`` and row i's parameters. With
+    ``row`` (a signal), a stage of ``cols`` lanes takes that row of the tile:
+    lane j gets ``[row][j]`` and the row's parameters. Shared by
+    :class:`SparseLayer` (whole tiles) and the accelerator (hw/accel.py, a row
+    per cycle); the valid/ready join is each one's own.
     """
-    m.d.comb += [stage_in.p.acc.eq(tile.as_value()),   # both row-major: lane i*cols + j
-                 stage_in.p.relu.eq(relu)]
-    for row in range(rows):
+    m.d.comb += stage_in.p.relu.eq(relu)
+    if row is not None:
+        m.d.comb += stage_in.p.acc.eq(tile[row].as_value())
         for col in range(cols):
-            lane = row * cols + col
-            m.d.comb += [stage_in.p.bias[lane].eq(params.bias[row]),
-                         stage_in.p.mult[lane].eq(params.mult[row]),
-                         stage_in.p.shift[lane].eq(params.shift[row])]
+            m.d.comb += [stage_in.p.bias[col].eq(params.bias[row]),
+                         stage_in.p.mult[col].eq(params.mult[row]),
+                         stage_in.p.shift[col].eq(params.shift[row])]
+        return
+    m.d.comb += stage_in.p.acc.eq(tile.as_value())   # both row-major: lane i*cols + j
+    for i in range(rows):
+        for col in range(cols):
+            lane = i * cols + col
+            m.d.comb += [stage_in.p.bias[lane].eq(params.bias[i]),
+                         stage_in.p.mult[lane].eq(params.mult[i]),
+                         stage_in.p.shift[lane].eq(params.shift[i])]
 
 
 class SparseLayer(wiring.Component):

@@ -16,12 +16,14 @@ load stream always valid and the result stream always ready:
   of stripe s-2 (same buffer) have all been issued (the edge after its last);
 - the sequencer reads one (A word, B word) pair per edge from the edge after
   its stripe is loaded; a tile's first read comes no sooner than ``out_beats``
-  edges after the previous tile's first read (``code_beats`` for a ``codes``
-  job: the serializer keeps up), and no sooner than the edge after the
-  previous tile's last read;
+  edges after the previous tile's first read (``codes_period = max(code_beats,
+  rows)`` for a ``codes`` job: the serializer and the row-serial output stage
+  keep up), and no sooner than the edge after the previous tile's last read;
 - the core takes a read one edge later; its result leaves ``latency`` edges
-  after the tile's last beat into the serializer (``latency + stage_latency``
-  through the output stage), then ``out_beats`` (``code_beats``) beats.
+  after the tile's last beat into the serializer, then ``out_beats`` beats; a
+  codes job's tile enters the output stage a row per edge and its codes go
+  into the serializer ``latency + stage_latency + rows - 1`` edges after the
+  tile's last beat, then ``code_beats`` beats.
 
 Word widths and beats per word are the manifest's (:class:`AccelGeometry`).
 
@@ -77,6 +79,7 @@ class AccelGeometry:
     p_word_beats: int
     out_beats: int
     code_beats: int
+    codes_period: int
     latency: int
     stage_latency: int
     check_cycles: int
@@ -84,7 +87,7 @@ class AccelGeometry:
     CONFIG = ("rows", "cols", "groups", "weights", "acts", "acc_bits", "load_bytes",
               "out_bytes", "a_depth", "b_depth", "p_depth", "out", "mult_bits", "shift_bits")
     DERIVED = ("a_word_bits", "b_word_bits", "p_word_bits", "a_word_beats", "b_word_beats",
-               "p_word_beats", "out_beats", "code_beats")
+               "p_word_beats", "out_beats", "code_beats", "codes_period")
     TOP = ("latency", "stage_latency", "check_cycles")
 
     def __post_init__(self):
@@ -121,6 +124,17 @@ class AccelGeometry:
     def tile_beats(self, codes):
         """Result-stream beats per output tile: output codes or raw accumulators."""
         return self.code_beats if codes else self.out_beats
+
+    def tile_period(self, codes):
+        """Fewest edges between one tile's first read and the next one's: its result
+        beats (raw), or its code beats and its rows through the output stage (codes)."""
+        return self.codes_period if codes else self.out_beats
+
+    def tile_latency(self, codes):
+        """Edges from a tile's last beat into the core to its first result beat's load
+        into the serializer: the core's latency, then (codes) the stage's and one edge per
+        further row (the stage takes a row per edge)."""
+        return self.latency + (self.stage_latency + self.rows - 1 if codes else 0)
 
 
 @dataclass(frozen=True)
@@ -193,11 +207,12 @@ def predict_job(geometry, job):
     if refused:
         return AccelPerf(job, g.check_cycles + 1, 0, 0, 0, peak, refused)
     kc, n_t, ob = job.k_chunks, job.n_tiles, g.tile_beats(job.codes)
+    pace = g.tile_period(job.codes)
     lb = n_t * job.b_words * g.b_word_beats
     if job.codes:   # the parameter words follow B
         lb += job.m_tiles * g.p_word_beats
     la = kc * g.a_word_beats
-    period = max(kc, ob)            # first read to first read of the next tile
+    period = max(kc, pace)          # first read to first read of the next tile
     next_load = g.check_cycles + 1 + lb
     stripe_end = []                 # edge of each stripe's last read
     prev_first = None               # first-read edge of the previous tile
@@ -208,11 +223,11 @@ def predict_job(geometry, job):
         next_load = loaded + 1
         first = loaded + 1
         if prev_first is not None:
-            first = max(first, prev_first + ob, prev_last + 1)
+            first = max(first, prev_first + pace, prev_last + 1)
         last_first = first + (n_t - 1) * period
         prev_first, prev_last = last_first, last_first + kc - 1
         stripe_end.append(prev_last)
-    cycles = prev_last + 1 + g.latency + (g.stage_latency if job.codes else 0) + ob
+    cycles = prev_last + 1 + g.tile_latency(job.codes) + ob
     beats = lb + job.m_tiles * la
     return AccelPerf(job, cycles, beats, beats * g.load_bytes, job.m_tiles * n_t * kc, peak, 0)
 

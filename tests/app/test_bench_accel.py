@@ -57,15 +57,17 @@ def test_page_and_targets(tmp_path):
 
 def test_layers_part_codes_cost():
     """A codes job costs its raw twin the parameter words (after B, before the first
-    stripe), the output stage's latency, and code_beats in place of out_beats for the
-    last tile (K is long enough that pacing never binds); its result bytes shrink."""
+    stripe), the output stage's latency and one edge per further tile row (the stage takes
+    a row per edge), and code_beats in place of out_beats for the last tile (K is long
+    enough that pacing never binds); its result bytes shrink."""
     from sparsecore.bench.accel import geometry, layers_part
     ly = layers_part()
     assert len(ly["rows"]) == 6
     for r in ly["rows"]:
         _, g = geometry(r["preset"])
         m_tiles = -(-r["m"] // g.rows)
-        extra = m_tiles * g.p_word_beats + g.stage_latency + g.code_beats - g.out_beats
+        extra = (m_tiles * g.p_word_beats + g.stage_latency + g.rows - 1 + g.code_beats
+                 - g.out_beats)
         for mode in ("sparse", "dense"):
             assert r[f"codes_{mode}_cycles"] - r[f"raw_{mode}_cycles"] == extra, (r, mode)
         assert r["codes_result_bytes"] < r["raw_result_bytes"]

@@ -88,17 +88,17 @@ def test_refusals():
 
 
 def test_codes_job_by_hand():
-    """A codes job: the parameter word (one per stripe) follows B, the output stage adds its
-    latency, and a tile of int8 codes is one 4-byte beat.
+    """A codes job: the parameter word (one per stripe) follows B, the output stage takes
+    the tile a row per edge and adds its latency, and a tile of int8 codes is one beat.
 
     1 x 1 tile, 1 chunk: command at 0, check 1, B at 2, parameters at 3, the stripe at 4,
-    its read at 5, the core takes it at 6, its result at 6 + 4, the stage's codes at
-    10 + 4 and their one beat at 15 (raw: 10)."""
+    its read at 5, the core takes it at 6, its result at 6 + 4; row 0 enters the stage at
+    10, row 1 at 11, whose codes come out at 11 + 4 and go as one beat at 16 (raw: 10)."""
     g = _geometry()
     assert (g.p_word_bits, g.p_word_beats, g.code_beats) == (2 * (32 + 16 + 5), 1, 1)
     raw = predict_job(g, AccelJob(1, 1, 1, False))
     codes = predict_job(g, AccelJob(1, 1, 1, False, codes=True))
-    assert (raw.cycles, codes.cycles) == (10, 15)
+    assert (raw.cycles, codes.cycles) == (10, 16)
     assert codes.load_beats == raw.load_beats + 1
     assert predict_job(g, AccelJob(5, 1, 1, False, codes=True)).refused == 8   # p_depth 4
     assert predict_job(g, AccelJob(5, 1, 1, False)).refused == 0
