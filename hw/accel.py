@@ -110,10 +110,11 @@ class SparseAccelerator(wiring.Component):
     valid and results always ready): the check takes :attr:`check_cycles`; the
     load stream is then taken every cycle while a buffer is free; the sequencer
     issues one core beat per cycle whenever the stripe it needs is loaded, and
-    starts a tile no sooner than ``out_beats`` (``code_beats``) cycles after the
+    starts a tile no sooner than ``out_beats`` (``codes_period``) cycles after the
     previous one, so the serializer keeps up and neither the core nor the output
-    stage ever holds. A codes job's tiles pass the output stage's
-    :attr:`stage_latency` more.
+    stage ever holds. The output stage (``cols`` lanes) takes a codes job's tile a
+    row per cycle: its codes reach the serializer :attr:`stage_latency` +
+    ``rows - 1`` cycles after the raw tile would.
     """
 
 
@@ -208,6 +209,7 @@ class SparseAccelerator(wiring.Component):
             "load_order": ("B by tile column then word; a codes job's parameters by stripe; "
                            "then A by stripe then chunk"),
             "output_stage": {"out": c.out, "mult_bits": c.mult_bits, "shift_bits": c.shift_bits,
+                             "lanes": c.output_stage.lanes, "rows_per_cycle": 1,
                              "rounding": "half_to_even"},
             "refusal": {r.name: int(r) for r in Refusal},
         }
