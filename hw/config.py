@@ -170,6 +170,10 @@ class OutputStageConfig:
         lanes: accumulators per beat.
         mult_bits: width of the unsigned fixed-point scale multiplier.
         shift_bits: width of the right-shift field (shifts 0 .. 2**shift_bits - 1).
+        split_mult: multiply in two pipeline stages (the multiplier's low and high
+            halves, then their sum): one cycle more latency, half the multiplier
+            depth on the clock's path (the accelerator's stage, placed across a
+            large device, needs it; hw/accel.py).
 
     The bias is ``acc_bits`` wide (accumulator units). The arithmetic is in
     ``sim/requant.py``, which also validates the widths.
@@ -180,10 +184,13 @@ class OutputStageConfig:
     lanes: int = 4
     mult_bits: int = DEFAULT_MULT_BITS
     shift_bits: int = DEFAULT_SHIFT_BITS
+    split_mult: bool = False
 
     def __post_init__(self):
         get_format(self.acts, "acts")
         _check_positive_int("lanes", self.lanes)
+        if not isinstance(self.split_mult, bool):
+            raise ValueError(f"split_mult must be True or False, not {self.split_mult!r}")
         check_fields(self.acc_bits, self.mult_bits, self.shift_bits)
         if self.lanes * self.acc_bits > MAX_PORT_BITS:
             raise ValueError(f"the accumulators port would be {self.lanes * self.acc_bits} "
@@ -439,7 +446,8 @@ class AccelConfig(CoreConfig):
         every ``k_chunks`` or more, so a whole-tile stage would idle at ``rows`` times
         the multipliers)."""
         return OutputStageConfig.for_core(self.core, acts=self.out, mult_bits=self.mult_bits,
-                                          shift_bits=self.shift_bits, lanes=self.cols)
+                                          shift_bits=self.shift_bits, lanes=self.cols,
+                                          split_mult=True)
 
     @property
     def codes_period(self):

@@ -10,6 +10,8 @@ when the output is held, so a beat is never dropped or doubled)::
 
     stage 1: total   = acc + bias                        sum_bits = acc_bits + 1
     stage 2: product = total * mult                      product_bits = sum_bits + mult_bits
+             (``split_mult``: 2a lo = total * mult[:h], hi = total * mult[h:];
+              2b product = lo + (hi << h): one stage more)
     stage 3: rounded = product + rounding term           (2**(shift-1) - 1 + product[shift])
     stage 4: y = rounded >> shift, ReLU, clip to the activation format -> code
 """
@@ -67,7 +69,7 @@ class OutputStage(wiring.Component):
     ``i.ready`` is high whenever the output register is empty or being read.
     """
 
-    LATENCY = 4
+    LATENCY = 4   # one more with split_mult
 
     def __init__(self, config):
         if not isinstance(config, OutputStageConfig):
@@ -86,7 +88,7 @@ class OutputStage(wiring.Component):
     @property
     def latency(self):
         """Cycles from a beat accepted on ``i`` to its result valid on ``o``."""
-        return self.LATENCY
+        return self.LATENCY + int(self._config.split_mult)
 
     @property
     def throughput(self):
@@ -109,36 +111,50 @@ class OutputStage(wiring.Component):
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
 
-        valid = [Signal(name=f"valid{s}") for s in (1, 2, 3)]
+        # stages before the output register: bias, multiply (two with split_mult), round
+        extra = int(cfg.split_mult)
+        depth = 3 + extra
+        valid = [Signal(name=f"valid{s}") for s in range(1, depth + 1)]
         total = [Signal(signed(cfg.sum_bits), name=f"total{n}") for n in lanes]
         product = [Signal(signed(cfg.product_bits), name=f"product{n}") for n in lanes]
         rounded = [Signal(signed(round_bits), name=f"rounded{n}") for n in lanes]
         # shift and relu travel alongside the data
         mult1 = [Signal(unsigned(cfg.mult_bits), name=f"mult1_{n}") for n in lanes]
         shift = [[Signal(unsigned(cfg.shift_bits), name=f"shift{s}_{n}") for n in lanes]
-                 for s in (1, 2, 3)]
-        relu = [Signal(name=f"relu{s}") for s in (1, 2, 3)]
+                 for s in range(1, depth + 1)]
+        relu = [Signal(name=f"relu{s}") for s in range(1, depth + 1)]
+        half_bits = cfg.mult_bits // 2   # split_mult: the multiplier's low half
 
         payload = self.i.payload
         with m.If(advance):
-            m.d.sync += [valid[0].eq(self.i.valid), valid[1].eq(valid[0]),
-                         valid[2].eq(valid[1]), self.o.valid.eq(valid[2]),
-                         relu[0].eq(payload.relu), relu[1].eq(relu[0]), relu[2].eq(relu[1])]
+            m.d.sync += [valid[0].eq(self.i.valid), self.o.valid.eq(valid[-1]),
+                         relu[0].eq(payload.relu)]
+            m.d.sync += [valid[s].eq(valid[s - 1]) for s in range(1, depth)]
+            m.d.sync += [relu[s].eq(relu[s - 1]) for s in range(1, depth)]
             for n in lanes:
                 # stage 1: bias
                 m.d.sync += [total[n].eq(payload.acc[n] + payload.bias[n]),
                              mult1[n].eq(payload.mult[n]), shift[0][n].eq(payload.shift[n])]
                 # stage 2: scale multiplier
-                m.d.sync += [product[n].eq(total[n] * mult1[n]), shift[1][n].eq(shift[0][n])]
+                if extra:
+                    lo = Signal(signed(cfg.sum_bits + half_bits + 1), name=f"product_lo{n}")
+                    hi = Signal(signed(cfg.product_bits), name=f"product_hi{n}")
+                    m.d.sync += [lo.eq(total[n] * mult1[n][:half_bits]),
+                                 hi.eq(total[n] * mult1[n][half_bits:]),
+                                 shift[1][n].eq(shift[0][n])]
+                    m.d.sync += product[n].eq(lo + (hi << half_bits))
+                else:
+                    m.d.sync += product[n].eq(total[n] * mult1[n])
+                m.d.sync += shift[1 + extra][n].eq(shift[extra][n])
                 # stage 3: round half to even: add 2**(shift-1) - 1 + the bit that lands on lsb
-                s = shift[1][n]
+                s = shift[1 + extra][n]
                 half = (Const(1, cfg.max_shift + 1) << s)[1:]
                 lsb = (product[n] >> s)[0]  # sign-filled, like numpy's >>
                 m.d.sync += [rounded[n].eq(product[n] + Mux(s == 0, 0, half - 1 + lsb)),
-                             shift[2][n].eq(s)]
+                             shift[2 + extra][n].eq(s)]
                 # stage 4: shift, ReLU, clip to the format, keep the code's bits
-                y = rounded[n] >> shift[2][n]
-                y = Mux(relu[2] & (y < 0), 0, y)
+                y = rounded[n] >> shift[2 + extra][n]
+                y = Mux(relu[-1] & (y < 0), 0, y)
                 y = Mux(y > fmt.max, fmt.max, Mux(y < fmt.min, fmt.min, y))
                 m.d.sync += self.o.payload[n].eq(y[:fmt.bits])
         return m

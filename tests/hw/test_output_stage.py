@@ -20,6 +20,7 @@ from sparsecore.verif.amaranth_streams import get, put, random_pauses
     ({"acc_bits": 48}, "mult_bits must be in 1..13 with acc_bits=48"),
     ({"shift_bits": 7}, "shift_bits must be in 1..6, not 7"),
     ({"mult_bits": 0}, "mult_bits must be a positive integer, not 0"),
+    ({"split_mult": 1}, "split_mult must be True or False, not 1"),
 ])
 def test_config_refuses(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -44,9 +45,14 @@ def test_layouts():
     assert cfg.product_bits == 20 + 1 + 12 and cfg.max_shift == 15
 
 
-def test_amaranth_sim_with_stalls():
-    cfg = OutputStageConfig(acc_bits=16, acts="int4", lanes=2, mult_bits=6, shift_bits=4)
+@pytest.mark.parametrize("split_mult", [False, True])
+def test_amaranth_sim_with_stalls(split_mult):
+    """Every code equal to sim.requant's, with pauses and stalls; split_mult (the multiply
+    in two stages, multipliers of all 6 bits and so both halves) only adds a cycle."""
+    cfg = OutputStageConfig(acc_bits=16, acts="int4", lanes=2, mult_bits=6, shift_bits=4,
+                            split_mult=split_mult)
     dut = OutputStage(cfg)
+    assert dut.latency == 4 + split_mult
     rng = np.random.default_rng(11)
     n = 60
     acc = rng.integers(-(1 << 15), 1 << 15, (n, 2)) >> rng.integers(0, 15, (n, 2))
