@@ -355,7 +355,8 @@ def write_page(results, out_dir):
         lines += ["", f"The buffers, sequencer, output stage and serializer add "
                   f"{acc['luts'] - core['luts']:,} "
                   f"LUTs ({acc['luts'] / core['luts'] - 1:+.1%}) and "
-                  f"{acc['ff'] - core['ff']:,} flip-flops to the core; the EBRs hold A, B and the output-stage parameters "
+                  f"{acc['ff'] - core['ff']:,} flip-flops to the core; the EBRs hold A, B "
+                  "and the output-stage parameters "
                   f"({acc['ebr']} of {ECP5_EBR}, {acc['ebr'] / ECP5_EBR:.0%})."]
         bits = sy["buffer_bits"]
         p_bits = (f", output-stage parameters {bits['p'] / 1024:.0f} kbit" if "p" in bits
