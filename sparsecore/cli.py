@@ -362,8 +362,9 @@ def cmd_gemm(args):
                               meta=inputs.meta, b=inputs.b, dense=args.dense,
                               waves=staged.get(waves))
         except OSError as exc:   # the waveform could not be stored (full disk, ...)
-            if waves is not None and str(staged[waves].parent) in f"{exc.filename}{exc.filename2}":
-                raise WriteFailed(waves, exc) from None
+            failed = _staged_output(exc, staged, (waves, gtkw))
+            if failed is not None:
+                raise WriteFailed(failed, exc) from None
             raise
         except (SimulationFailed, RuntimeError) as exc:
             # One line: what happened (a Verilator build failure adds its log's tail after it).
@@ -393,6 +394,16 @@ def cmd_gemm(args):
         print(f"sparsecore gemm: check failed: {mismatch}{hint}", file=sys.stderr)
         return 1
     return 0
+
+
+def _staged_output(exc, staged, outputs):
+    """The user's path among ``outputs`` whose staged file ``exc`` (an OSError) names, or
+    None when it names another file."""
+    named = {os.path.realpath(name) for name in (exc.filename, exc.filename2) if name}
+    for path in outputs:
+        if path is not None and os.path.realpath(staged[path]) in named:
+            return path
+    return None
 
 
 def _expected(config, inputs, dense):

@@ -13,8 +13,8 @@ Verilator build, and fill a small file system (a tmpfs in a private mount namesp
 """
 
 import dataclasses
+import errno
 import os
-import re
 import shutil
 import signal
 import stat
@@ -550,19 +550,80 @@ def test_full_disk_out(tmp_path):
     assert listing == [], f"partial files on the full disk: {listing}"
 
 
-@needs_unshare
-@pytest.mark.xfail(run=False, reason="the engine simulator does not stop when its VCD write "
-                   "fails on a full disk (it ran 15 minutes); the command's side is ready")
-def test_full_disk_waves(tmp_path):
-    """The VCD does not fit: exit 1 naming --waves; no VCD, no .gtkw, and no C either
-    (outputs are written whole or not at all), and no run folder left."""
-    np.save(tmp_path / "A.npy", A)
-    np.save(tmp_path / "B.npy", B)
-    argv = ["gemm", *[x for pair in GEMM.items() for x in pair], "--waves", "disk/run.vcd"]
-    proc, listing = run_on_small_disk(tmp_path, argv, 8)
+def waves_engine_processes():
+    """Live processes running the tiny core's tracing engine (a hung one would stay)."""
+    engine = str(build_root() / "core_tiny_engine_waves" / "obj" / "engine")
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and exe_path(p) == engine
+            and alive(p)]
+
+
+def run_folders():
+    return set(build_root().glob("core_tiny*/runs/*"))
+
+
+def assert_write_failed(proc, path, reason):
+    """Exit 1, one line (besides progress lines) naming ``path`` and ``reason``."""
     assert proc.returncode == 1, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if not line.startswith("sparsecore: ")]
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert re.search(r"disk/run\.vcd: cannot write it \(No space left on device\)", lines[0])
+    assert f"{path}: cannot write it ({reason}); nothing was written there" in lines[0], \
+        lines[0]
+
+
+@needs_unshare
+def test_full_disk_waves(tmp_path):
+    """The VCD does not fit: exit 1 naming --waves, within the timeout (the engine used
+    to hang in Verilator's own error path); no VCD, no .gtkw, and no C either (outputs
+    are written whole or not at all), no run folder and no simulator left."""
+    np.save(tmp_path / "A.npy", A)
+    np.save(tmp_path / "B.npy", B)
+    argv = ["gemm", *[x for pair in GEMM.items() for x in pair], "--waves", "disk/run.vcd"]
+    runs = run_folders()
+    proc, listing = run_on_small_disk(tmp_path, argv, 8)   # the VCD is about 23 KiB
+    assert_write_failed(proc, "disk/run.vcd", "No space left on device")
     assert listing == [], f"partial files on the full disk: {listing}"
-    assert not (tmp_path / "C.npy").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["A.npy", "B.npy", "disk", "listing"]
+    assert run_folders() == runs, "a run folder was left behind"
+    assert waves_engine_processes() == []
+
+
+def limit_file_size(size):
+    """A preexec_fn: files of the command's process tree may not grow past ``size`` bytes
+    (RLIMIT_FSIZE; no privileges needed). Python ignores SIGXFSZ, so its writes fail with
+    EFBIG; the engine simulator ignores it too."""
+    import resource
+
+    def preexec():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    return preexec
+
+
+def test_file_size_limit_waves(tmp_path):
+    """The same failure as a full disk where no tmpfs can be mounted: a VCD larger than
+    the file size limit. First a run without the limit (into a folder whose name has a
+    space): the VCD, its .gtkw and C are written. Then, under a limit of half that VCD:
+    exit 1 naming the VCD (EFBIG), nothing written, no staging folder, no simulator left."""
+    np.save(tmp_path / "A.npy", A)
+    np.save(tmp_path / "B.npy", B)
+    (tmp_path / "good run").mkdir()
+    argv = ["gemm", *[x for pair in GEMM.items() for x in pair]]
+    good = subprocess.run([sparsecore(), *argv, "--waves", "good run/run.vcd", "--check"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert good.returncode == 0, good.stderr
+    vcd = tmp_path / "good run" / "run.vcd"
+    assert sorted(p.name for p in vcd.parent.iterdir()) == ["run.gtkw", "run.vcd"]
+    assert "$enddefinitions" in vcd.read_text(), "the first run wrote no VCD"
+    size = vcd.stat().st_size
+    assert (tmp_path / "C.npy").exists()
+    (tmp_path / "C.npy").unlink()
+    shutil.rmtree(vcd.parent)
+
+    runs = run_folders()
+    proc = subprocess.run([sparsecore(), *argv, "--waves", "run.vcd"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit_file_size(size // 2))
+    assert_write_failed(proc, "run.vcd", os.strerror(errno.EFBIG))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["A.npy", "B.npy"], \
+        "a failed VCD write left files behind"
+    assert run_folders() == runs, "a run folder was left behind"
+    assert waves_engine_processes() == []
