@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 from numpy.lib import format as npy_format
 
+from sparsecore.hw.registry import showcase
 from sparsecore.safe_io import MAX_NPY_ELEMENTS, descendants
 from sparsecore.verif.build import build_root
 
@@ -43,6 +44,7 @@ A = np.array([[1, 0, -2, 0, 0, 0, 3, 4],
 B = (np.arange(16).reshape(8, 2) - 8).astype(np.int8)             # 8 x 2
 VALUES = np.array([[1, -2, 3, 4], [5, 0, -6, 0], [0, 0, 7, -8]], dtype=np.int8)
 META = np.array([[0b1000, 0b1110], [0b1001, 0b1000], [0b1110, 0b1100]], dtype=np.int8)
+LINT_FIRST = showcase()[0][0]   # the first design `lint` writes
 GEMM = {"--a": "A.npy", "--b": "B.npy", "--weights": "int8", "--acts": "int8",
         "--config": "tiny", "--out": "C.npy"}
 
@@ -81,6 +83,7 @@ class Case:
 
 def write(name, data):
     def setup(folder):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
     return setup
 
@@ -271,6 +274,51 @@ CASES = [
     Case("demo-out-fifo", "`demo --out` is a FIFO", (["demo", "--out", "d.fifo"],
                                                     "demo --out d.fifo"),
          ("d.fifo: --out must be a folder, but it is a FIFO",), fifo("d.fifo")),
+    Case("lint-fifo", "`lint` where a design's .v is a FIFO",
+         (["lint", "--out", "l"], "lint --out l"),
+         (f"l/{LINT_FIRST}.v: --out (its {LINT_FIRST}.v) is a FIFO",),
+         fifo(f"l/{LINT_FIRST}.v")),
+    Case("lint-file", "`lint --out` is a file", (["lint", "--out", "A.npy"], "lint --out A.npy"),
+         ("A.npy: --out must be a folder, but it is a regular file",)),
+    Case("lint-newline", "`lint --out` has a newline in its name",
+         (["lint", "--out", "l\nx"], "lint --out l\nx"),
+         ("l\\nx: --out contains a control character",)),
+    Case("formal-link", "`formal` where formal.md is a symbolic link",
+         (["formal", "--out", "f"], "formal --out f"),
+         ("f/formal.md: --out (its formal.md) is a symbolic link",),
+         symlink("f/formal.md", "../A.npy")),
+    Case("seeds-fifo", "`seeds` where seeds.png is a FIFO", (["seeds", "--out", "s"],
+                                                           "seeds --out s"),
+         ("s/seeds.png: --out (its seeds.png) is a FIFO",), fifo("s/seeds.png")),
+    Case("seeds-cache-link", "`seeds --cache` is a symbolic link",
+         (["seeds", "--out", "s", "--cache", "c.pkl"], "seeds --out s --cache c.pkl"),
+         ("c.pkl: --cache is a symbolic link",), symlink("c.pkl", "A.npy")),
+    Case("seeds-cache-is-out", "`seeds --cache` is one of its reports",
+         (["seeds", "--out", "s", "--cache", "./s/seeds.json"],
+          "seeds --out s --cache ./s/seeds.json"),
+         ("s/seeds.json: --cache is the same file as --out (its seeds.json) s/seeds.json",)),
+    Case("minilm-dir", "`demo minilm` where minilm.md is a directory",
+         (["demo", "minilm", "--out", "m"], "demo minilm --out m"),
+         ("m/minilm.md: --out (its minilm.md) is a directory",), mkdir("m/minilm.md")),
+    Case("minilm-sentences-out", "`demo minilm --sentences` is its own report",
+         (["demo", "minilm", "--out", "m", "--sentences", "m/minilm.md"],
+          "demo minilm --out m --sentences m/minilm.md"),
+         ("m/minilm.md: --out (its minilm.md) is the same file as --sentences m/minilm.md",),
+         write("m/minilm.md", b"a sentence\n")),
+    Case("bench-accel-fifo", "`bench accel` where accel_report.json is a FIFO",
+         (["bench", "accel", "--out", "b"], "bench accel --out b"),
+         ("b/accel_report.json: --out (its accel_report.json) is a FIFO",),
+         fifo("b/accel_report.json")),
+    Case("regress-json-dev", "`regress --json` is a character device",
+         (["regress", "--json", "/dev/null"], "regress --json /dev/null"),
+         ("/dev/null: --json is a character device",)),
+    Case("coverage-file", "`coverage --out` is a file",
+         (["coverage", "--out", "A.npy"], "coverage --out A.npy"),
+         ("A.npy: --out must be a folder, but it is a regular file",)),
+    Case("mutate-link", "`mutate` where mutation.md is a symbolic link",
+         (["mutate", "--out", "mu"], "mutate --out mu"),
+         ("mu/mutation.md: --out (its mutation.md) is a symbolic link",),
+         symlink("mu/mutation.md", "../A.npy")),
 ]
 
 
