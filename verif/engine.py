@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -466,12 +467,8 @@ def _staged_vcd(vcd):
         yield None
         return
     vcd = Path(vcd).resolve()
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{vcd.name}.", suffix=".tmp.vcd", dir=vcd.parent)
-    except OSError as exc:
-        raise OSError(exc.errno, exc.strerror, str(vcd)) from None
-    os.close(fd)
-    tmp = Path(tmp)
+    # A unique name the driver creates itself (with the umask's mode, not mkstemp's 0600).
+    tmp = vcd.with_name(f".{vcd.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp.vcd")
     try:
         try:
             yield tmp
