@@ -424,15 +424,15 @@ def test_docs_table(outcomes):
 BUILDERS = ("make", "perl", "verilator_bin", "cc1plus", "g++", "c++", "as", "ld", "collect2")
 
 
-def big_operands(folder, n=32, k=262144):
-    """A sparse n x k x n GEMM: about 17 million cycles on the tiny core, so that it is
-    still running when the signal comes even on an idle machine (the engine does millions
-    of cycles a second there)."""
+def big_operands(folder, n=32, k=262144, n_cols=None):
+    """A sparse n x k x n GEMM (n x k x n_cols): about 17 million cycles on the tiny core,
+    so that it is still running when the signal comes even on an idle machine (the engine
+    does millions of cycles a second there)."""
     rng = np.random.default_rng(11)
     a = rng.integers(-128, 128, size=(n, k)).astype(np.int8)
     a.reshape(n, -1, 4)[:, :, 2:] = 0            # 2:4: positions 0 and 1 of each group
     np.save(folder / "A.npy", a)
-    np.save(folder / "B.npy", rng.integers(-128, 128, size=(k, n)).astype(np.int8))
+    np.save(folder / "B.npy", rng.integers(-128, 128, size=(k, n_cols or n)).astype(np.int8))
 
 
 def alive(pid):
@@ -491,15 +491,27 @@ def interrupt(proc, sig, watched):
     return out, err
 
 
-@pytest.mark.parametrize("sig, waves", [(signal.SIGTERM, False), (signal.SIGINT, True)],
-                         ids=["SIGTERM", "SIGINT-waves"])
-def test_signal_stops_simulator_and_cleans_up(tmp_path, sig, waves):
-    """A signal while the simulator runs: 143/130, no simulator left, no job folder,
-    no run folder, no output (C, or the VCD being recorded)."""
-    big_operands(tmp_path)
+# The accelerator runs under the cocotb runner (a Python testbench inside the simulator);
+# --bandwidth 4 shares test_accel_runner.py's build. 32 x 1024 x 256 takes minutes there.
+ACCEL = ["--accel", "--bandwidth", "4"]
+
+
+# One signal per path: the handler is the same for both (safe_io.interrupt_handling).
+@pytest.mark.parametrize("sig, extra", [(signal.SIGTERM, []),
+                                        (signal.SIGINT, ["--waves", "run.vcd"]),
+                                        (signal.SIGTERM, ACCEL)],
+                         ids=["SIGTERM", "SIGINT-waves", "SIGTERM-accel"])
+def test_signal_stops_simulator_and_cleans_up(tmp_path, sig, extra):
+    """A signal while the simulator runs (the engine, the tracing engine, the accelerator
+    under cocotb): 143/130, no simulator left, no job folder, no run folder, no output
+    (C, or the VCD being recorded)."""
+    if extra == ACCEL:
+        big_operands(tmp_path, n=32, k=1024, n_cols=256)
+    else:
+        big_operands(tmp_path)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    argv = [x for pair in GEMM.items() for x in pair] + (["--waves", "run.vcd"] if waves else [])
+    argv = [x for pair in GEMM.items() for x in pair] + extra
     proc = start(tmp_path, ["gemm", *argv], env={"TMPDIR": str(tmp)})
     try:
         # the simulator: a child whose executable lives in a build folder (the engine or
@@ -516,7 +528,7 @@ def test_signal_stops_simulator_and_cleans_up(tmp_path, sig, waves):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert list(tmp.iterdir()) == [], "temporary files left behind"
-    runs = list(build_root().glob(f"core_tiny*/runs/*-{proc.pid}-*"))
+    runs = list(build_root().glob(f"*/runs/*-{proc.pid}-*"))
     assert runs == [], f"run folders left behind: {runs}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["A.npy", "B.npy", "tmp"], \
         "an interrupted run wrote (part of) an output"
