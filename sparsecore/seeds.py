@@ -42,6 +42,7 @@ from sparsecore.safe_io import (
     check_output_file,
     check_output_files,
     make_dirs,
+    worker_pool,
     write_text,
 )
 from sparsecore.sim.inference import integer_network, numpy_layer, predict, run_network
@@ -370,8 +371,6 @@ def rtl_runs(nets, data, images, only=None, rnn_images=RNN_RTL_IMAGES, rnn_only=
 
     Each variant and mode is one job; ``workers`` jobs run at a time (each simulator is
     its own process, so they share the machine's cores)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     jobs = []
     for (kind, name), (recipe, layers) in nets.items():
         if (only is not None and name not in only) or (kind == "rnn" and name not in rnn_only):
@@ -381,7 +380,7 @@ def rtl_runs(nets, data, images, only=None, rnn_images=RNN_RTL_IMAGES, rnn_only=
                          rnn_images if kind == "rnn" else images, dense, cell_tanh_on_rtl))
     log(f"RTL: {len(jobs)} runs of variants, {workers} at a time")
     rows = {}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:   # an interrupt cancels the queued runs
         for name, mode, fields in pool.map(lambda job: _rtl_job(*job), jobs):
             row = rows.setdefault(name, {})
             compared = row.get("codes_compared", 0)
