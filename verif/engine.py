@@ -473,7 +473,8 @@ def _staged_vcd(vcd):
         try:
             yield tmp
         except EngineFailed:
-            os.replace(tmp, vcd)
+            if tmp.exists():   # not when the driver failed before it opened the VCD
+                os.replace(tmp, vcd)
             raise
         os.replace(tmp, vcd)
     finally:
