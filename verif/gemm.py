@@ -240,13 +240,14 @@ def pack_beat_words(manifest, config, beats):
 
 
 def pack_table_words(manifest, config, tables):
-    """The engine's inputs for :class:`sim.tiling.BeatTables`: ``(table words, index)`` for
-    the weights and for the activations; each operand beat is packed once."""
+    """The engine's inputs for :class:`sim.tiling.BeatTables`: ``(table words, runs)`` for
+    the weights and for the activations; each operand beat is packed once, and the order
+    is one run of rows per output tile (:func:`verif.engine.run_job`)."""
     weights = PayloadCodec(manifest["streams"]["weights"]).pack_words(
         _weight_fields(config, tables.weight_rows()))
     acts = PayloadCodec(manifest["streams"]["activations"]).pack_words(
         _act_fields(config, tables.acts))
-    return (weights, tables.weight_index), (acts, tables.act_index)
+    return (weights, tables.weight_runs), (acts, tables.act_runs)
 
 
 def _unpack(codec, words, fmt):

@@ -32,7 +32,13 @@ from sparsecore.verif.engine import (
     run_job,
     verilated_name,
 )
-from sparsecore.verif.gemm import core_build_name, pack_beat_words, run_gemm, run_layer
+from sparsecore.verif.gemm import (
+    core_build_name,
+    pack_beat_words,
+    pack_table_words,
+    run_gemm,
+    run_layer,
+)
 
 SEED = 20261130
 TINY = preset("tiny")
@@ -229,6 +235,45 @@ def test_indexed_beats_equal_played_beats(tiny_engine):
                       {"results": tiles})
     np.testing.assert_array_equal(plain.outputs["results"], indexed.outputs["results"])
     assert plain.cycles == indexed.cycles
+
+
+def test_beat_runs_equal_played_beats(tiny_engine):
+    """A stream played as runs of table rows gives what the beats themselves give, and the
+    GEMM's own tables and runs (pack_table_words) give the same results as its beats."""
+    rng = np.random.default_rng(SEED + 3)
+    tiled = tile_gemm(Geometry.of(TINY), rng.integers(-9, 9, size=(24, 6)),
+                      a=prune_2to4(rng.integers(-9, 9, size=(5, 24))), k_parts=2)
+    weights, acts = pack_beat_words(tiny_engine.manifest, TINY, tiled.beats)
+    plain = run_job(tiny_engine, {"weights": weights, "activations": acts},
+                    {"results": tiled.n_tiles})
+    tables = pack_table_words(tiny_engine.manifest, TINY, tiled.tables)
+    assert tables[0][1].shape == (len(tiled.tables.weight_runs), 2)
+    played = run_job(tiny_engine, {"weights": tables[0], "activations": tables[1]},
+                     {"results": tiled.n_tiles})
+    np.testing.assert_array_equal(plain.outputs["results"], played.outputs["results"])
+    assert plain.cycles == played.cycles
+    # Runs of any shape, empty ones included: acts reversed in runs of 3, 0 and the rest.
+    n = len(acts)
+    table = acts[::-1].copy()
+    runs = np.array([[n - 3, 3], [0, 0], [0, n - 3]])
+    reordered = run_job(tiny_engine, {"weights": weights, "activations": (table, runs)},
+                        {"results": tiled.n_tiles})
+    reference = run_job(tiny_engine, {"weights": weights, "activations": np.concatenate(
+        [table[n - 3:], table[:n - 3]])}, {"results": tiled.n_tiles})
+    np.testing.assert_array_equal(reordered.outputs["results"], reference.outputs["results"])
+
+
+def test_run_job_refuses_bad_runs(tiny_engine):
+    weights, acts, tiles = _job(tiny_engine)
+    with pytest.raises(ValueError, match=r"activations: runs \(first, count\) must stay in "
+                       r"rows 0\.\.\d+, with count >= 0"):
+        run_job(tiny_engine, {"weights": weights,
+                              "activations": (acts, np.array([[1, len(acts)]]))},
+                {"results": tiles})
+    with pytest.raises(ValueError, match=r"an index \(n,\) or runs \(n, 2\), not shape"):
+        run_job(tiny_engine, {"weights": weights,
+                              "activations": (acts, np.zeros((2, 3), np.int64))},
+                {"results": tiles})
 
 
 def _command(pid):
