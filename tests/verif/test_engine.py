@@ -57,7 +57,7 @@ def plain_product(a, b):
 @given(st.data())
 def test_pack_fields32_matches_pack_rows(data):
     """Word w of a row holds bits [32w, 32w+32) of the pack_rows integer (SPEC §4)."""
-    bits = data.draw(st.sampled_from([1, 2, 4, 8, 13, 32, 33]))
+    bits = data.draw(st.sampled_from([1, 2, 4, 8, 13, 16, 32, 33]))
     count = data.draw(st.integers(1, 9))
     offset = data.draw(st.integers(0, 40))
     n = data.draw(st.integers(0, 5))
@@ -72,6 +72,23 @@ def test_pack_fields32_matches_pack_rows(data):
         as_int = sum(int(w) << (32 * i) for i, w in enumerate(row))
         assert as_int == value << offset
     np.testing.assert_array_equal(unpack_field32(words, offset, count, bits), codes)
+
+
+def test_pack_fields32_byte_fields_next_to_bit_fields():
+    """Whole-byte fields on byte boundaries (copied as bytes) beside fields of any width
+    in one payload: each row's words hold, as Python integers say, element i of a field
+    at bits [offset + i*bits, offset + (i+1)*bits)."""
+    rng = np.random.default_rng(SEED + 4)
+    n = 7
+    layout = [(0, 3, 8), (24, 2, 16), (56, 5, 4), (76, 1, 1), (80, 2, 32), (144, 3, 13),
+              (184, 1, 64), (248, 2, 8)]
+    fields = [(offset, rng.integers(0, 1 << min(bits, 63), size=(n, count),
+                                    dtype=np.uint64) | np.uint64(1 << (bits - 1)), bits)
+              for offset, count, bits in layout]            # top bit set: no bit lost
+    words = pack_fields32(n, 270, fields)
+    want = [sum(int(code) << (offset + i * bits) for offset, codes, bits in fields
+                for i, code in enumerate(codes[r])) for r in range(n)]
+    assert [sum(int(w) << (32 * i) for i, w in enumerate(row)) for row in words] == want
 
 
 def test_stalls_are_splitmix64():
