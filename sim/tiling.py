@@ -200,6 +200,26 @@ class BeatTables:
         return Beats(self.values[w], self.meta[w], self.acts[a], self.dense[w], self.last[w],
                      self.accumulate[w])
 
+    @classmethod
+    def concat(cls, parts):
+        """The beats of ``parts`` (BeatTables of one geometry) back to back, as one table:
+        the tables stacked, each part's runs moved to where its rows now are."""
+        parts = list(parts)
+        if not parts:
+            raise ValueError("parts must hold at least one BeatTables")
+
+        def moved(runs, rows):
+            offsets = np.cumsum([0] + [len(r) for r in rows[:-1]])
+            return np.concatenate([r + np.array([o, 0]) for r, o in zip(runs, offsets,
+                                                                        strict=True)])
+
+        weights = [p.values for p in parts]
+        acts = [p.acts for p in parts]
+        return cls(*(np.concatenate([getattr(p, f) for p in parts])
+                     for f in ("values", "meta", "dense", "last", "accumulate", "acts")),
+                   weight_runs=moved([p.weight_runs for p in parts], weights),
+                   act_runs=moved([p.act_runs for p in parts], acts))
+
 
 @dataclass
 class TiledGemm:

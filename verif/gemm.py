@@ -40,10 +40,18 @@ import numpy as np
 from sparsecore.sim.formats import check_integer_array
 from sparsecore.sim.gemm import acc_format
 from sparsecore.sim.sparsity import META_FORMAT
-from sparsecore.sim.tiling import Geometry, TiledGemm, assemble, explain_mismatch, tile_gemm
+from sparsecore.sim.tiling import (
+    BeatTables,
+    Geometry,
+    TiledGemm,
+    assemble,
+    explain_mismatch,
+    tile_gemm,
+)
 from sparsecore.verif.payload import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
 
-__all__ = ["GemmResult", "GemmJob", "LayerResult", "run_gemm", "run_layer", "core_build_name",
+__all__ = ["GemmResult", "GemmJob", "LayerResult", "GemmEngine", "GemmBatch", "run_gemm",
+           "run_layer", "core_build_name",
            "pack_beats", "pack_beat_words", "pack_table_words", "pack_params", "pack_table",
            "unpack_results", "unpack_codes", "RUNNERS",
            "fst_supported", "wave_formats", "JOB_ENV", "BARE_CYCLES_ENV"]
@@ -71,7 +79,7 @@ class GemmResult:
     gtkw: Path | None = None
     bare_cycles_per_second: float | None = None   # the reference loop, when asked for
     runner: str = "cocotb"    # "engine" (C++ driver, verif.engine) or "cocotb"
-    job_seconds: float | None = None   # packed job .. C in numpy (the engine's end to end)
+    job_seconds: float | None = None   # tiled GEMM packed .. C in numpy (end to end)
 
     @property
     def macs(self):
@@ -448,6 +456,87 @@ def _wave_target(built, waves, kind):
     return folder / f"{kind}-{os.getpid()}-{threading.get_ident()}.vcd"
 
 
+@dataclass(frozen=True)
+class GemmBatch:
+    """What one :meth:`GemmEngine.run` gave: one simulator run of one or more GEMMs."""
+
+    c: list                   # per GEMM: M x N int64
+    tile_results: list        # per GEMM: (tiles, rows, cols) int64, every result beat
+    cycles: int               # first beat offered .. last result taken, all GEMMs
+    beats: int                # operand beats streamed, all GEMMs
+    sim_seconds: float        # the simulator's own loop
+    seconds: float            # end to end: the tiled GEMMs packed .. C in numpy
+
+
+class GemmEngine:
+    """The engine (:mod:`verif.engine`) of one core configuration: built once, then any
+    number of GEMMs through it.
+
+    ``GemmEngine(config)`` builds the engine for ``config`` (a
+    :class:`hw.config.CoreConfig`), or finds it cached (:func:`verif.engine.build_engine`;
+    with ``progress``, the first build of a configuration says so on stderr, on its
+    own lines). ``waves``: a tracing build, for :meth:`run`'s ``vcd``. ``root``: the
+    folder of build folders.
+
+    :meth:`run` streams GEMMs tiled for this configuration
+    (:func:`sim.tiling.tile_gemm`) through the core in one simulator run: several of
+    them back to back pay one simulator start (the core keeps no state between
+    tiles). ::
+
+        engine = GemmEngine(config, progress=False)
+        g = Geometry.of(config)
+        batch = engine.run([tile_gemm(g, b1, a=a1), tile_gemm(g, b2, a=a2, dense=True)])
+        c1, c2 = batch.c
+    """
+
+    def __init__(self, config, *, waves=False, progress=True, root=None):
+        self.config, self.progress = config, progress
+        self.geometry = Geometry.of(config)
+        self.build = _engine_build(config, core_build_name(config), waves, progress, root,
+                                   "core")
+
+    @property
+    def manifest(self):
+        return self.build.manifest
+
+    @property
+    def latency(self):
+        """The core's latency in cycles, from its manifest."""
+        return self.build.manifest["latency"]
+
+    def run(self, tiled, *, stalls=None, vcd=None, label=None):
+        """One simulator run of ``tiled``: a :class:`sim.tiling.TiledGemm`, or a list of them
+        (played in order). ``stalls``: a :class:`verif.engine.StallPattern`; ``vcd``: record
+        the run there (a ``waves`` engine); ``label``: names the run in progress lines.
+
+        Returns a :class:`GemmBatch` with each GEMM's C and result tiles; raises
+        :class:`verif.engine.EngineFailed` (one line) when the run fails.
+        """
+        pieces = [tiled] if isinstance(tiled, TiledGemm) else list(tiled)
+        if not pieces:
+            raise ValueError("tiled must be a TiledGemm or a non-empty list of them")
+        for piece in pieces:
+            if not isinstance(piece, TiledGemm) or piece.geometry != self.geometry:
+                raise ValueError(f"tiled: every GEMM must be tiled for {self.geometry}, "
+                                 f"not {getattr(piece, 'geometry', type(piece).__name__)}")
+        start = time.perf_counter()
+        tables = (pieces[0].tables if len(pieces) == 1
+                  else BeatTables.concat([p.tables for p in pieces]))
+        weights, acts = pack_table_words(self.manifest, self.config, tables)
+        tiles = [p.n_tiles for p in pieces]
+        if label is None:
+            modes = sorted({"dense" if p.dense else "sparse" for p in pieces})
+            label = (f"{'/'.join(modes)} GEMM{'s' if len(pieces) > 1 else ''} on "
+                     f"{self.build.name}")
+        run = _engine_stream(self.build, {"weights": weights, "activations": acts},
+                             {"results": sum(tiles)}, stalls, vcd, label, self.progress)
+        results = unpack_results(self.manifest, self.config, run.outputs["results"])
+        split = np.split(results, np.cumsum(tiles)[:-1])
+        c = [assemble(p, r) for p, r in zip(pieces, split, strict=True)]
+        return GemmBatch(c=c, tile_results=split, cycles=run.cycles, beats=len(tables),
+                         sim_seconds=run.sim_seconds, seconds=time.perf_counter() - start)
+
+
 def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=None, *,
              k_parts=1, progress=True, bare_cycles=0, root=None, runner="engine",
              stalls=None):
@@ -502,22 +591,15 @@ def _run_gemm_engine(config, tiled, dense, waves, record, progress, bare_cycles,
                      stalls):
     from sparsecore.verif.engine import raw_loop
 
-    built = _engine_build(config, core_build_name(config), record, progress, root, "core")
-    manifest = built.manifest
-    weights, acts = pack_table_words(manifest, config, tiled.tables)
-    start = time.perf_counter()
+    engine = GemmEngine(config, waves=record, progress=progress, root=root)
+    built = engine.build
     wave_path = _wave_target(built, waves, "gemm") if record else None
     mode = "dense" if dense else "sparse"
-    run = _engine_stream(built, {"weights": weights, "activations": acts},
-                         {"results": tiled.n_tiles}, stalls, wave_path,
-                         f"{mode} GEMM on {built.name}", progress)
-    results = unpack_results(manifest, config, run.outputs["results"])
-    c = assemble(tiled, results)
-    job_seconds = time.perf_counter() - start
+    batch = engine.run(tiled, stalls=stalls, vcd=wave_path, label=f"{mode} GEMM on {built.name}")
     gtkw_path = None
     if record:
         from sparsecore.verif.waves import write_gtkw
-        gtkw_path = write_gtkw(wave_path, manifest)
+        gtkw_path = write_gtkw(wave_path, built.manifest)
         if waves is None:
             print(f"sparsecore: waves of this GEMM: {wave_path} (gtkwave {gtkw_path})",
                   file=sys.stderr)
@@ -526,9 +608,9 @@ def _run_gemm_engine(config, tiled, dense, waves, record, progress, bare_cycles,
         n, seconds = raw_loop(built, bare_cycles)
         bare = n / seconds
     return GemmResult(
-        c=c, cycles=run.cycles, mode=mode, seconds=run.sim_seconds, tiled=tiled,
-        tile_results=results, build=built, waves=wave_path, gtkw=gtkw_path,
-        bare_cycles_per_second=bare, runner="engine", job_seconds=job_seconds)
+        c=batch.c[0], cycles=batch.cycles, mode=mode, seconds=batch.sim_seconds, tiled=tiled,
+        tile_results=batch.tile_results[0], build=built, waves=wave_path, gtkw=gtkw_path,
+        bare_cycles_per_second=bare, runner="engine", job_seconds=batch.seconds)
 
 
 def _run_gemm_cocotb(config, tiled, dense, waves, record, fst, progress, bare_cycles, root,

@@ -5,6 +5,7 @@ import pytest
 
 from sparsecore.sim.tiling import (
     Beats,
+    BeatTables,
     Geometry,
     assemble,
     expand_runs,
@@ -75,6 +76,23 @@ def test_beat_order_is_one_run_per_output_tile():
     np.testing.assert_array_equal(tables.weight_index, want_w)
     np.testing.assert_array_equal(tables.act_index, want_a)
     assert len(tables) == tiled.n_beats == 36
+
+
+def test_concatenated_tables_play_the_beats_back_to_back():
+    rng = np.random.default_rng(8)
+    geometry = Geometry(rows=2, cols=3, groups=1)
+    parts = [tile_gemm(geometry, rng.integers(-9, 9, size=(k, n)),
+                       a=_two_to_four(rng, m, k, -9, 9), dense=dense, k_parts=parts)
+             for m, k, n, dense, parts in ((3, 9, 4, False, 1), (2, 5, 7, True, 2),
+                                           (4, 16, 3, False, 3))]
+    joined = BeatTables.concat([p.tables for p in parts])
+    beats = joined.expand()
+    want = Beats.concat([p.beats for p in parts])
+    assert len(joined) == len(beats) == sum(p.n_beats for p in parts)
+    for name in ("values", "meta", "acts", "dense", "last", "accumulate"):
+        np.testing.assert_array_equal(getattr(beats, name), getattr(want, name))
+    with pytest.raises(ValueError, match="at least one"):
+        BeatTables.concat([])
 
 
 def test_partial_results_of_k_parts_are_prefix_sums():

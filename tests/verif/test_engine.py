@@ -33,6 +33,7 @@ from sparsecore.verif.engine import (
     verilated_name,
 )
 from sparsecore.verif.gemm import (
+    GemmEngine,
     core_build_name,
     pack_beat_words,
     pack_table_words,
@@ -278,6 +279,34 @@ def test_beat_runs_equal_played_beats(tiny_engine):
     reference = run_job(tiny_engine, {"weights": weights, "activations": np.concatenate(
         [table[n - 3:], table[:n - 3]])}, {"results": tiled.n_tiles})
     np.testing.assert_array_equal(reordered.outputs["results"], reference.outputs["results"])
+
+
+def test_gemm_engine_streams_many_gemms_in_one_run():
+    """GemmEngine: built once, several GEMMs (sparse, dense, K in parts) in one simulator
+    run; each C equals plain numpy, and the run takes exactly the cycles of the GEMMs one
+    after another at full rate (their beats back to back, one latency at the end)."""
+    rng = np.random.default_rng(SEED + 5)
+    engine = GemmEngine(TINY, progress=False)
+    g = Geometry.of(TINY)
+    jobs = [((5, 24, 3), False, 1), ((4, 10, 6), True, 1), ((3, 40, 2), False, 3)]
+    operands, tiled = [], []
+    for (m, k, n), dense, k_parts in jobs:
+        a = rng.integers(-128, 128, size=(m, k))
+        a = a if dense else prune_2to4(a)
+        b = rng.integers(-128, 128, size=(k, n))
+        operands.append((a, b))
+        tiled.append(tile_gemm(g, b, a=a, dense=dense, k_parts=k_parts))
+    batch = engine.run(tiled)
+    assert len(batch.c) == len(jobs)
+    for (a, b), c in zip(operands, batch.c, strict=True):
+        np.testing.assert_array_equal(c, plain_product(a, b))
+    assert batch.beats == sum(t.n_beats for t in tiled)
+    assert batch.cycles == batch.beats + engine.latency
+    alone = engine.run(tiled[1])
+    np.testing.assert_array_equal(alone.c[0], batch.c[1])
+    np.testing.assert_array_equal(alone.tile_results[0], batch.tile_results[1])
+    with pytest.raises(ValueError, match="every GEMM must be tiled for Geometry"):
+        engine.run([tile_gemm(Geometry(rows=4, cols=4, groups=2), b, a=a)])
 
 
 def test_run_job_refuses_bad_runs(tiny_engine):
