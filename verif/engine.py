@@ -371,8 +371,8 @@ def _beat_order(stream, order, table_beats):
     return "runs", order, int(count.sum())
 
 
-def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progress=None,
-            keep=None):
+def run_job(built, inputs, outputs, *, before=(), stalls=None, limit=None, vcd=None,
+            progress=None, keep=None):
     """Play one job through ``built`` (an :class:`EngineBuild`) in a child process.
 
     Arguments:
@@ -386,7 +386,12 @@ def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progre
             (:func:`sim.tiling.expand_runs`): a GEMM's order is one run per
             output tile, a few kilobytes for millions of beats.
         outputs: ``{stream: beats}`` the job expects from each output stream.
-        stalls: a :class:`StallPattern` (default: none, full rate).
+        before: input streams played in full before the others start (a code table
+            loaded before the job's first beat): at full rate, with no stalls, and not
+            counted in the job's cycles, which start after the edge that takes their
+            last beat (as the cocotb runner does).
+        stalls: a :class:`StallPattern` (default: none, full rate) for every stream
+            but the ``before`` ones.
         limit: cycle limit (default :func:`cycle_limit`).
         vcd: record a VCD of the run there (needs a ``waves=True`` build).
         progress: called with a note (``cycles=N in=taken/beats out=taken/beats``)
@@ -406,6 +411,10 @@ def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progre
     if set(outputs) != want_out:
         raise ValueError(f"outputs must be given for exactly the streams {sorted(want_out)}, "
                          f"not {sorted(outputs)}")
+    before = list(before)
+    if not set(before) <= want_in:
+        raise ValueError(f"before must name input streams of {sorted(want_in)}, "
+                         f"not {sorted(before)}")
     if vcd is not None and not built.waves:
         raise ValueError(f"a VCD needs a waves build; {built.name} was built without")
     start = time.perf_counter()
@@ -435,10 +444,11 @@ def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progre
         for stream, beats in outputs.items():
             lines.append(f"out {stream} {streams[stream]['payload_width']} {int(beats)} "
                          f"{folder / f'{stream}.out.bin'}")
+        lines += [f"before {stream}" for stream in before]
         if stalls is not None:
             for stream, info in streams.items():
                 threshold = stalls.threshold(info["direction"])
-                if threshold:
+                if threshold and stream not in before:
                     lines.append(f"stall {stream} {threshold} {stalls.state(stream)}")
         if limit is None:
             limit = cycle_limit(in_beats, outputs.values(), manifest["latency"], stalls)

@@ -12,6 +12,10 @@
 //       runs RUNS_FILE N                      N runs, uint32 pairs (first, count): rows
 //                                             first .. first + count - 1, run after run
 //   out NAME WIDTH BEATS FILE                 capture BEATS beats into FILE (same words)
+//   before NAME                               play input stream NAME in full first, at
+//                                             full rate, while the others wait (a code
+//                                             table loaded before the job); its cycles
+//                                             are not counted
 //   stall NAME THRESHOLD STATE                seeded stalls of one stream (below)
 //   limit CYCLES                              give up after this many cycles
 //   reset CYCLES                              cycles with rst high first (default 2)
@@ -107,6 +111,7 @@ struct InStream {
     uint64_t beats = 0;              // to play
     uint64_t sent = 0;
     bool offered = false;
+    bool before = false;             // played in full before the job (see `before`)
     Stall stall;
     size_t next_run = 0;             // the runs' cursor
     uint64_t run_row = 0, run_left = 0;
@@ -239,6 +244,12 @@ Job read_job(const char* path, const Port* ins, const Port* outs) {
             if (!stall) fail(2, "stall for stream " + name + ", which the job does not play");
             stall->threshold = threshold;
             stall->state = state;
+        } else if (key == "before") {
+            words >> name;
+            InStream* stream = nullptr;
+            for (auto& s : job.ins) if (name == s.port.name) stream = &s;
+            if (!stream) fail(2, "before: the job plays no input stream " + name);
+            stream->before = true;
         } else if (key == "limit") words >> job.limit;
         else if (key == "reset") words >> job.reset;
         else if (key == "tail") words >> job.tail;
@@ -327,6 +338,45 @@ int main(int argc, char** argv) {
     top->ENGINE_RST = 1;
     for (uint64_t c = 0; c < job.reset; c++) tick();
     top->ENGINE_RST = 0;
+
+    // The `before` streams, in full and at full rate, the others idle and every output
+    // ready; the job's cycles start after the edge that takes their last beat.
+    std::vector<char> before_fire(job.ins.size());
+    for (uint64_t loaded = 0;; loaded++) {
+        bool pending = false;
+        for (auto& s : job.ins) {
+            if (s.before && !s.offered && s.sent < s.beats) {
+                put_payload(s.port, s.next_beat());
+                *s.port.valid = 1;
+                s.offered = true;
+            }
+            pending |= s.before && s.offered;
+        }
+        if (!pending) break;
+        if (job.limit && loaded >= job.limit)
+            fail(3, "the design did not take the streams played before the job within the "
+                    "limit of " + std::to_string(job.limit) + " cycles");
+        top->ENGINE_CLK = 0;
+        top->eval();
+        dump(time);
+        for (size_t i = 0; i < job.ins.size(); i++)
+            before_fire[i] = job.ins[i].before && job.ins[i].offered && *job.ins[i].port.ready;
+        for (auto& s : job.outs)
+            if (*s.port.valid)
+                fail(4, std::string("output stream ") + s.port.name + " gave a beat before "
+                        "the job started");
+        top->ENGINE_CLK = 1;
+        top->eval();
+        dump(time + 5);
+        time += 10;
+        for (size_t i = 0; i < job.ins.size(); i++) {
+            if (before_fire[i]) {
+                job.ins[i].sent++;
+                job.ins[i].offered = false;
+                *job.ins[i].port.valid = 0;
+            }
+        }
+    }
 
     uint64_t expected = 0, taken = 0;
     for (auto& s : job.outs) expected += s.beats;

@@ -303,17 +303,19 @@ def pack_params(manifest, config, tiled, mult, shift, bias, relu, words32=False)
     return codec.pack_words(fields) if words32 else codec.pack(fields)
 
 
-def pack_table(manifest, config, table):
+def pack_table(manifest, config, table, words32=False):
     """``table`` words of a layer design with a code table: one entry per word, every code
     of the ``out`` format in value order. The table is checked first (ValueError: wrong
-    length or entries outside the table's format)."""
+    length or entries outside the table's format). ``words32``: uint32 rows (the
+    engine's form) instead of ints."""
     from sparsecore.sim.code_table import check_table
 
     table = check_table(table, config.out, config.table)
     codes = np.arange(config.out_format.min, config.out_format.max + 1).reshape(-1, 1)
-    return PayloadCodec(manifest["streams"]["table"]).pack({
-        "index": (codes, config.out_format),
-        "entry": (table.reshape(-1, 1), config.codes_format)})
+    codec = PayloadCodec(manifest["streams"]["table"])
+    fields = {"index": (codes, config.out_format),
+              "entry": (table.reshape(-1, 1), config.codes_format)}
+    return codec.pack_words(fields) if words32 else codec.pack(fields)
 
 
 def unpack_codes(manifest, config, words):
@@ -436,14 +438,14 @@ def _engine_build(design, name, record, progress, root, what):
     return built
 
 
-def _engine_stream(built, inputs, outputs, stalls, vcd, label, progress):
+def _engine_stream(built, inputs, outputs, stalls, vcd, label, progress, before=()):
     """:func:`verif.engine.run_job` with the progress line."""
     from sparsecore.verif.engine import run_job
 
     note = {}
     with _Progress(label, lambda: note.get("text", "starting the simulator"),
                    enabled=progress):
-        return run_job(built, inputs, outputs, stalls=stalls, vcd=vcd,
+        return run_job(built, inputs, outputs, before=before, stalls=stalls, vcd=vcd,
                        progress=lambda text: note.__setitem__("text", text))
 
 
@@ -717,9 +719,8 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, table=None,
             fields (``sim.requant``).
         relu: clamp negatives to 0 (every tile).
         table: for a layer with a code table (``config.table``), its entries in value
-            order of the ``out`` codes (``sim.code_table``), written before the job's
-            first beat; such a layer runs on the cocotb runner, whatever ``runner`` says
-            (the engine's job streams all inputs at once, the table must go in first).
+            order of the ``out`` codes (``sim.code_table``), written in full before the
+            job's first beat, at full rate; those cycles are not counted in ``cycles``.
         runner, stalls: as for :func:`run_gemm` (the engine by default).
         waves: a .vcd path for the run's waveform (engine only).
 
@@ -737,7 +738,6 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, table=None,
                          f"(config.table={config.table!r})")
     if table is not None:
         check_table(table, config.out, config.table)   # before anything is built or run
-        runner = "cocotb"
     tiled = tile_gemm(Geometry.of(config), b, a=a, dense=dense)
     from sparsecore.hw.registry import build_name
 
@@ -749,11 +749,13 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, table=None,
         manifest = built.manifest
         params = pack_params(manifest, config, tiled, mult, shift, bias, relu, words32=True)
         weights, acts = pack_table_words(manifest, config, tiled.tables)
+        inputs = {"weights": weights, "activations": acts, "params": params}
+        if table is not None:
+            inputs["table"] = pack_table(manifest, config, table, words32=True)
         wave_path = _wave_target(built, waves, "layer") if record else None
-        run = _engine_stream(built, {"weights": weights, "activations": acts,
-                                     "params": params},
-                             {"codes": tiled.n_tiles}, stalls, wave_path,
-                             f"{mode} layer on {built.name}", progress)
+        run = _engine_stream(built, inputs, {"codes": tiled.n_tiles}, stalls, wave_path,
+                             f"{mode} layer on {built.name}", progress,
+                             before=["table"] if table is not None else [])
         if record:
             from sparsecore.verif.waves import write_gtkw
             gtkw = write_gtkw(wave_path, manifest)

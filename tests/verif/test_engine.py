@@ -46,6 +46,9 @@ TINY = preset("tiny")
 # The layer testbench's design (verif/layer/test_layer.py): its cocotb build is shared.
 LAYER = LayerConfig(rows=2, cols=3, groups=1, weights="int4", acts="uint4", acc_bits=16,
                     out="int8", mult_bits=10, shift_bits=5)
+# A layer with a code table after its output stage (verif/layer/test_layer_table.py's).
+TABLE_LAYER = LayerConfig(rows=2, cols=2, groups=1, weights="ternary", acts="int8",
+                          out="int8", table="int8")
 
 
 def plain_product(a, b):
@@ -177,6 +180,52 @@ def test_engine_matches_cocotb_layer(dense, stalls):
     np.testing.assert_array_equal(runs["engine"].out, want)
     np.testing.assert_array_equal(runs["engine"].out, runs["cocotb"].out)
     assert runs["engine"].cycles == runs["cocotb"].cycles
+
+
+@pytest.mark.parametrize("dense, stalls", [(False, StallPattern(0.3, 0.3, seed=22)),
+                                           (True, None)])
+def test_engine_matches_cocotb_layer_with_code_table(dense, stalls):
+    """The code table is written in full before the job (not counted in its cycles), on
+    both runners; the codes are the table's entries of numpy_layer's codes."""
+    from sparsecore.sim.code_table import function_table, lookup
+
+    rng = np.random.default_rng(SEED + 6)
+    m, k, n = 5, 14, 3
+    a = rng.integers(-1, 2, size=(m, k))
+    a = a if dense else prune_2to4(a)
+    b = rng.integers(-128, 128, size=(k, n))
+    mult = rng.integers(1 << 12, 1 << 14, size=m)
+    shift = rng.integers(15, 18, size=m)
+    bias = rng.integers(-50, 50, size=m)
+    table = function_table("tanh", 1 / 16, 1 / 127)
+    runs = {runner: run_layer(TABLE_LAYER, a, b, mult, shift, bias, False, dense=dense,
+                              table=table, progress=False, runner=runner, stalls=stalls)
+            for runner in ("engine", "cocotb")}
+    layer = IntegerLayer(a, not dense, mult, shift, bias, False, TABLE_LAYER.out)
+    _, codes = numpy_layer(layer, b, TABLE_LAYER.acc_bits, TABLE_LAYER.mult_bits,
+                           TABLE_LAYER.shift_bits, dense=dense)
+    np.testing.assert_array_equal(runs["engine"].out, lookup(codes, table, "int8", "int8"))
+    np.testing.assert_array_equal(runs["engine"].out, runs["cocotb"].out)
+    assert runs["engine"].cycles == runs["cocotb"].cycles
+    if stalls is None:   # the table's 256 writes are not in the job's cycles
+        latency = runs["engine"].latency
+        beats = runs["engine"].tiled.n_beats
+        assert beats <= runs["engine"].cycles <= beats + latency + 1
+
+
+def test_fault_before_stream_never_taken(tiny_engine):
+    """The core takes a weight beat only with an activation beat: weights played `before`
+    the activations are never taken, and the run ends at the limit with one line."""
+    weights, acts, tiles = _job(tiny_engine)
+    start = time.monotonic()
+    with pytest.raises(EngineFailed, match="did not take the streams played before the job "
+                       "within the limit of 500 cycles") as err:
+        run_job(tiny_engine, {"weights": weights, "activations": acts}, {"results": tiles},
+                before=["weights"], limit=500)
+    assert "\n" not in str(err.value) and time.monotonic() - start < 30
+    with pytest.raises(ValueError, match="before must name input streams"):
+        run_job(tiny_engine, {"weights": weights, "activations": acts},
+                {"results": tiles}, before=["results"])
 
 
 # -- faults --------------------------------------------------------------------------------
