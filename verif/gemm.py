@@ -1,17 +1,20 @@
 """Run a whole GEMM on the Verilated tensor core: the engine behind ``sparsecore gemm``.
 
-:func:`run_gemm` tiles C = A x B with :func:`sim.tiling.tile_gemm`, packs the
-beats into the core's payload words (:class:`verif.streams.PayloadCodec`, by
-the manifest's layouts), builds the core for the configuration once
-(:func:`verif.build.build` caches it: a second run with the same
-configuration does not rebuild), streams the beats through it with the cocotb
-module :mod:`verif.gemm_tb`, and puts C back together from the result beats.
+:func:`run_gemm` tiles C = A x B with :func:`sim.tiling.tile_gemm`, packs each
+operand beat once into the core's payload words (:class:`verif.payload.PayloadCodec`,
+by the manifest's layouts), builds the engine for the configuration once
+(:func:`verif.engine.build_engine` caches it: a second run with the same
+configuration does not rebuild), plays the job through it in C++ and puts C
+back together from the result beats. :class:`GemmEngine` is the same for many
+GEMMs: built once, any number of them per simulator run. ``runner="cocotb"``
+streams the beats cycle by cycle from Python instead (:mod:`verif.gemm_tb`, the
+engine's reference: the same C and the same cycles).
 
 ``cycles`` counts clock edges from the first beat offered (valid raised after
-reset) to the edge at which the last result beat is taken; results are always
-accepted (no backpressure), so it is the core's own time for the GEMM.
+reset) to the edge at which the last result beat is taken; with no stalls,
+results are always accepted, so it is the core's own time for the GEMM.
 
-The host and the simulator exchange files in a job folder (:class:`GemmJob`):
+The cocotb runner and the host exchange files in a job folder (:class:`GemmJob`):
 operands in, results and cycle counts out, plus a progress note that the host
 shows on stderr during long runs.
 
@@ -20,7 +23,8 @@ shows on stderr during long runs.
 same beats, plus one ``params`` beat per result tile (each tile row's bias,
 multiplier and shift, and the ReLU flag), and activation codes back instead
 of accumulators. Its ``cycles`` run to the last code beat taken, so they
-include the output stage's latency once per GEMM.
+include the output stage's latency once per GEMM. A layer with a code table
+gets the whole table first, not counted in its cycles.
 """
 
 import json
