@@ -593,8 +593,9 @@ def _section_speed(results):
         "driver compiled with the Verilated core, beats played from files, no per-cycle "
         "Python) against the raw loop: the same executable driving random payloads with "
         "valid and ready high every cycle, two `eval()` per cycle, nothing recorded. Engine "
-        "figures are end to end, from the packed job to C in numpy (job files written, "
-        "simulator process, results read back and assembled); the engine build is counted "
+        "figures are end to end, from the tiled GEMM to C in numpy (operand tables packed, "
+        "job files written, simulator process, results read back and assembled); the "
+        "engine build is counted "
         f"on its own: {build['seconds']:.1f} s "
         f"({'compiled in this run' if build['rebuilt'] else 'cached'}).",
         "",

@@ -90,7 +90,7 @@ def sim_speed(config_name="default", engine_shape=ENGINE_GEMM, cli_shape=CLI_GEM
     Verilated model, ``sparsecore gemm`` as a command against the raw loop's time for as
     many cycles, and the per-cycle cocotb runner against its bare clock loop.
 
-    Engine end to end: from the packed job (tables and runs) to C in numpy
+    Engine end to end: from the tiled GEMM (its tables packed) to C in numpy
     (:attr:`sparsecore.verif.gemm.GemmResult.job_seconds`). The engine build is made (or
     found cached) first and counted on its own. Each measured run and its reference run
     alternate ``repeats[kind]`` times (engine, raw, engine, raw, ...); every figure is
