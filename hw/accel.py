@@ -381,28 +381,33 @@ class SparseAccelerator(wiring.Component):
         # -- output stage: a codes job's tiles, a row per cycle, with the stripe's parameters
         # The stage has cols lanes: row r of the core's result tile enters it with row r's
         # bias, mult and shift; the tile is taken from the core with its last row. The
-        # parameter word is read every edge at the stripe of the tile after the one
-        # entering, so its data is the entering tile's (p_rd has one edge of latency).
+        # parameter buffer's address is a register (no logic between the stream handshakes
+        # and the block RAM): p_addr is the stripe of the tile entering now or next. Row 0
+        # of a tile takes its word from the read port and keeps a copy (p_cur) for the
+        # other rows; at row 0 of a stripe's last tile p_addr moves on, and the next
+        # stripe's row 0 comes codes_period >= 2 edges later, when the port shows its word.
         R, row_bits = c.rows, c.cols * c.out_format.bits
         r_in = Signal(range(max(2, R)))  # row of the tile entering the stage
-        j_col = Signal(cb)              # tile column and stripe of the tile entering it
-        j_stripe = Signal(cb)
+        j_col = Signal(cb)              # tile column of the tile entering it
+        p_addr = Signal(range(c.p_depth))
+        p_cur = Signal(self.p_word_layout)
         row_fire = stage.i.valid & stage.i.ready
-        in_last = r_in == R - 1
+        in_first, in_last = r_in == 0, r_in == R - 1
         tile_fire = row_fire & in_last
-        j_wrap = j_col == n_tiles - 1
         m.d.comb += [
-            p_rd.addr.eq(Mux(tile_fire & j_wrap, j_stripe + 1, j_stripe)),
+            p_rd.addr.eq(p_addr),
             stage.i.valid.eq(core.results.valid & codes),
         ]
-        drive_stage_input(m, stage.i, core.results.p, p_rd.data, relu, c.rows, c.cols,
-                          row=r_in)
+        word = self.p_word_layout(Mux(in_first, p_rd.data.as_value(), p_cur.as_value()))
+        drive_stage_input(m, stage.i, core.results.p, word, relu, c.rows, c.cols, row=r_in)
         with m.If(row_fire):
             m.d.sync += r_in.eq(Mux(in_last, 0, r_in + 1))
+            with m.If(in_first):
+                m.d.sync += p_cur.eq(p_rd.data)
+                with m.If(j_col == n_tiles - 1):
+                    m.d.sync += p_addr.eq(p_addr + 1)
         with m.If(tile_fire):
-            m.d.sync += j_col.eq(j_col + 1)
-            with m.If(j_wrap):
-                m.d.sync += [j_col.eq(0), j_stripe.eq(j_stripe + 1)]
+            m.d.sync += j_col.eq(Mux(j_col == n_tiles - 1, 0, j_col + 1))
 
         # rows of codes out of the stage -> one tile (row 0 in the low bits)
         r_out = Signal(range(max(2, R)))
@@ -442,7 +447,7 @@ class SparseAccelerator(wiring.Component):
                     m.d.sync += [running.eq(0), status_valid.eq(1), out_stripe.eq(0),
                                  l_phase_a.eq(0), l_phase_p.eq(0), l_done.eq(0),
                                  l_stripe.eq(0), c_stripe.eq(0), j_col.eq(0),
-                                 j_stripe.eq(0)]
+                                 p_addr.eq(0)]
         with m.If(raw_fire):
             m.d.sync += [ser.eq(core.results.p.as_value()), ser_valid.eq(1), ser_beat.eq(0)]
         with m.If(codes_fire & out_last):

@@ -451,9 +451,10 @@ class AccelConfig(CoreConfig):
 
     @property
     def codes_period(self):
-        """Fewest cycles between a codes job's tiles: its code beats, and its rows through
-        the stage."""
-        return max(self.code_beats, self.rows)
+        """Fewest cycles between a codes job's tiles: its code beats, its rows through the
+        stage, and 2 (the parameter buffer's registered address moves on at a stripe's
+        last tile, and its word shows an edge later)."""
+        return max(self.code_beats, self.rows, 2)
 
     @property
     def out_format(self):
