@@ -17,8 +17,9 @@ load stream always valid and the result stream always ready:
 - the sequencer reads one (A word, B word) pair per edge from the edge after
   its stripe is loaded; a tile's first read comes no sooner than ``out_beats``
   edges after the previous tile's first read (``codes_period = max(code_beats,
-  rows)`` for a ``codes`` job: the serializer and the row-serial output stage
-  keep up), and no sooner than the edge after the previous tile's last read;
+  rows, 2)`` for a ``codes`` job: the serializer, the row-serial output stage
+  and its parameter reads keep up), and no sooner than the edge after the
+  previous tile's last read;
 - the core takes a read one edge later; its result leaves ``latency`` edges
   after the tile's last beat into the serializer, then ``out_beats`` beats; a
   codes job's tile enters the output stage a row per edge and its codes go
