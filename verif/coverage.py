@@ -265,8 +265,9 @@ def _stamp():
     return f"git {commit}, Verilator {verilator_version()}, {when}"
 
 
-def render(per_build, per_design, waivers, seeds=None, scope=None):
-    """docs/coverage.md as text."""
+def render(per_build, per_design, waivers, seeds=None, scope=None, stamp_lines=None):
+    """docs/coverage.md as text; ``stamp_lines``: the application's stamp section
+    (:mod:`sparsecore.stamp`, passed in: verif does not import the application)."""
     from sparsecore.verif.build import COVERAGE_ARGS
 
     out = ["# Code coverage (Verilator line and toggle)", "",
@@ -345,6 +346,8 @@ def render(per_build, per_design, waivers, seeds=None, scope=None):
         out.append(f"- {waiver.design} {waiver.kind} `{waiver.pattern}`{mark}: "
                    f"{waiver.reason}")
     out.append("")
+    if stamp_lines:
+        out += [*stamp_lines, ""]
     return "\n".join(out)
 
 
@@ -357,7 +360,7 @@ def summary_json(per_build, per_design):
                        for e in per_build}}
 
 
-def main(argv=None):
+def main(argv=None, stamp_lines=None):
     from sparsecore.verif.build import build_root
     from sparsecore.verif.coverage_waivers import WAIVERS
 
@@ -386,7 +389,7 @@ def main(argv=None):
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "coverage.md").write_text(render(per_build, per_design, WAIVERS,
-                                                     args.seeds, args.scope))
+                                                     args.seeds, args.scope, stamp_lines))
         print(f"wrote {args.out / 'coverage.md'}")
     failed = check_targets(per_design)
     for design, kind, percent, target in failed:

@@ -340,8 +340,12 @@ def score(records, equivalence_results):
             "score": 100.0 * killed / non_equivalent if non_equivalent else 100.0}
 
 
-def write_report(out, mutants_of, records, equivalence_results, seconds, settings):
-    """docs/mutation.md and build/mutate/mutation.json; returns the totals."""
+def write_report(out, mutants_of, records, equivalence_results, seconds, settings,
+                 stamp_lines=None):
+    """docs/mutation.md and build/mutate/mutation.json; returns the totals.
+
+    ``stamp_lines``: the application's stamp section (:mod:`sparsecore.stamp`, passed
+    in: verif does not import the application)."""
     from sparsecore.verif.mutation_notes import NOTES
 
     out = Path(out)
@@ -409,6 +413,8 @@ def write_report(out, mutants_of, records, equivalence_results, seconds, setting
               "--designs core_tiny --mutants 40`. The mutant "
               "list depends only on the Verilog and the mutation seed, so a rerun on the "
               "same commit tests the same mutants.", ""]
+    if stamp_lines:
+        lines += [*stamp_lines, ""]
     (out / "mutation.md").write_text("\n".join(lines))
     data = {"totals": total, "areas": areas, "settings": settings, "seconds": seconds,
             "records": records,
