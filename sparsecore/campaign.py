@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 __all__ = ["Job", "JobResult", "job_seed", "collect_jobs", "group_nodes", "run_job",
-           "dask_client", "run_campaign", "add_campaign_commands", "SCHEDULER_ENV"]
+           "dask_client", "run_campaign", "run_tasks", "add_campaign_commands", "SCHEDULER_ENV"]
 
 SCHEDULER_ENV = "SPARSECORE_SCHEDULER"
 PROJECT = Path(__file__).resolve().parents[1]
@@ -253,6 +253,31 @@ def doc_stamp(outputs, seeds, settings, git=None):
 def _git_now(outputs):
     from sparsecore.stamp import git_state
     return git_state(outputs=outputs)
+
+
+def run_tasks(tasks, client=None, log=print, name="task"):
+    """Run independent ``tasks``, {key: (function, args)}: as Dask tasks on ``client``,
+    or with ``client`` None one after the other in this process (the serial path, same
+    functions, same results). Dask starts them in the dict's order (earlier ones get a
+    higher priority: put the longest first). Returns {key: result} in the dict's order;
+    a task that raises raises here, in both paths."""
+    results = {}
+    start = time.monotonic()
+    if client is None:
+        for key, (function, args) in tasks.items():
+            results[key] = function(*args)
+            log(f"[{len(results)}/{len(tasks)}] {key} {time.monotonic() - start:.0f}s")
+        return results
+    from dask.distributed import as_completed
+
+    run_id = hashlib.sha256(f"{time.time_ns()}{os.getpid()}".encode()).hexdigest()[:8]
+    futures = {client.submit(function, *args, pure=False, priority=len(tasks) - i,
+                             key=f"sparsecore-{name}-{key}-{run_id}"): key
+               for i, (key, (function, args)) in enumerate(tasks.items())}
+    for future in as_completed(futures):
+        results[futures[future]] = future.result()
+        log(f"[{len(results)}/{len(tasks)}] {futures[future]} {time.monotonic() - start:.0f}s")
+    return {key: results[key] for key in tasks}
 
 
 def summarize(results, seconds):
