@@ -85,10 +85,12 @@ $(BENCH_STAMP): $(STAMP)
 
 ## Throughput, area, Fmax and simulation speed -> docs/report.{md,json} and docs/report_*.png;
 ## the accelerator (RTL sparse vs dense, roofline, ECP5 area/Fmax) -> docs/accel_report.*
-## (synthesis cached in build/bench/: a rerun with unchanged Verilog is quick)
+## (synthesis cached in build/bench/: a rerun with unchanged Verilog is quick); the regress
+## campaign on 1 then 2 Dask workers: speed-up and MAC checks/s -> docs/campaign_scale.{md,json}
 bench: $(BENCH_STAMP)
 	$(VENV)/bin/sparsecore bench --out docs
 	$(VENV)/bin/sparsecore bench accel --out docs
+	$(VENV)/bin/sparsecore bench campaign --out docs
 
 $(FORMAL_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,formal]'
