@@ -54,7 +54,9 @@ TARGETS = {"SparseTensorCore": {"line": 98.0, "toggle": 90.0},
            "OutputStage": {"line": 98.0, "toggle": 90.0},
            "SparseLayer": {"line": 98.0, "toggle": 90.0}}
 _LINE = re.compile(r"^C '(.*)' (\d+)$")
-_TOGGLE = re.compile(r"^(?P<signal>[^\[:]+)(?:\[(?P<bit>\d+)\])?:(?P<edge>0->1|1->0)$")
+# "<signal>[<bit>]:0->1"; a memory's cells add the entry: "<memory>[<entry>][<bit>]:0->1"
+_TOGGLE = re.compile(r"^(?P<name>[^\[:]+)(?P<entries>(?:\[\d+\])*?)(?:\[(?P<bit>\d+)\])?"
+                     r":(?P<edge>0->1|1->0)$")
 
 
 @dataclass(frozen=True, order=True)
@@ -71,9 +73,12 @@ class Point:
 
     @property
     def signal(self):
-        """The signal of a toggle point (Verilator's spelling), else ''."""
+        """The signal of a toggle point (Verilator's spelling), else ''; a memory's
+        cells are one signal, ``<memory>[*]`` (every entry)."""
         match = _TOGGLE.match(self.comment) if self.kind == "toggle" else None
-        return match.group("signal") if match else ""
+        if not match:
+            return ""
+        return match.group("name") + ("[*]" if match.group("entries") else "")
 
 
 def _fields(text):
@@ -187,10 +192,10 @@ def _unhit(build, kind, named):
 
 def _toggle_groups(points):
     """Missed toggle points grouped by signal: {signal: {edge: [bits]}}."""
-    groups = defaultdict(lambda: defaultdict(list))
+    groups = defaultdict(lambda: defaultdict(set))
     for point in points:
         match = _TOGGLE.match(point.comment)
-        groups[match.group("signal")][match.group("edge")].append(int(match.group("bit") or 0))
+        groups[point.signal][match.group("edge")].add(int(match.group("bit") or 0))
     return groups
 
 
@@ -329,8 +334,10 @@ def render(per_build, per_design, waivers, seeds=None, scope=None, stamp_lines=N
             by_signal[(text, waiver)].append(point)
         for (signal, waiver), points in sorted(by_signal.items(), key=lambda kv: kv[0][0]):
             edges = _toggle_groups(points)[signal]
-            where = "; ".join(f"bits {_bits(bits)} never {edge}" for edge, bits in
+            where = "; ".join(f"bits {_bits(list(bits))} never {edge}" for edge, bits in
                               sorted(edges.items()))
+            if signal.endswith("[*]"):
+                where += f" ({len(points)} points over the memory's entries)"
             why = f"waived: {waiver.reason}" if waiver else "**open**"
             out.append(f"- toggle `{signal}`: {where}: {why}")
         out.append("")

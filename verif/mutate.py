@@ -103,8 +103,8 @@ DESIGNS = {d.key: d for d in [
                    ("test_corners", "test_random", "test_full_rate", "test_reset_midway"),
                    _FAST),
     MutationDesign("layer_int4_uint4", "layer", "sparsecore.verif.layer.tests",
-                   ("test_random_layers", "test_queued_layers", "test_full_rate_latency",
-                    "test_reset_midway"), _FAST),
+                   ("test_random_layers", "test_small_shifts_round", "test_queued_layers",
+                    "test_full_rate_latency", "test_reset_midway"), _FAST),
 ]}
 
 
@@ -278,10 +278,12 @@ def equivalence(design, mutant, root, depth=EQUIV_DEPTH, timeout=EQUIV_TIMEOUT_S
     folder = verilog.parent / f"equiv_{mutant.index}"
     folder.mkdir(exist_ok=True)
     shutil.copy(verilog, folder / verilog.name)
-    script = (_read(verilog.name, top) + f"rename {top} gold\n"
-              f"design -stash gold_design\n"
-              + _read(verilog.name, top) + mutant.command + "\n"
+    # The mutant first: its command names cells as a fresh Yosys session's first read
+    # names them (Yosys numbers auto-named cells per session, so a second read differs).
+    script = (_read(verilog.name, top) + mutant.command + "\n"
               f"rename {top} gate\ndesign -stash gate_design\n"
+              + _read(verilog.name, top) + f"rename {top} gold\n"
+              f"design -stash gold_design\n"
               f"design -copy-from gold_design -as gold gold\n"
               f"design -copy-from gate_design -as gate gate\n"
               f"miter -equiv -flatten -make_outputs -ignore_gold_x gold gate miter\n"
@@ -294,11 +296,12 @@ def equivalence(design, mutant, root, depth=EQUIV_DEPTH, timeout=EQUIV_TIMEOUT_S
         return "unknown", f"no answer within {timeout} s"
     except RuntimeError as err:
         text = str(err)
-        if "SAT proof finished - model found: FAIL" in text or "failed" in text.lower():
-            step = re.findall(r"\\in_\S+\s+(\d+)", text)
-            return "differs", f"a counterexample within {depth} cycles from reset" + (
-                "" if not step else "")
-        return "unknown", text.splitlines()[-1][:160]
+        if "proof did fail" in text or "model found: FAIL" in text:
+            return "differs", f"a counterexample within {depth} cycles from reset"
+        # anything else (a command Yosys refused, ...) is no verdict
+        return "unknown", "Yosys: " + next((line for line in text.splitlines()
+                                            if line.startswith("ERROR")),
+                                           text.splitlines()[-1])[:160]
     induct = script.replace(f"-seq {depth} ", f"-tempinduct -maxsteps {depth} ")
     try:
         yosys(induct, folder, timeout=timeout + 60)
