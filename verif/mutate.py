@@ -21,10 +21,12 @@ stage, a layer, all small configurations):
    or the batch is void. A mutant whose batch ended before its tests ran (the
    simulator died) is rerun alone, where dying kills it.
 4. A mutant that survives is checked for equivalence with the original in
-   Yosys (:func:`equivalence`): a miter of the two netlists, ``sat`` from reset
-   for :data:`EQUIV_DEPTH` cycles, then by temporal induction. A counterexample
-   makes it a real survivor; no difference within the depth makes it
-   equivalent (excluded from the score; unbounded when the induction closes).
+   Yosys (:func:`equivalence`): first Yosys' equivalence flow (``equiv_make``,
+   ``equiv_simple``, ``equiv_induct``: unbounded, signal by signal), then a
+   miter of the outputs, ``sat`` from reset for :data:`EQUIV_DEPTH` cycles and
+   temporal induction. A counterexample makes it a real survivor; no difference
+   within the depth makes it equivalent (excluded from the score; unbounded when
+   a proof closes); no answer leaves it a survivor.
 
 The steps run as Dask tasks from :mod:`sparsecore.campaign` (``sparsecore
 mutate``, ``make mutate``); the functions here do one step each and know
@@ -266,27 +268,46 @@ def run_mutant(design, built, index, seed=MUTANT_SEED):
     return True, f"simulator died: {crashed}"
 
 
+def _gold_and_gate(verilog, top, mutant):
+    """Yosys script lines: the mutant as module ``gate``, the original as ``gold``.
+
+    The mutant first: its command names cells as a fresh Yosys session's first read
+    names them (Yosys numbers auto-named cells per session, so a second read differs)."""
+    return (_read(verilog.name, top) + mutant.command + "\n"
+            f"rename {top} gate\ndesign -stash gate_design\n"
+            + _read(verilog.name, top) + f"rename {top} gold\n"
+            f"design -stash gold_design\n"
+            f"design -copy-from gold_design -as gold gold\n"
+            f"design -copy-from gate_design -as gate gate\n")
+
+
 def equivalence(design, mutant, root, depth=EQUIV_DEPTH, timeout=EQUIV_TIMEOUT_S):
     """Is ``mutant`` equivalent to the original? ("equivalent"|"differs"|"unknown", detail).
 
-    A miter of the original and the mutant (every input shared, outputs compared),
-    reset held in the first cycle, registers from their initial values; ``sat``
-    looks for a difference within ``depth`` cycles, then tries to prove none ever
-    exists by temporal induction.
+    First Yosys' equivalence flow (``equiv_make`` pairs the signals of the two
+    netlists by name, ``equiv_simple`` and ``equiv_induct`` prove each pair from
+    its neighbours, ``equiv_status -assert``): when every pair is proven, the
+    mutant is equivalent, unbounded. It proves local mutations quickly, whatever
+    the multipliers around them. When a pair stays unproven (a register the
+    mutation really changes, maybe without effect on the outputs), a miter of the
+    outputs: ``sat`` looks for a difference within ``depth`` cycles from reset
+    (reset held in the first cycle, registers from their initial values), then
+    tries temporal induction.
     """
     verilog, top = emit_original(design, root)
     folder = verilog.parent / f"equiv_{mutant.index}"
     folder.mkdir(exist_ok=True)
     shutil.copy(verilog, folder / verilog.name)
-    # The mutant first: its command names cells as a fresh Yosys session's first read
-    # names them (Yosys numbers auto-named cells per session, so a second read differs).
-    script = (_read(verilog.name, top) + mutant.command + "\n"
-              f"rename {top} gate\ndesign -stash gate_design\n"
-              + _read(verilog.name, top) + f"rename {top} gold\n"
-              f"design -stash gold_design\n"
-              f"design -copy-from gold_design -as gold gold\n"
-              f"design -copy-from gate_design -as gate gate\n"
-              f"miter -equiv -flatten -make_outputs -ignore_gold_x gold gate miter\n"
+    pair = _gold_and_gate(verilog, top, mutant)
+    flow = (pair + "equiv_make gold gate equiv\nhierarchy -top equiv\n"
+            "equiv_simple -seq 4\nequiv_induct -seq 4\nequiv_status -assert\n")
+    try:
+        yosys(flow, folder, timeout=timeout)
+        return "equivalent", ("proven by Yosys' equivalence flow (equiv_simple, equiv_induct: "
+                              "every signal of the two netlists, unbounded)")
+    except (TimeoutError, RuntimeError):
+        pass    # some signal differs: do the outputs?
+    script = (pair + "miter -equiv -flatten -make_outputs -ignore_gold_x gold gate miter\n"
               f"hierarchy -top miter\nflatten\nopt -fast\n"
               f"sat -verify -prove trigger 0 -set-init-zero -set-at 1 in_rst 1 "
               f"-seq {depth} -timeout {timeout} -show-inputs miter\n")
@@ -365,8 +386,10 @@ def write_report(out, mutants_of, records, equivalence_results, seconds, setting
              "design's own cocotb tests on each mutant (batches of mutants per simulator "
              "run, the original first in each; fixed seed, short runs, the scoreboard stops "
              "at the first mismatch, a mutant's first failing test kills it). "
-             "Each survivor is checked for equivalence with the original in Yosys (a miter, "
-             f"`sat` from reset for {EQUIV_DEPTH} cycles, then temporal induction). The jobs "
+             "Each survivor is checked for equivalence with the original in Yosys: first its "
+             "equivalence flow (`equiv_make`, `equiv_simple`, `equiv_induct`, "
+             "`equiv_status -assert`: every signal, unbounded), then a miter of the outputs "
+             f"(`sat` from reset for {EQUIV_DEPTH} cycles, then temporal induction). The jobs "
              "ran as Dask tasks (`sparsecore mutate`).", "",
              "Settings: " + ", ".join(f"{k} {v}" for k, v in settings.items() if v is not None)
              + f"; {seconds:.0f} s wall.", "",

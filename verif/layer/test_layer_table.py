@@ -29,26 +29,39 @@ def test_latency_includes_the_table():
 
 
 def test_layer_with_table_reloaded_between_jobs():
+    """Six jobs, sparse and dense in turn, each with its own table and parameters: three
+    function tables, then a random table, its bitwise complement and it again (every bit
+    of the table's memory written both ways); ReLU on every third job; per job, four rows
+    scaled so that most codes land inside int8 and two rows with multiplier, shift and
+    bias anywhere in their fields."""
     rng = np.random.default_rng(16)
     m, k, n = 6, 24, 10
-    a = prune_2to4(rng.integers(-1, 2, (m, k)))
-    mult = rng.integers(1 << 12, 1 << 14, m)
-    shift = rng.integers(15, 18, m)    # scale 1/32 .. 1/2: most codes inside int8
-    bias = rng.integers(-50, 50, m)
-    layer = IntegerLayer(a, True, mult, shift, bias, False, "int8")
+    cfg = CONFIG
+    noise = rng.integers(-128, 128, 256)
     tables = [function_table(name, 1 / 16, 1 / 127) for name in ("tanh", "sigmoid", "gelu")]
+    tables += [noise, ~noise, noise]     # ~x of an int8 is an int8
     inside = 0
-    for job, (table, dense) in enumerate(zip(tables, (False, True, False), strict=True)):
+    for job, table in enumerate(tables):
+        dense, relu = bool(job % 2), job % 3 == 1
+        a = rng.integers(-1, 2, (m, k))
+        a = a if dense else prune_2to4(a)
+        mult = rng.integers(1 << 12, 1 << 14, m)
+        shift = rng.integers(15, 18, m)    # scale 1/32 .. 1/2: most codes inside int8
+        bias = rng.integers(-50, 50, m)
+        wild = np.arange(m) >= m - 2
+        mult[wild] = rng.integers(0, 1 << cfg.mult_bits, 2)
+        shift[wild] = rng.integers(0, 1 << cfg.shift_bits, 2)
+        bias[wild] = rng.integers(-(1 << (cfg.acc_bits - 1)), 1 << (cfg.acc_bits - 1), 2)
+        layer = IntegerLayer(a, not dense, mult, shift, bias, relu, "int8")
         b = rng.integers(-128, 128, (k, n))
-        codes = numpy_layer(layer, b, CONFIG.acc_bits, CONFIG.mult_bits, CONFIG.shift_bits,
-                            dense)[1]
+        codes = numpy_layer(layer, b, cfg.acc_bits, cfg.mult_bits, cfg.shift_bits, dense)[1]
         want = lookup(codes, table, "int8", "int8")
-        run = run_layer(CONFIG, a, b, mult, shift, bias, False, dense, table=table,
-                        progress=False)
+        run = run_layer(cfg, a, b, mult, shift, bias, relu, dense, table=table, progress=False)
         assert np.array_equal(run.out, want), f"job {job}: first mismatch at " \
             f"{np.argwhere(run.out != want)[0].tolist()}"
-        inside += int(((codes > -128) & (codes < 127)).sum())
-    assert inside > 0.5 * len(tables) * m * n, "the stimulus mostly clipped"
+        scaled = codes[~wild]
+        inside += int(((scaled > -128) & (scaled < 127)).sum())
+    assert inside > 0.4 * len(tables) * (m - 2) * n, "the stimulus mostly clipped"
 
 
 @pytest.mark.parametrize("table,match", [
