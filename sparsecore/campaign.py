@@ -361,16 +361,23 @@ def cmd_coverage(args):
 
     outputs = [str(Path(args.out) / "coverage.md")]
     git = _git_now(outputs)
-    for stale in build_root().glob("*_cov/coverage"):
-        shutil.rmtree(stale, ignore_errors=True)
     jobs = _jobs_for(args, [("SPARSECORE_COVERAGE", "1")], 1)
-    print(f"coverage: {len(jobs)} jobs on coverage builds, campaign seed {args.seed}")
-    with dask_client(args.workers, args.scheduler) as client:
-        results = run_campaign(jobs, client)
-    failed = [r for r in results if not r.passed]
-    if failed:
-        print(f"coverage: {len(failed)} jobs failed; their runs are not counted",
-              file=sys.stderr)
+    failed = []
+    if args.report_only:
+        print(f"coverage: report only, from the runs in build/*_cov/coverage/ (the {len(jobs)} "
+              f"jobs of campaign seed {args.seed} are not rerun)")
+        ran = "report only: from the coverage runs already in build/*_cov/coverage/"
+    else:
+        for stale in build_root().glob("*_cov/coverage"):
+            shutil.rmtree(stale, ignore_errors=True)
+        print(f"coverage: {len(jobs)} jobs on coverage builds, campaign seed {args.seed}")
+        with dask_client(args.workers, args.scheduler) as client:
+            results = run_campaign(jobs, client)
+        failed = [r for r in results if not r.passed]
+        if failed:
+            print(f"coverage: {len(failed)} jobs failed; their runs are not counted",
+                  file=sys.stderr)
+        ran = f"{len(jobs)} jobs, {len(jobs) - len(failed)} passed"
     seeds = f"campaign seed {args.seed}; per job: " + ", ".join(
         f"{' '.join(j.targets) if len(j.targets) == 1 else j.targets[0].split('::')[0]} "
         f"{j.seed}" for j in jobs)
@@ -379,7 +386,7 @@ def cmd_coverage(args):
              f"ids containing {' or '.join(repr(k) for k in args.keywords)}")
     workers = args.workers or os.cpu_count()
     stamp_lines = doc_stamp(outputs, [args.seed], {
-        "Campaign": f"{len(jobs)} jobs, {len(jobs) - len(failed)} passed",
+        "Campaign": ran,
         "Dask": f"scheduler {args.scheduler or os.environ.get(SCHEDULER_ENV)}"
                 if args.scheduler or os.environ.get(SCHEDULER_ENV)
                 else f"LocalCluster, {workers} worker(s)"}, git=git)
@@ -540,6 +547,9 @@ def add_campaign_commands(sub):
     c = sub.add_parser("coverage", help="line and toggle coverage of the suite -> coverage.md")
     c.add_argument("--seed", type=int, default=1, help="campaign seed (default 1)")
     c.add_argument("--out", type=Path, default=Path("docs"), help="folder for coverage.md")
+    c.add_argument("--report-only", action="store_true",
+                   help="run nothing: rewrite coverage.md from the runs already in "
+                        "build/*_cov/coverage/ (same jobs and seeds as the campaign)")
     _paths_arg(c, COVERAGE_PATHS)
     _cluster_args(c)
     c.set_defaults(run=cmd_coverage)

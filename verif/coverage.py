@@ -36,6 +36,7 @@ first.
 """
 
 import argparse
+import dataclasses
 import datetime
 import json
 import re
@@ -137,12 +138,43 @@ class BuildCoverage:
     verilog: Path
     runs: int
     points: dict
+    fields: dict = dataclasses.field(default_factory=dict)  # {payload port: [(lo, hi, name)]}
+
+    def field_of(self, signal, bit):
+        """The stream field a bit of a packed payload port (or of a copy of it, ``$14``)
+        holds, from the manifest: ``"accumulate"``, ...; None for other signals."""
+        name = re.sub(r"\$\d+$", "", _unescape(signal))
+        for lo, hi, field in self.fields.get(name, ()):
+            if lo <= bit < hi:
+                return field
+        return None
 
     def select(self, kind, named=None):
         chosen = {p: c for p, c in self.points.items() if p.kind == kind}
         if named is not None:
             chosen = {p: c for p, c in chosen.items() if is_temporary(p.signal) != named}
         return chosen
+
+
+_ESCAPES = (("__05F", "_"), ("__024", "$"), ("__02e", "."), ("__05b", "["), ("__05d", "]"))
+
+
+def _unescape(signal):
+    """A signal name as Amaranth/Yosys spell it, from Verilator's (``__05F`` is ``_``...)."""
+    for code, char in _ESCAPES:
+        signal = signal.replace(code, char)
+    return signal
+
+
+def stream_fields(manifest):
+    """{payload port: [(first bit, end bit, field)]} of every stream in a manifest."""
+    out = {}
+    for stream in manifest.get("streams", {}).values():
+        port = stream.get("ports", {}).get("payload")
+        if port:
+            out[port] = [(f["offset"], f["offset"] + f["width"], name)
+                         for name, f in stream.get("fields", {}).items()]
+    return out
 
 
 def design_of(folder):
@@ -160,7 +192,9 @@ def collect(root):
         if not dats or not (folder / ".build-stamp").is_file():
             continue
         name, design = design_of(folder)
+        manifest = json.loads((folder / f"{name}.json").read_text())
         builds.append(BuildCoverage(name=name, design=design, verilog=folder / f"{name}.v",
+                                    fields=stream_fields(manifest),
                                     runs=len(dats), points=merge(map(read_dat, dats))))
     return builds
 
@@ -221,6 +255,13 @@ def analyse(builds, waivers):
             for point in _unhit(build, kind, named=True if kind == "toggle" else None):
                 text = _verilog_text(build.verilog, point) if kind == "line" else point.signal
                 waiver = match_waiver(waivers, build.design, kind, text)
+                if kind == "toggle" and point.signal == point.comment.split("[")[0]:
+                    # a bit of a packed stream port: its field, "<signal>.<field>"
+                    bit = int(_TOGGLE.match(point.comment).group("bit") or 0)
+                    field = build.field_of(point.signal, bit)
+                    if field:
+                        text = f"{point.signal}.{field}"
+                        waiver = waiver or match_waiver(waivers, build.design, kind, text)
                 if waiver:
                     waived.add(point)
                 missed[kind].append((point, text, waiver))
@@ -333,7 +374,7 @@ def render(per_build, per_design, waivers, seeds=None, scope=None, stamp_lines=N
         for point, text, waiver in missed["toggle"]:
             by_signal[(text, waiver)].append(point)
         for (signal, waiver), points in sorted(by_signal.items(), key=lambda kv: kv[0][0]):
-            edges = _toggle_groups(points)[signal]
+            edges = _toggle_groups(points)[points[0].signal]
             where = "; ".join(f"bits {_bits(list(bits))} never {edge}" for edge, bits in
                               sorted(edges.items()))
             if signal.endswith("[*]"):
