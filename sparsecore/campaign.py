@@ -450,6 +450,8 @@ def cmd_mutate(args):
         print(f"sparsecore mutate: error: --designs: unknown {', '.join(unknown)}; known: "
               f"{', '.join(DESIGNS)}", file=sys.stderr)
         return 2
+    if args.report_only:
+        return _mutation_report_only(args)
     keys = [k for k in DESIGNS if not args.designs or k in args.designs]
     counts = _split(args.mutants, keys)
     root = str(build_root())
@@ -517,7 +519,8 @@ def cmd_mutate(args):
     settings = {"mutation seed": args.seed, "test seed": MUTANT_SEED,
                 "mutants per simulator run": args.batch,
                 "workers": args.workers or os.cpu_count(),
-                "scheduler": args.scheduler or os.environ.get(SCHEDULER_ENV)}
+                "scheduler": args.scheduler or os.environ.get(SCHEDULER_ENV),
+                "commit": (git["commit"] or "?")[:12] + (" (dirty)" if git["dirty"] else "")}
     stamp_lines = doc_stamp(outputs, [args.seed, MUTANT_SEED], {
         "Mutation": f"{args.mutants} mutants requested over {', '.join(keys)}",
         "Dask": settings["scheduler"] or f"LocalCluster, {settings['workers']} worker(s)"},
@@ -530,6 +533,37 @@ def cmd_mutate(args):
     if failed_designs:
         print(f"mutate: no mutants for {', '.join(failed_designs)} (see above)", file=sys.stderr)
     return 0 if report["originals_pass"] and not failed_designs else 1
+
+
+def _mutation_report_only(args):
+    """Rewrite mutation.md from the last campaign's build/mutate/mutation.json (after a
+    reviewed note changed, say); nothing runs. The stamp is taken now."""
+    from sparsecore.verif.build import build_root
+    from sparsecore.verif.mutate import Mutant, write_report
+
+    record_file = build_root() / "mutate" / "mutation.json"
+    if not record_file.is_file():
+        print(f"sparsecore mutate: error: --report-only: no {record_file.name} in "
+              f"build/mutate/: run the campaign first", file=sys.stderr)
+        return 2
+    data = json.loads(record_file.read_text())
+    mutants_of = {k: [Mutant(**m) for m in v] for k, v in data["mutants"].items()}
+    equiv = {(key.rsplit("#", 1)[0], int(key.rsplit("#", 1)[1])): tuple(v)
+             for key, v in data["equivalence"].items()}
+    settings = {**data["settings"], "report": "rewritten from the campaign's records "
+                "(mutation.json), nothing rerun"}
+    outputs = [str(Path(args.out) / "mutation.md")]
+    seeds = [settings.get("mutation seed"), settings.get("test seed")]
+    stamp_lines = doc_stamp(outputs, [s for s in seeds if s is not None], {
+        "Mutation": f"{data['totals']['mutants']} mutants over {', '.join(mutants_of)}",
+        "Dask": settings.get("scheduler") or f"LocalCluster, {settings.get('workers')} "
+                "worker(s)"})
+    report = write_report(args.out, mutants_of, data["records"], equiv, data["seconds"],
+                          settings, stamp_lines=stamp_lines)
+    print(f"mutate: {report['killed']} killed of {report['non_equivalent']} non-equivalent "
+          f"mutants ({report['score']:.1f} %), {report['equivalent']} equivalent, "
+          f"{report['survived']} survived (report only)")
+    return 0 if report["originals_pass"] else 1
 
 
 def add_campaign_commands(sub):
@@ -561,5 +595,7 @@ def add_campaign_commands(sub):
     m.add_argument("--batch", type=_positive("--batch"), default=8,
                    help="mutants per simulator run (default 8)")
     m.add_argument("--out", type=Path, default=Path("docs"), help="folder for mutation.md")
+    m.add_argument("--report-only", action="store_true",
+                   help="run nothing: rewrite mutation.md from build/mutate/mutation.json")
     _cluster_args(m)
     m.set_defaults(run=cmd_mutate)

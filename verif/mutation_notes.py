@@ -29,6 +29,7 @@ NOTES = {
         "`codes.payload` only in the beat whose `valid` is the reset 0, and is gone after "
         "it. The stream contract leaves the payload undefined while valid is low (SPEC, "
         "docs/layer.md), so no beat a consumer may read differs: equivalent under the "
-        "stream contract, though not at the raw ports (a miter of raw ports sees that "
-        "invalid payload).",
+        "stream contract. The equivalence flow leaves `rounded0` unproven (its value after "
+        "reset does differ) and the output miter needs more than its time limit with the "
+        "multipliers in the cone.",
 }
