@@ -38,6 +38,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sparsecore.safe_io import check_output_file, check_output_files, write_text
+
 __all__ = ["Job", "JobResult", "job_seed", "collect_jobs", "group_nodes", "run_job",
            "dask_client", "run_campaign", "run_tasks", "add_campaign_commands", "SCHEDULER_ENV"]
 
@@ -149,7 +151,7 @@ def run_job(job):
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header",
          *job.targets],
-        cwd=PROJECT, env=env, capture_output=True, text=True, preexec_fn=_die_with_parent)
+        cwd=PROJECT, env=env, capture_output=True, text=True, preexec_fn=die_with_parent)
     seconds = time.monotonic() - start
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     last = lines[-1].strip("= ") if lines else proc.stderr.strip()[-200:]
@@ -171,7 +173,7 @@ def run_job(job):
                      worker=f"{socket.gethostname()}:{os.getpid()}")
 
 
-def _die_with_parent():
+def die_with_parent():
     """In the job's process: end it when its worker ends (a cancelled campaign leaves no
     pytest behind). Linux only; elsewhere a no-op."""
     import ctypes
@@ -329,6 +331,7 @@ def _positive(name):
 
 
 def cmd_regress(args):
+    summary = check_output_file(args.json, "--json") if args.json else None
     env = [("SPARSECORE_CORE_MACS", str(args.core_macs))]
     jobs = _jobs_for(args, env, args.seeds)
     print(f"regress: {len(jobs)} jobs, campaign seed {args.seed}, "
@@ -350,8 +353,8 @@ def cmd_regress(args):
           f"{report['tests']} tests, {report['mac_checks']} core MAC checks in {seconds:.1f}s: "
           f"{report['mac_checks_per_second']} MAC checks/s (load average {load_before:.1f} "
           f"before, {report['load_average_after']:.1f} after, {os.cpu_count()} cores)")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
+    if summary:
+        write_text(summary, json.dumps(report, indent=1))
     return 0 if report["passed"] == report["jobs"] else 1
 
 
@@ -359,6 +362,7 @@ def cmd_coverage(args):
     from sparsecore.verif.build import build_root
     from sparsecore.verif.coverage import main as coverage_report
 
+    check_output_files(args.out, ["coverage.md"], "--out")   # before the campaign
     outputs = [str(Path(args.out) / "coverage.md")]
     git = _git_now(outputs)
     jobs = _jobs_for(args, [("SPARSECORE_COVERAGE", "1")], 1)
@@ -391,7 +395,7 @@ def cmd_coverage(args):
                 if args.scheduler or os.environ.get(SCHEDULER_ENV)
                 else f"LocalCluster, {workers} worker(s)"}, git=git)
     status = coverage_report(["--out", str(args.out), "--seeds", seeds, "--scope", scope],
-                             stamp_lines=stamp_lines)
+                             stamp_lines=stamp_lines, write_text=write_text)
     return status or (1 if failed else 0)
 
 
@@ -440,6 +444,7 @@ def _split(total, keys):
 
 
 def cmd_mutate(args):
+    check_output_files(args.out, ["mutation.md"], "--out")   # before anything runs
     from dask.distributed import as_completed
 
     from sparsecore.verif.build import build_root
@@ -526,7 +531,7 @@ def cmd_mutate(args):
         "Dask": settings["scheduler"] or f"LocalCluster, {settings['workers']} worker(s)"},
         git=git)
     report = write_report(args.out, mutants_of, originals + records, equiv, seconds,
-                          settings, stamp_lines=stamp_lines)
+                          settings, stamp_lines=stamp_lines, write_text=write_text)
     print(f"mutate: {report['killed']} killed of {report['non_equivalent']} non-equivalent "
           f"mutants ({report['score']:.1f} %), {report['equivalent']} equivalent, "
           f"{report['survived']} survived; {seconds:.0f}s")
@@ -559,7 +564,7 @@ def _mutation_report_only(args):
         "Dask": settings.get("scheduler") or f"LocalCluster, {settings.get('workers')} "
                 "worker(s)"})
     report = write_report(args.out, mutants_of, data["records"], equiv, data["seconds"],
-                          settings, stamp_lines=stamp_lines)
+                          settings, stamp_lines=stamp_lines, write_text=write_text)
     print(f"mutate: {report['killed']} killed of {report['non_equivalent']} non-equivalent "
           f"mutants ({report['score']:.1f} %), {report['equivalent']} equivalent, "
           f"{report['survived']} survived (report only)")

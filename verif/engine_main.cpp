@@ -5,16 +5,23 @@
 // manifest, binds each stream's ports (ENGINE_IN/ENGINE_OUT tables). A job file
 // (text, one directive a line) says what to do:
 //
-//   in  NAME WIDTH BEATS FILE [INDEX_FILE N]  play BEATS beats of WIDTH bits from FILE
+//   in  NAME WIDTH BEATS FILE [ORDER]         play BEATS beats of WIDTH bits from FILE
 //                                             (little-endian 32-bit words, ceil(WIDTH/32)
-//                                             a beat), or the N beats named by the
-//                                             uint32 indices in INDEX_FILE
+//                                             a beat) in order, or in the ORDER:
+//       index INDEX_FILE N                    the N table rows the uint32 indices name
+//       runs RUNS_FILE N                      N runs, uint32 pairs (first, count): rows
+//                                             first .. first + count - 1, run after run
 //   out NAME WIDTH BEATS FILE                 capture BEATS beats into FILE (same words)
+//   before NAME                               play input stream NAME in full first, at
+//                                             full rate, while the others wait (a code
+//                                             table loaded before the job); its cycles
+//                                             are not counted
 //   stall NAME THRESHOLD STATE                seeded stalls of one stream (below)
 //   limit CYCLES                              give up after this many cycles
 //   reset CYCLES                              cycles with rst high first (default 2)
 //   tail CYCLES                               cycles run after the last beat (default 3)
-//   vcd PATH                                  record a VCD (a --trace build only)
+//   vcd PATH                                  record a VCD (a --trace build only); the
+//                                             rest of the line is the path
 //   progress CYCLES                           a progress line on stdout this often
 //   raw CYCLES                                instead: the bare reference loop
 //
@@ -31,20 +38,30 @@
 // verif/engine.py StallPattern is the same generator in Python.
 //
 // Output on stdout: `progress ...` lines, then one `done cycles=N seconds=S` line.
-// Exit: 0 done; 2 bad job file; 3 cycle limit reached; 4 beat counts disagree.
+// Exit: 0 done; 2 bad job file; 3 cycle limit reached; 4 beat counts disagree;
+// 5 a file could not be written (the VCD or a captured stream; full disk, file size
+// limit, ...): stdout then ends with `write_failed errno=N file=PATH`. On 3 and 4 the
+// VCD is closed whole up to the failure (the waveform of a failing job is wanted); on
+// 5 it is incomplete and the caller removes it.
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cinttypes>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "verilated.h"
 #include "engine_ports.h"
@@ -100,13 +117,29 @@ struct Stall {          // splitmix64; see the header comment
 struct InStream {
     Port port;
     std::vector<uint32_t> table;     // beats, words_of(width) words each
-    std::vector<uint32_t> index;     // beat order (empty: the table in order)
+    std::vector<uint32_t> index;     // beat order (empty: the table in order) ...
+    std::vector<uint32_t> runs;      // ... or runs of rows: (first, count) pairs
     uint64_t beats = 0;              // to play
     uint64_t sent = 0;
     bool offered = false;
+    bool before = false;             // played in full before the job (see `before`)
     Stall stall;
-    const uint32_t* beat(uint64_t i) const {
-        uint64_t row = index.empty() ? i : index[i];
+    size_t next_run = 0;             // the runs' cursor
+    uint64_t run_row = 0, run_left = 0;
+    // The beat to offer after `sent` beats were taken (called once per beat, in order).
+    const uint32_t* next_beat() {
+        uint64_t row = sent;
+        if (!runs.empty()) {
+            while (run_left == 0) {  // the job's check: the runs hold `beats` rows in all
+                run_row = runs[2 * next_run];
+                run_left = runs[2 * next_run + 1];
+                next_run++;
+            }
+            row = run_row++;
+            run_left--;
+        } else if (!index.empty()) {
+            row = index[sent];
+        }
         return table.data() + row * words_of(port.width);
     }
 };
@@ -121,11 +154,77 @@ struct OutStream {
     bool ready = true;
 };
 
+// While a VCD is open: closes it, returns 0 or the errno of a failed write.
+std::function<int()> close_waveform;
+std::string waveform_path;
+
+void report_write_failure(const std::string& path, int error) {
+    std::printf("write_failed errno=%d file=%s\n", error, path.c_str());
+    std::fflush(stdout);
+    std::fprintf(stderr, "cannot write %s: %s\n", path.c_str(), std::strerror(error));
+}
+
 [[noreturn]] void fail(int code, const std::string& message) {
+    if (close_waveform) {   // keep what was recorded up to the failure, whole
+        if (int error = close_waveform()) report_write_failure(waveform_path, error);
+        close_waveform = nullptr;
+    }
     std::fflush(stdout);
     std::fprintf(stderr, "%s\n", message.c_str());
     std::exit(code);
 }
+
+[[noreturn]] void write_failed(const std::string& path, int error) {
+    // No close_waveform(): the VCD is incomplete either way (the caller removes it).
+    report_write_failure(path, error);
+    std::exit(5);
+}
+
+// The whole buffer to fd, retrying short writes; 0 or the errno of the failure.
+int write_all(int fd, const char* data, size_t len) {
+    while (len) {
+        ssize_t got = ::write(fd, data, len);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return got < 0 ? errno : EIO;
+        data += got;
+        len -= static_cast<size_t>(got);
+    }
+    return 0;
+}
+
+int write_file(const std::string& path, const void* data, size_t len) {
+    int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) return errno;
+    int error = write_all(fd, static_cast<const char*>(data), len);
+    if (::close(fd) != 0 && !error) error = errno;
+    return error;
+}
+
+#if VM_TRACE
+// The VCD's file. Verilator's own VerilatedVcdFile hands a failed write() to vl_fatal,
+// whose flush callbacks take the trace's mutex that the failing dump already holds: the
+// simulator then waits on itself forever (a full disk hung it). This one keeps the
+// first error and drops what follows; the loop checks error after every dump.
+class CheckedVcdFile final : public VerilatedVcdFile {
+    int m_fd = -1;
+
+public:
+    int error = 0;
+    bool open(const std::string& name) override {
+        m_fd = ::open(name.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0666);
+        if (m_fd < 0 && !error) error = errno;
+        return m_fd >= 0;
+    }
+    void close() override {
+        if (m_fd >= 0 && ::close(m_fd) != 0 && !error) error = errno;
+        m_fd = -1;
+    }
+    ssize_t write(const char* bufp, ssize_t len) override {
+        if (!error) error = write_all(m_fd, bufp, static_cast<size_t>(len));
+        return len;   // never an error for Verilator (see above)
+    }
+};
+#endif
 
 std::vector<uint32_t> read_words(const std::string& path, uint64_t count) {
     std::ifstream f(path, std::ios::binary);
@@ -175,15 +274,33 @@ Job read_job(const char* path, const Port* ins, const Port* outs) {
                 InStream s{*port};
                 s.table = read_words(file, beats * words_of(width));
                 s.beats = beats;
-                std::string index_file;
+                std::string order, order_file;
                 uint64_t n = 0;
-                if (words >> index_file >> n) {
-                    s.index = read_words(index_file, n);
-                    for (uint32_t i : s.index)
-                        if (i >= beats) fail(2, "index " + std::to_string(i) + " in " +
-                                                    index_file + " is past the table's " +
-                                                    std::to_string(beats) + " beats");
-                    s.beats = n;
+                if (words >> order) {
+                    words >> order_file >> n;
+                    if (words.fail()) fail(2, "bad job line: " + line);
+                    if (order == "index") {
+                        s.index = read_words(order_file, n);
+                        for (uint32_t i : s.index)
+                            if (i >= beats) fail(2, "index " + std::to_string(i) + " in " +
+                                                        order_file + " is past the table's " +
+                                                        std::to_string(beats) + " beats");
+                        s.beats = n;
+                    } else if (order == "runs") {
+                        s.runs = read_words(order_file, 2 * n);
+                        s.beats = 0;
+                        for (uint64_t r = 0; r < n; r++) {
+                            uint64_t first = s.runs[2 * r], count = s.runs[2 * r + 1];
+                            if (first + count > beats)
+                                fail(2, "run " + std::to_string(r) + " in " + order_file +
+                                            " goes past the table's " + std::to_string(beats) +
+                                            " beats");
+                            s.beats += count;
+                        }
+                        if (s.beats == 0) s.runs.clear();
+                    } else {
+                        fail(2, "unknown beat order " + order + " (index or runs)");
+                    }
                 }
                 job.ins.push_back(std::move(s));
             } else {
@@ -204,12 +321,18 @@ Job read_job(const char* path, const Port* ins, const Port* outs) {
             if (!stall) fail(2, "stall for stream " + name + ", which the job does not play");
             stall->threshold = threshold;
             stall->state = state;
+        } else if (key == "before") {
+            words >> name;
+            InStream* stream = nullptr;
+            for (auto& s : job.ins) if (name == s.port.name) stream = &s;
+            if (!stream) fail(2, "before: the job plays no input stream " + name);
+            stream->before = true;
         } else if (key == "limit") words >> job.limit;
         else if (key == "reset") words >> job.reset;
         else if (key == "tail") words >> job.tail;
         else if (key == "progress") words >> job.progress;
         else if (key == "raw") words >> job.raw;
-        else if (key == "vcd") words >> job.vcd;
+        else if (key == "vcd") std::getline(words >> std::ws, job.vcd);   // may hold spaces
         else fail(2, "unknown job directive " + key);
         if (words.fail()) fail(2, "bad job line: " + line);
     }
@@ -224,6 +347,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 int main(int argc, char** argv) {
     if (argc != 2) fail(2, "usage: engine JOB_FILE");
+    // Past a file size limit (RLIMIT_FSIZE), write() fails with EFBIG instead of the
+    // default SIGXFSZ killing the simulator: the failure is then reported as any other.
+    std::signal(SIGXFSZ, SIG_IGN);
     auto context = std::make_unique<VerilatedContext>();
     context->debug(0);
     context->randReset(0);          // registers start at 0, as under cocotb
@@ -235,14 +361,27 @@ int main(int argc, char** argv) {
     Job job = read_job(argv[1], in_ports, out_ports);
 
 #if VM_TRACE
+    // Locals: std::exit() runs no destructor that could flush into a failed file.
+    CheckedVcdFile vcd_file;
     std::unique_ptr<VerilatedVcdC> vcd;
     if (!job.vcd.empty()) {
         context->traceEverOn(true);
-        vcd = std::make_unique<VerilatedVcdC>();
+        vcd = std::make_unique<VerilatedVcdC>(&vcd_file);
         top->trace(vcd.get(), 99);
         vcd->open(job.vcd.c_str());
+        if (!vcd->isOpen() || vcd_file.error)
+            write_failed(job.vcd, vcd_file.error ? vcd_file.error : EIO);
+        waveform_path = job.vcd;
+        close_waveform = [&] {
+            vcd->close();
+            return vcd_file.error;
+        };
     }
-    auto dump = [&](uint64_t t) { if (vcd) vcd->dump(t); };
+    auto dump = [&](uint64_t t) {
+        if (!vcd) return;
+        vcd->dump(t);
+        if (VL_UNLIKELY(vcd_file.error)) write_failed(job.vcd, vcd_file.error);
+    };
 #else
     if (!job.vcd.empty()) fail(2, "this build has no tracing: build with waves for a VCD");
     auto dump = [](uint64_t) {};
@@ -293,6 +432,45 @@ int main(int argc, char** argv) {
     for (uint64_t c = 0; c < job.reset; c++) tick();
     top->ENGINE_RST = 0;
 
+    // The `before` streams, in full and at full rate, the others idle and every output
+    // ready; the job's cycles start after the edge that takes their last beat.
+    std::vector<char> before_fire(job.ins.size());
+    for (uint64_t loaded = 0;; loaded++) {
+        bool pending = false;
+        for (auto& s : job.ins) {
+            if (s.before && !s.offered && s.sent < s.beats) {
+                put_payload(s.port, s.next_beat());
+                *s.port.valid = 1;
+                s.offered = true;
+            }
+            pending |= s.before && s.offered;
+        }
+        if (!pending) break;
+        if (job.limit && loaded >= job.limit)
+            fail(3, "the design did not take the streams played before the job within the "
+                    "limit of " + std::to_string(job.limit) + " cycles");
+        top->ENGINE_CLK = 0;
+        top->eval();
+        dump(time);
+        for (size_t i = 0; i < job.ins.size(); i++)
+            before_fire[i] = job.ins[i].before && job.ins[i].offered && *job.ins[i].port.ready;
+        for (auto& s : job.outs)
+            if (*s.port.valid)
+                fail(4, std::string("output stream ") + s.port.name + " gave a beat before "
+                        "the job started");
+        top->ENGINE_CLK = 1;
+        top->eval();
+        dump(time + 5);
+        time += 10;
+        for (size_t i = 0; i < job.ins.size(); i++) {
+            if (before_fire[i]) {
+                job.ins[i].sent++;
+                job.ins[i].offered = false;
+                *job.ins[i].port.valid = 0;
+            }
+        }
+    }
+
     uint64_t expected = 0, taken = 0;
     for (auto& s : job.outs) expected += s.beats;
     uint64_t cycles = 0, next_note = job.progress;
@@ -307,7 +485,7 @@ int main(int argc, char** argv) {
         for (auto& s : job.ins) {
             bool stall = s.stall.threshold && s.stall.next();
             if (!s.offered && s.sent < s.beats && !stall) {
-                put_payload(s.port, s.beat(s.sent));
+                put_payload(s.port, s.next_beat());
                 *s.port.valid = 1;
                 s.offered = true;
             }
@@ -391,18 +569,19 @@ int main(int argc, char** argv) {
         time += 10;
     }
 #if VM_TRACE
-    if (vcd) vcd->close();
+    if (vcd) {
+        close_waveform = nullptr;
+        vcd->close();   // the last buffer goes out here: a full disk may show only now
+        if (vcd_file.error) write_failed(job.vcd, vcd_file.error);
+    }
 #endif
     for (auto& s : job.ins)
         if (s.sent != s.beats)
             fail(4, "every output beat came back after only " + std::to_string(s.sent) + " of " +
                         std::to_string(s.beats) + " " + s.port.name + " beats were taken");
-    for (auto& s : job.outs) {
-        std::ofstream f(s.file, std::ios::binary);
-        f.write(reinterpret_cast<const char*>(s.words.data()),
-                static_cast<std::streamsize>(4 * s.words.size()));
-        if (!f) fail(2, "cannot write " + s.file);
-    }
+    for (auto& s : job.outs)
+        if (int error = write_file(s.file, s.words.data(), 4 * s.words.size()))
+            write_failed(s.file, error);
     top->final();
     std::printf("done cycles=%" PRIu64 " seconds=%.6f\n", cycles, seconds);
     return 0;

