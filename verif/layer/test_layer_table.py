@@ -15,9 +15,13 @@ from sparsecore.hw.layer import SparseLayer
 from sparsecore.sim.code_table import function_table, lookup
 from sparsecore.sim.inference import IntegerLayer, numpy_layer
 from sparsecore.sim.sparsity import prune_2to4
+from sparsecore.verif.build import coverage_requested
 from sparsecore.verif.engine import StallPattern
 from sparsecore.verif.gemm import run_layer
 
+# A coverage campaign (SPARSECORE_COVERAGE=1) runs the jobs on the cocotb runner: the
+# engine's C++ model has no coverage build, so its runs would leave no coverage.dat.
+RUNNER = "cocotb" if coverage_requested() else "engine"
 CONFIG = LayerConfig(rows=2, cols=2, groups=1, weights="ternary", acts="int8", out="int8",
                      table="int8")
 
@@ -60,7 +64,7 @@ def test_layer_with_table_reloaded_between_jobs():
         want = lookup(codes, table, "int8", "int8")
         stalls = StallPattern(idle=0.2, backpressure=0.3, seed=job) if job % 2 == 0 else None
         run = run_layer(cfg, a, b, mult, shift, bias, relu, dense, table=table, progress=False,
-                        stalls=stalls)
+                        stalls=stalls, runner=RUNNER)
         assert np.array_equal(run.out, want), f"job {job}: first mismatch at " \
             f"{np.argwhere(run.out != want)[0].tolist()}"
         scaled = codes[~wild]
