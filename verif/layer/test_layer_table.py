@@ -37,9 +37,9 @@ def test_layer_with_table_reloaded_between_jobs():
     """Six jobs, sparse and dense in turn, each with its own table and parameters: three
     function tables, then a random table, its bitwise complement and it again (every bit
     of the table's memory written both ways); ReLU on every third job; idle inputs and
-    backpressure on every other job; per job, two rows (the first tile's) with multiplier,
-    shift and bias anywhere in their fields and four rows scaled so that most codes land
-    inside int8."""
+    backpressure on every other job (nearly always stalled on one); per job, two rows
+    (the first tile's) with multiplier, shift and bias anywhere in their fields and four
+    rows scaled so that most codes land inside int8."""
     rng = np.random.default_rng(16)
     m, k, n = 6, 24, 10
     cfg = CONFIG
@@ -62,7 +62,10 @@ def test_layer_with_table_reloaded_between_jobs():
         b = rng.integers(-128, 128, (k, n))
         codes = numpy_layer(layer, b, cfg.acc_bits, cfg.mult_bits, cfg.shift_bits, dense)[1]
         want = lookup(codes, table, "int8", "int8")
-        stalls = StallPattern(idle=0.2, backpressure=0.3, seed=job) if job % 2 == 0 else None
+        # job 4 stalls the codes nearly always, so that the table's output fills and the
+        # stall reaches back through the stage into the core
+        stalls = (StallPattern(idle=0.2, backpressure=0.9 if job == 4 else 0.3, seed=job)
+                  if job % 2 == 0 else None)
         run = run_layer(cfg, a, b, mult, shift, bias, relu, dense, table=table, progress=False,
                         stalls=stalls, runner=RUNNER)
         assert np.array_equal(run.out, want), f"job {job}: first mismatch at " \
