@@ -52,6 +52,10 @@ def test_layer_with_table_reloaded_between_jobs():
         a = rng.integers(-1, 2, (m, k))
         a = a if dense else prune_2to4(a)
         mult = rng.integers(1 << 12, 1 << 14, m)
+        # the scaled rows' top bit set on the second row tile and clear on the third: a job
+        # is one simulation, so that each multiplier bit falls within one
+        mult[2:4] |= 1 << 13
+        mult[4:] &= ~(1 << 13)
         shift = rng.integers(15, 18, m)    # scale 1/32 .. 1/2: most codes inside int8
         bias = rng.integers(-50, 50, m)
         wild = np.arange(m) < 2
