@@ -47,6 +47,18 @@ async def test_small_shifts_round(dut):
 
 
 @cocotb.test()
+async def test_swapped_index_codes(dut):
+    """Sparse layers whose groups come with their two values and indices in the other
+    order (a first index above the second, 3 among them): the same codes."""
+    tb = LayerTB(dut, "test_swapped_index_codes")
+    await tb.reset()
+    tb.traffic(idle=0.2, params_idle=0.2, stall=0.2, burst=2)
+    for index in range(8):
+        tb.submit(*tb.random_layer(False), False, swap_indices=True)
+        await tb.drain(f"swapped indices {index}")
+
+
+@cocotb.test()
 async def test_queued_layers(dut):
     """Several layers queued at once (modes switching between tiles with no gap), params
     much later than the accumulators or far ahead of them."""
