@@ -31,13 +31,14 @@ class Waiver:
 
 WAIVERS = [
     Waiver("SparseLayer", "line", r"2'h3: \\\$\d+ += s1_acts\[\d+:\d+\];",
-           "case 3 of a group's index multiplexers. Only the first index's case 3 is missed: "
-           "a first index of 3 is no compressed form of SPEC section 2 (values in ascending "
-           "position order, so idx0 <= 2), and the layer's hosts (sim's packing, the GEMM "
-           "runner) send canonical codes only. The multiplexer is the core's Amaranth code, "
-           "whose builds reach every code of every lane (test_all_codes_every_lane). The "
-           "second index's case 3 lines read the same and are reached: a missed one would "
-           "show here too, so review this list on every run"),
+           "case 3 of a group's first-index multiplexer, in the code-table layer's build. "
+           "Its test goes through the GEMM runner, which sends the canonical codes of SPEC "
+           "section 2 (values in ascending position order, so the first index is at most "
+           "2). The layer's cocotb testbench sends the indices in the other order too "
+           "(test_swapped_index_codes) and reaches these lines in the 2x3 build; the core's "
+           "builds reach every code of every lane. The second index's case 3 lines read the "
+           "same and are reached: a missed one would show here too, so review this list on "
+           "every run"),
     Waiver("SparseLayer", "toggle",
            r"weights___05Fpayload(__024\d+)?(\.accumulate|__02eaccumulate)",
            "the weights stream's accumulate bit (the port's bit found by the manifest's "
