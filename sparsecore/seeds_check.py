@@ -1,0 +1,307 @@
+"""`sparsecore seeds --check`: rerun the deterministic parts of `make seeds` and compare
+them with what ``docs/seeds.json`` and ``docs/seeds_nets.npz`` recorded.
+
+1. **Integer inference** of every quantized variant (CNN, MLP, LSTM) from the committed
+   integer networks of the first training seed (``seeds_nets.npz``: weight codes,
+   multipliers, shifts, biases, the LSTM's table), not from retrained weights: the
+   output codes on the whole test split (sha256), every prediction and the first seed's
+   accuracy must equal the recorded ones.
+2. **Cycles**: for the variants that ran on the RTL, the performance model
+   (``sim.perf.predict_gemm``) with the latency of the elaborated layer design must give
+   the cycles the RTL counted, per layer (per run for the LSTM) and mode.
+3. **A short training run** (:func:`short_training`: the seed, epochs and images in
+   ``json["check"]``; a CNN, the Apprentice MLPs with schemes A, B and C, an LSTM):
+   weights to the bit (sha256) and float test accuracy.
+
+Any difference is reported by name and the command exits 1. Training is bit-exact
+across machines (``sparsecore.sim.reproducible``), so every comparison is exact.
+:func:`blas_timing` runs the same short training with numpy's BLAS ``@``, ``exp``,
+``tanh`` and ``cos`` for the cost the doc states.
+"""
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from sparsecore.workflow_check import codes_digest, weights_digest
+
+__all__ = ["CheckFailed", "check", "main", "save_nets", "load_nets", "short_training",
+           "blas_timing", "integer_net", "final_codes", "SHORT"]
+
+# The short training: seed, epochs, training images (the first N of the split)
+SHORT = {"seed": 0, "epochs": 1, "images": 400}
+# Variants of the short training (with what they start from or distil from)
+SHORT_VARIANTS = {"cnn": ("fp32", "ternary"),
+                  "mlp": ("mlp_fp32_teacher", "mlp12_fp32", "mlp12_ternary",
+                          "mlp12_ternary_apprentice", "mlp12_ternary_apprentice_b",
+                          "mlp12_ternary_apprentice_a"),
+                  "rnn": ("rnn_fp32", "rnn_ternary")}
+_FIELDS = ("weights", "acts", "act_bits", "acc_bits", "mult_bits", "shift_bits")
+_LAYER_ARRAYS = ("weights", "mult", "shift", "bias")
+
+
+class CheckFailed(AssertionError):
+    """A rerun differs from the committed record; the message names the first difference."""
+
+
+def _classes():
+    from sparsecore.convnet import IntegerConvNet
+    from sparsecore.rnn import IntegerLstm
+    from sparsecore.sim.inference import IntegerNetwork
+    return {"cnn": IntegerConvNet, "mlp": IntegerNetwork, "rnn": IntegerLstm}
+
+
+def integer_net(kind, recipe, layers, x_train):
+    """The integer network of a trained quantized variant (training images calibrate)."""
+    from sparsecore.convnet import integer_convnet
+    from sparsecore.rnn import integer_lstm
+    from sparsecore.sim.inference import integer_network
+    build = {"cnn": integer_convnet, "mlp": integer_network, "rnn": integer_lstm}[kind]
+    return build(recipe, layers, x_train)
+
+
+def final_codes(kind, net, x):
+    """The logits' int8 codes (classes x images) of integer inference on images x."""
+    from sparsecore.sim.inference import run_network
+    if kind == "rnn":
+        return net.run(net.input_codes(x))[0]
+    if kind == "cnn":
+        return net.run(net.input_maps(x))[-1][1]
+    return run_network(net, net.input_codes(x))[-1][1]
+
+
+def save_nets(path, nets):
+    """``{(kind, name): integer net}`` to one .npz (int32 arrays, no pickles)."""
+    arrays = {}
+    for (kind, name), net in nets.items():
+        key = f"{kind}:{name}"
+        for field in _FIELDS:
+            arrays[f"{key}/{field}"] = np.array(getattr(net, field))
+        if kind == "rnn":
+            arrays[f"{key}/table"] = np.asarray(net.table, dtype=np.int32)
+        for i, layer in enumerate(net.layers):
+            for field in _LAYER_ARRAYS:
+                arrays[f"{key}/{i}/{field}"] = np.asarray(getattr(layer, field), dtype=np.int32)
+            arrays[f"{key}/{i}/flags"] = np.array([layer.sparse, layer.relu])
+            arrays[f"{key}/{i}/out"] = np.array(layer.out)
+    np.savez_compressed(path, **arrays)
+
+
+def load_nets(path):
+    """``{(kind, name): integer net}`` from :func:`save_nets`' file, each checked."""
+    from sparsecore.sim.inference import IntegerLayer
+
+    classes = _classes()
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = dict(npz.items())
+    out = {}
+    for key in sorted({k.split("/")[0] for k in arrays}):
+        kind, name = key.split(":", 1)
+        layers = []
+        while f"{key}/{len(layers)}/weights" in arrays:
+            prefix = f"{key}/{len(layers)}/"
+            sparse, relu = (bool(v) for v in arrays[prefix + "flags"])
+            layers.append(IntegerLayer(
+                arrays[prefix + "weights"].astype(np.int64), sparse,
+                *(arrays[prefix + f].astype(np.int64) for f in ("mult", "shift", "bias")),
+                relu, str(arrays[prefix + "out"])))
+        fields = {f: arrays[f"{key}/{f}"].item() for f in _FIELDS}
+        if kind == "rnn":
+            fields["table"] = arrays[f"{key}/table"].astype(np.int64)
+        out[(kind, name)] = classes[kind](layers=tuple(layers), **fields).check()
+    return out
+
+
+def _subset(recipes, names):
+    return tuple(r for r in recipes if r.name in names)
+
+
+def short_training(data, seed=SHORT["seed"], epochs=SHORT["epochs"], images=SHORT["images"]):
+    """{"kind:name": {"weights_sha256", "accuracy"}}: a short seeded run of
+    :data:`SHORT_VARIANTS` on the first ``images`` training images (float test accuracy)."""
+    from sparsecore import seeds
+
+    x_train, y_train, x_test, y_test = data
+    small = (x_train[:images], y_train[:images], x_test, y_test)
+    runs = {
+        "cnn": seeds.train_cnns(small, np.random.default_rng([seed, 1]),
+                                _subset(seeds.CNN_RECIPES, SHORT_VARIANTS["cnn"]),
+                                epochs=epochs, fine_epochs=epochs),
+        "mlp": seeds.train_mlps(small, np.random.default_rng([seed, 2]),
+                                _subset(seeds.MLP_RECIPES, SHORT_VARIANTS["mlp"]), epochs=epochs),
+        "rnn": seeds.train_rnns(small, np.random.default_rng([seed, 3]),
+                                _subset(seeds.RNN_RECIPES, SHORT_VARIANTS["rnn"]),
+                                epochs=epochs, fine_epochs=epochs),
+    }
+    return {f"{kind}:{name}": {"weights_sha256": weights_digest(layers), "accuracy": acc}
+            for kind, trained in runs.items() for name, (_, layers, acc) in trained.items()}
+
+
+@contextmanager
+def _blas_operations():
+    """numpy's ``@``, ``exp``, ``tanh``, ``cos`` in place of ``sim.reproducible``'s, in
+    the training modules, for the duration (to measure what reproducibility costs)."""
+    import sparsecore.convnet
+    import sparsecore.nn
+    import sparsecore.rnn
+
+    swaps = {"matmul": np.matmul, "exp": np.exp, "tanh": np.tanh, "cos": np.cos}
+    saved = []
+    for module in (sparsecore.nn, sparsecore.convnet, sparsecore.rnn):
+        for name, fn in swaps.items():
+            if hasattr(module, name):
+                saved.append((module, name, getattr(module, name)))
+                setattr(module, name, fn)
+    try:
+        yield
+    finally:
+        for module, name, fn in saved:
+            setattr(module, name, fn)
+
+
+def blas_timing(data, repeats=2):
+    """{"reproducible": s, "blas": s}: the best of ``repeats`` short trainings
+    (:func:`short_training`) each way, in this process with one BLAS thread."""
+    from threadpoolctl import threadpool_limits
+
+    best = {}
+    with threadpool_limits(1):
+        for _ in range(repeats):
+            for scheme in ("reproducible", "blas"):
+                start = time.perf_counter()
+                if scheme == "blas":
+                    with _blas_operations():
+                        short_training(data)
+                else:
+                    short_training(data)
+                elapsed = time.perf_counter() - start
+                best[scheme] = min(best.get(scheme, elapsed), elapsed)
+    return best
+
+
+def _check_inference(info, nets, x_test, y_test, log):
+    from sparsecore.sim.inference import predict
+
+    recorded = info["check"]["nets"]
+    if sorted(recorded) != sorted(f"{k}:{n}" for k, n in nets):
+        raise CheckFailed(f"the committed networks are {sorted(f'{k}:{n}' for k, n in nets)}, "
+                          f"the record's {sorted(recorded)}")
+    for (kind, name), net in nets.items():
+        want = recorded[f"{kind}:{name}"]
+        codes = final_codes(kind, net, x_test)
+        pred = predict(codes)
+        want_pred = np.asarray(want["predictions"])
+        if not np.array_equal(pred, want_pred):
+            j = int(np.flatnonzero(pred != want_pred)[0])
+            raise CheckFailed(f"{kind}:{name}: prediction of test image {j} is {int(pred[j])}, "
+                              f"recorded {int(want_pred[j])}")
+        if codes_digest(codes) != want["codes_sha256"]:
+            raise CheckFailed(f"{kind}:{name}: output codes differ from the recorded ones "
+                              "(sha256)")
+        acc = 100 * float((pred == y_test).mean())
+        first = info["rows"][kind][name]["first"]
+        if acc != first:
+            raise CheckFailed(f"{kind}:{name}: first-seed accuracy {acc!r}, recorded {first!r}")
+        _check_cycles(kind, name, net, info["rows"][kind][name])
+    log(f"  {len(nets)} networks: codes, predictions, first-seed accuracy and RTL cycles as "
+        "recorded")
+
+
+def _check_cycles(kind, name, net, row):
+    from sparsecore.sim.perf import predict_gemm
+
+    for mode in ("dense", "sparse"):
+        runs = row.get(f"{mode}_runs")
+        if not runs:
+            continue
+        for i, (what, m, k, n, latency, cycles) in enumerate(runs):
+            model = predict_gemm(_core(kind, net), m, n, k, dense=mode == "dense",
+                                 latency=latency).cycles
+            if model != cycles:
+                raise CheckFailed(f"{kind}:{name} {mode} run {i} ({what}, {m}x{k} x {n}): "
+                                  f"{model} cycles (model, latency {latency}), the RTL "
+                                  f"counted {cycles}")
+            if latency != _latency(kind, net, what):
+                raise CheckFailed(f"{kind}:{name} {mode} run {i} ({what}): the layer design's "
+                                  f"latency is {_latency(kind, net, what)}, recorded {latency}")
+
+
+def _core(kind, net):
+    if kind == "rnn":
+        from sparsecore.seeds import lstm_configs
+        return lstm_configs(net)[0]
+    from sparsecore.workflow import core_for
+    return core_for(net)
+
+
+def _latency(kind, net, what):
+    """The elaborated layer design's latency for a run ``what`` (``layer i``, ``gates``,
+    ``tanh(cell)``, ``classifier``)."""
+    from sparsecore.seeds import layer_latency
+    if kind == "rnn":
+        from sparsecore.seeds import lstm_configs
+        _, gate_cfg, head_cfg = lstm_configs(net)
+        return layer_latency(head_cfg if what == "classifier" else gate_cfg)
+    from sparsecore.workflow import layer_config
+    layer = net.layers[int(what.split()[-1])]
+    return layer_latency(layer_config(_core(kind, net), net, layer))
+
+
+def check(doc_dir, log=print):
+    """Run the checks against ``doc_dir``/seeds.{json,_nets.npz}; raise CheckFailed."""
+    from threadpoolctl import threadpool_limits
+
+    from sparsecore.nn import load_digits_split
+
+    doc_dir = Path(doc_dir)
+    info = json.loads((doc_dir / "seeds.json").read_text())
+    if "check" not in info:
+        raise CheckFailed(f"{doc_dir / 'seeds.json'} has no check record: regenerate it with "
+                          "make seeds")
+    data = load_digits_split()
+    start = time.monotonic()
+    log("integer inference from the committed networks, cycles from the performance model")
+    _check_inference(info, load_nets(doc_dir / "seeds_nets.npz"), data[2], data[3], log)
+    rec = info["check"]["short"]
+    log(f"short training: seed {rec['seed']}, {rec['epochs']} epoch(s), {rec['images']} "
+        "images")
+    with threadpool_limits(1):
+        got = short_training(data, rec["seed"], rec["epochs"], rec["images"])
+    for name, want in rec["variants"].items():
+        if name not in got:
+            raise CheckFailed(f"short training: variant {name!r} missing from the rerun")
+        for key, value in want.items():
+            if got[name][key] != value:
+                raise CheckFailed(f"short training: {name} {key} = {got[name][key]!r}, "
+                                  f"recorded {value!r}")
+    log("  weights to the bit and accuracies as recorded")
+    log(f"check passed in {time.monotonic() - start:.1f} s")
+
+
+def main(argv=None):
+    """``sparsecore seeds --check [--out DIR]``: 0 when everything is as recorded, 1 with
+    one line naming the first difference."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="sparsecore seeds", description="Rerun the deterministic parts of `make seeds` "
+        "and compare them with the committed record (seeds.json, seeds_nets.npz).")
+    parser.add_argument("--check", action="store_true", required=True,
+                        help="compare a rerun with the record (this command)")
+    parser.add_argument("--out", default="docs", metavar="DIR",
+                        help="folder holding seeds.json and seeds_nets.npz (default: docs)")
+    args = parser.parse_args(argv)
+    try:
+        check(args.out, log=lambda message: print(message, file=sys.stderr, flush=True))
+    except (CheckFailed, FileNotFoundError) as err:
+        print(f"check FAILED: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
