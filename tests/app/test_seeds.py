@@ -40,7 +40,7 @@ def _runs(seeds=5, gain=3.0):
 
 RTL = {"ternary_2x_2to4": {"dense_cycles": 400.0, "sparse_cycles": 208.0,
                            "codes_compared": 1000, "rtl_images": 8},
-       "rnn_ternary_2x_2to4": {"dense_cycles": 3000.0, "sparse_cycles": 1560.0,
+       "rnn_ternary_4x_2to4": {"dense_cycles": 3000.0, "sparse_cycles": 1560.0,
                                "codes_compared": 500, "rtl_images": 4}}
 
 
