@@ -1,9 +1,11 @@
 """`make seeds`: the seeds' remaining claims on our RTL: WRPN on convolutions, Apprentice
 where a student has accuracy to win back (and, with the code table, recurrent networks).
 
-1. Train, for several seeds (numpy, seeded, one BLAS thread per process, two
-   processes), the CNN variants of :data:`CNN_RECIPES` (``sparsecore/convnet.py``) and
-   the narrow-MLP Apprentice variants of :data:`MLP_RECIPES` (``sparsecore/nn.py``).
+1. Train, for several seeds (numpy, seeded, bit-reproducible through
+   ``sim/reproducible.py``, two processes), the CNN variants of :data:`CNN_RECIPES`
+   (``sparsecore/convnet.py``), the narrow-MLP Apprentice variants of
+   :data:`MLP_RECIPES` (``sparsecore/nn.py``) and the LSTMs of :data:`RNN_RECIPES`
+   (``sparsecore/rnn.py``).
 2. Integer inference of every quantized variant in numpy on the whole test split
    (accuracy per seed).
 3. For the first seed, run every quantized variant on the RTL, layer by layer
@@ -11,7 +13,11 @@ where a student has accuracy to win back (and, with the code table, recurrent ne
    im2col on the host, on the first ``--rtl-images`` test images; every output
    code is compared with the numpy integer model, and the 2:4 variants run in
    dense and in sparse mode.
-4. Write ``docs/seeds.md``, ``docs/seeds.json`` and ``docs/seeds.png``.
+4. Write ``docs/seeds.md``, ``docs/seeds.json`` and ``docs/seeds.png`` (stamped by
+   :mod:`sparsecore.stamp`).
+5. Record for ``sparsecore seeds --check`` (:mod:`sparsecore.seeds_check`): the first
+   seed's integer networks (``docs/seeds_nets.npz``), their codes and predictions, a
+   short training's weight digests, and what that training costs with BLAS operations.
 
 Run: ``sparsecore seeds [--out docs] [--seeds 5] [--rtl-images N] [--cache PKL] [--quick]``.
 """
@@ -872,7 +878,10 @@ def check_record(nets, data, log=log):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="sparsecore seeds",
-                                     description=__doc__.split("\n")[0])
+                                     description=__doc__.split("\n")[0],
+                                     epilog="sparsecore seeds --check [--out DIR]: rerun the "
+                                            "deterministic parts and compare them with "
+                                            "DIR/seeds.json (sparsecore/seeds_check.py)")
     parser.add_argument("--out", default="docs", help="folder for seeds.md/.png/.json")
     parser.add_argument("--seeds", type=int, default=5, help="training seeds (0..N-1)")
     parser.add_argument("--rtl-images", type=int, default=RTL_IMAGES,
