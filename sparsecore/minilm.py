@@ -747,7 +747,7 @@ def markdown(info):
     else:
         lines += ["", f"Total time of this run: {info['seconds'] / 60:.1f} min.", ""]
     if "stamp" in info:
-        from sparsecore.stamp import markdown as stamp_markdown
+        from sparsecore.verif.stamp import markdown as stamp_markdown
         lines += stamp_markdown(info["stamp"]) + [""]
     return "\n".join(lines)
 
@@ -962,7 +962,7 @@ def evaluate_targets(info):
 
 def write_report(info, out_dir, log):
     """minilm.{json,md,png} in ``out_dir`` from the run record ``info`` (targets added)."""
-    from sparsecore.stamp import DEFAULT_PACKAGES, collect
+    from sparsecore.verif.stamp import DEFAULT_PACKAGES, collect
     info["targets"] = evaluate_targets(info)
     out_dir = Path(out_dir)
     info["stamp"] = collect(

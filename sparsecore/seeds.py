@@ -14,7 +14,7 @@ where a student has accuracy to win back (and, with the code table, recurrent ne
    code is compared with the numpy integer model, and the 2:4 variants run in
    dense and in sparse mode.
 4. Write ``docs/seeds.md``, ``docs/seeds.json`` and ``docs/seeds.png`` (stamped by
-   :mod:`sparsecore.stamp`).
+   :mod:`sparsecore.verif.stamp`).
 5. Record for ``sparsecore seeds --check`` (:mod:`sparsecore.seeds_check`): the first
    seed's integer networks (``docs/seeds_nets.npz``), their codes and predictions, a
    short training's weight digests, and what that training costs with BLAS operations.
@@ -640,7 +640,7 @@ def _reproducibility(info):
 
 
 def write_markdown(path, info):
-    from sparsecore import stamp as doc_stamp
+    from sparsecore.verif import stamp as doc_stamp
 
     rows, targets = info["rows"], info["targets"]
     lines = [
@@ -915,8 +915,8 @@ def main(argv=None):
     if args.rtl_images < 1:
         parser.error("--rtl-images must be at least 1")
 
-    from sparsecore import stamp as doc_stamp
     from sparsecore.seeds_check import save_nets
+    from sparsecore.verif import stamp as doc_stamp
 
     total_start = time.monotonic()
     out_dir = Path(args.out)

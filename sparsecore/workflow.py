@@ -17,7 +17,7 @@
 5. Record what a rerun must reproduce: the first seed's integer networks and
    predictions (``docs/workflow_nets.npz``), the output codes' digests, the
    weights' digests and a short training run (``docs/workflow.json``), and the
-   stamp (:mod:`sparsecore.stamp`). ``sparsecore demo --check`` reruns the
+   stamp (:mod:`sparsecore.verif.stamp`). ``sparsecore demo --check`` reruns the
    deterministic parts and compares (:mod:`sparsecore.demo_check`).
 
 Run: ``sparsecore demo [--out docs] [--seeds 5] [--quick] [--check [--full]]``.
@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsecore import stamp as doc_stamp
 from sparsecore.hw.config import CoreConfig, LayerConfig
 from sparsecore.nn import RECIPES, load_digits_split, train_all
 from sparsecore.safe_io import ArgumentParser, atomic_output, check_output_files, write_text
 from sparsecore.sim.inference import LOGIT_FORMAT, integer_network, predict, run_network
+from sparsecore.verif import stamp as doc_stamp
 from sparsecore.workflow_check import (
     SHORT_EPOCHS,
     SHORT_SEED,

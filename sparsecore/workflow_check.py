@@ -126,7 +126,7 @@ def _variations():
     """(label, environment changes, BLAS threads) to train under."""
     import platform
 
-    from sparsecore.stamp import numpy_simd
+    from sparsecore.verif.stamp import numpy_simd
 
     out = [("this machine's defaults", {}, 1), ("2 BLAS threads", {}, 2)]
     if platform.machine() in ("x86_64", "AMD64"):
@@ -151,7 +151,7 @@ def _child(argv):
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from sparsecore.nn import load_digits_split
-    from sparsecore.stamp import numpy_simd
+    from sparsecore.verif.stamp import numpy_simd
 
     scheme, seed, epochs, images, weights_path, threads = argv
     if scheme == "blas":

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from sparsecore.safe_io import atomic_output, write_text
-from sparsecore.stamp import markdown as stamp_markdown
+from sparsecore.verif.stamp import markdown as stamp_markdown
 
 __all__ = ["ANCHORS", "TARGETS", "evaluate_targets", "write_report", "lut_count"]
 
@@ -724,7 +724,7 @@ def write_report(results, out_dir):
                  "`make bench` (installs the `bench` extra into .venv, then runs "
                  "`sparsecore bench`); `sparsecore bench --help` lists the parts that can be "
                  "run alone. The same figures are in `report.json`.", ""]
-    if "git" in results["stamp"]:  # reports written before sparsecore.stamp have only the above
+    if "git" in results["stamp"]:  # reports written before the stamp had only the above
         sections += [*stamp_markdown(results["stamp"]), ""]
     md = out_dir / "report.md"
     write_text(md, "\n".join(sections))

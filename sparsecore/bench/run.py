@@ -62,10 +62,10 @@ def log(*args):
 # -- stamp --------------------------------------------------------------------------------
 
 def stamp(out_dir, load_average=None):
-    """sparsecore.stamp's record, with the synthesis tools' versions and the load average
-    (a shared machine slows the timed parts); the report's own files do not count as
-    making the tree dirty."""
-    from sparsecore.stamp import DEFAULT_PACKAGES, collect
+    """The stamp's record (sparsecore.verif.stamp), with the synthesis tools' versions and
+    the load average (a shared machine slows the timed parts); the report's own files do
+    not count as making the tree dirty."""
+    from sparsecore.verif.stamp import DEFAULT_PACKAGES, collect
     record = collect(packages=(*DEFAULT_PACKAGES, "matplotlib", *syn.tool_versions()),
                      outputs=sorted(Path(out_dir).glob("report*")),
                      settings={"synthesis cache": "build/bench/ (same Verilog, script, tools)"})

@@ -11,7 +11,7 @@ from sparsecore.seeds import (
     plot,
     write_markdown,
 )
-from sparsecore.stamp import collect
+from sparsecore.verif.stamp import collect
 
 
 def _runs(seeds=5, gain=3.0):

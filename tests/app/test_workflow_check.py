@@ -22,7 +22,7 @@ from sparsecore.demo_check import CheckFailed, check
 from sparsecore.nn import load_digits_split
 from sparsecore.sim.inference import IntegerLayer, IntegerNetwork
 from sparsecore.sim.requant import fixed_point_scale
-from sparsecore.stamp import numpy_simd
+from sparsecore.verif.stamp import numpy_simd
 from sparsecore.workflow_check import load_networks, save_networks, short_training
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"  # the committed record

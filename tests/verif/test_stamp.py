@@ -1,11 +1,11 @@
-"""sparsecore.stamp: what it records, how it renders; git state on a scratch repository."""
+"""sparsecore.verif.stamp: what it records, how it renders; git state on a scratch repository."""
 
 import subprocess
 
 import numpy as np
 import pytest
 
-from sparsecore.stamp import collect, git_state, markdown
+from sparsecore.verif.stamp import collect, git_state, markdown
 
 
 def _git(root, *args):

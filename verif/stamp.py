@@ -18,7 +18,7 @@ come): :func:`collect` gathers, at the moment a generator runs,
 :func:`markdown` renders it as a section for the doc; the same dict goes into
 the doc's JSON. Usage::
 
-    from sparsecore.stamp import collect, markdown
+    from sparsecore.verif.stamp import collect, markdown
     stamp = collect(seeds=[0, 1, 2], settings={"BLAS threads in training": 1},
                     outputs=["docs/workflow.md", "docs/workflow.json"])
     lines += markdown(stamp)
