@@ -26,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +40,12 @@ from sparsecore.rnn import RnnRecipe, integer_lstm, prepare_lstm
 from sparsecore.rnn import accuracy as rnn_accuracy
 from sparsecore.rnn import train as rnn_train
 from sparsecore.sim.inference import integer_network, numpy_layer, predict, run_network
+from sparsecore.workflow_check import codes_digest, weights_digest
 
-__all__ = ["main", "CNN_RECIPES", "MLP_RECIPES", "run_layer_rtl", "run_net_on_rtl"]
+__all__ = ["main", "CNN_RECIPES", "MLP_RECIPES", "RNN_RECIPES", "run_layer_rtl",
+           "run_net_on_rtl", "train_cnns", "train_mlps", "train_rnns", "check_record",
+           "short_training", "blas_timing", "save_nets", "load_nets", "integer_net",
+           "final_codes", "layer_latency", "lstm_configs", "SHORT"]
 
 CNN_EPOCHS = 20          # FP32 from scratch, and Apprentice scheme B students
 CNN_FINE_EPOCHS = 10     # quantized / pruned variants starting from a trained net
@@ -268,6 +273,152 @@ def train_seed(args):
                     out["nets"][(kind, name)] = (recipe, layers)
     out["seconds"] = time.monotonic() - start
     return out
+
+
+# -- the record for `sparsecore seeds --check` -----------------------------------------
+
+# The short training: seed, epochs, training images (the first N of the split)
+SHORT = {"seed": 0, "epochs": 1, "images": 400}
+# Variants of the short training (with what they start from or distil from)
+SHORT_VARIANTS = {"cnn": ("fp32", "ternary"),
+                  "mlp": (MLP_TEACHER, f"{_M}_fp32", f"{_M}_ternary", f"{_M}_ternary_apprentice",
+                          f"{_M}_ternary_apprentice_b", f"{_M}_ternary_apprentice_a"),
+                  "rnn": ("rnn_fp32", "rnn_ternary")}
+_FIELDS = ("weights", "acts", "act_bits", "acc_bits", "mult_bits", "shift_bits")
+_LAYER_ARRAYS = ("weights", "mult", "shift", "bias")
+
+
+def _classes():
+    from sparsecore.convnet import IntegerConvNet
+    from sparsecore.rnn import IntegerLstm
+    from sparsecore.sim.inference import IntegerNetwork
+    return {"cnn": IntegerConvNet, "mlp": IntegerNetwork, "rnn": IntegerLstm}
+
+
+def integer_net(kind, recipe, layers, x_train):
+    """The integer network of a trained quantized variant (training images calibrate)."""
+    from sparsecore.convnet import integer_convnet
+    from sparsecore.rnn import integer_lstm
+    from sparsecore.sim.inference import integer_network
+    build = {"cnn": integer_convnet, "mlp": integer_network, "rnn": integer_lstm}[kind]
+    return build(recipe, layers, x_train)
+
+
+def final_codes(kind, net, x):
+    """The logits' int8 codes (classes x images) of integer inference on images x."""
+    from sparsecore.sim.inference import run_network
+    if kind == "rnn":
+        return net.run(net.input_codes(x))[0]
+    if kind == "cnn":
+        return net.run(net.input_maps(x))[-1][1]
+    return run_network(net, net.input_codes(x))[-1][1]
+
+
+def save_nets(path, nets):
+    """``{(kind, name): integer net}`` to one .npz (int32 arrays, no pickles)."""
+    arrays = {}
+    for (kind, name), net in nets.items():
+        key = f"{kind}:{name}"
+        for field in _FIELDS:
+            arrays[f"{key}/{field}"] = np.array(getattr(net, field))
+        if kind == "rnn":
+            arrays[f"{key}/table"] = np.asarray(net.table, dtype=np.int32)
+        for i, layer in enumerate(net.layers):
+            for field in _LAYER_ARRAYS:
+                arrays[f"{key}/{i}/{field}"] = np.asarray(getattr(layer, field), dtype=np.int32)
+            arrays[f"{key}/{i}/flags"] = np.array([layer.sparse, layer.relu])
+            arrays[f"{key}/{i}/out"] = np.array(layer.out)
+    np.savez_compressed(path, **arrays)
+
+
+def load_nets(path):
+    """``{(kind, name): integer net}`` from :func:`save_nets`' file, each checked."""
+    from sparsecore.sim.inference import IntegerLayer
+
+    classes = _classes()
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = dict(npz.items())
+    out = {}
+    for key in sorted({k.split("/")[0] for k in arrays}):
+        kind, name = key.split(":", 1)
+        layers = []
+        while f"{key}/{len(layers)}/weights" in arrays:
+            prefix = f"{key}/{len(layers)}/"
+            sparse, relu = (bool(v) for v in arrays[prefix + "flags"])
+            layers.append(IntegerLayer(
+                arrays[prefix + "weights"].astype(np.int64), sparse,
+                *(arrays[prefix + f].astype(np.int64) for f in ("mult", "shift", "bias")),
+                relu, str(arrays[prefix + "out"])))
+        fields = {f: arrays[f"{key}/{f}"].item() for f in _FIELDS}
+        if kind == "rnn":
+            fields["table"] = arrays[f"{key}/table"].astype(np.int64)
+        out[(kind, name)] = classes[kind](layers=tuple(layers), **fields).check()
+    return out
+
+
+def _subset(recipes, names):
+    return tuple(r for r in recipes if r.name in names)
+
+
+def short_training(data, seed=SHORT["seed"], epochs=SHORT["epochs"], images=SHORT["images"]):
+    """{"kind:name": {"weights_sha256", "accuracy"}}: a short seeded run of
+    :data:`SHORT_VARIANTS` on the first ``images`` training images (float test accuracy)."""
+    x_train, y_train, x_test, y_test = data
+    small = (x_train[:images], y_train[:images], x_test, y_test)
+    runs = {
+        "cnn": train_cnns(small, np.random.default_rng([seed, 1]),
+                                _subset(CNN_RECIPES, SHORT_VARIANTS["cnn"]),
+                                epochs=epochs, fine_epochs=epochs),
+        "mlp": train_mlps(small, np.random.default_rng([seed, 2]),
+                                _subset(MLP_RECIPES, SHORT_VARIANTS["mlp"]), epochs=epochs),
+        "rnn": train_rnns(small, np.random.default_rng([seed, 3]),
+                                _subset(RNN_RECIPES, SHORT_VARIANTS["rnn"]),
+                                epochs=epochs, fine_epochs=epochs),
+    }
+    return {f"{kind}:{name}": {"weights_sha256": weights_digest(layers), "accuracy": acc}
+            for kind, trained in runs.items() for name, (_, layers, acc) in trained.items()}
+
+
+@contextmanager
+def _blas_operations():
+    """numpy's ``@``, ``exp``, ``tanh``, ``cos`` in place of ``sim.reproducible``'s, in
+    the training modules, for the duration (to measure what reproducibility costs)."""
+    import sparsecore.convnet
+    import sparsecore.nn
+    import sparsecore.rnn
+
+    swaps = {"matmul": np.matmul, "exp": np.exp, "tanh": np.tanh, "cos": np.cos}
+    saved = []
+    for module in (sparsecore.nn, sparsecore.convnet, sparsecore.rnn):
+        for name, fn in swaps.items():
+            if hasattr(module, name):
+                saved.append((module, name, getattr(module, name)))
+                setattr(module, name, fn)
+    try:
+        yield
+    finally:
+        for module, name, fn in saved:
+            setattr(module, name, fn)
+
+
+def blas_timing(data, repeats=2):
+    """{"reproducible": s, "blas": s}: the best of ``repeats`` short trainings
+    (:func:`short_training`) each way, in this process with one BLAS thread."""
+    from threadpoolctl import threadpool_limits
+
+    best = {}
+    with threadpool_limits(1):
+        for _ in range(repeats):
+            for scheme in ("reproducible", "blas"):
+                start = time.perf_counter()
+                if scheme == "blas":
+                    with _blas_operations():
+                        short_training(data)
+                else:
+                    short_training(data)
+                elapsed = time.perf_counter() - start
+                best[scheme] = min(best.get(scheme, elapsed), elapsed)
+    return best
 
 
 # -- the RTL ------------------------------------------------------------------------------
@@ -855,9 +1006,7 @@ def check_record(nets, data, log=log):
     instead of the reproducible ones. Returns (record, {(kind, name): integer net})."""
     from threadpoolctl import threadpool_limits
 
-    from sparsecore.seeds_check import SHORT, blas_timing, final_codes, integer_net, short_training
     from sparsecore.sim.inference import predict
-    from sparsecore.workflow_check import codes_digest
 
     x_train, _, x_test, _ = data
     integer, record = {}, {}
@@ -915,7 +1064,6 @@ def main(argv=None):
     if args.rtl_images < 1:
         parser.error("--rtl-images must be at least 1")
 
-    from sparsecore.seeds_check import save_nets
     from sparsecore.verif import stamp as doc_stamp
 
     total_start = time.monotonic()

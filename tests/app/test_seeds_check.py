@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from sparsecore.cli import main as cli_main
-from sparsecore.seeds_check import CheckFailed, check, load_nets, save_nets
+from sparsecore.seeds import load_nets, save_nets
+from sparsecore.seeds_check import CheckFailed, check
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"  # the committed record
 
