@@ -47,7 +47,7 @@ def _check_inference(info, nets, x_test, y_test, log):
         want = recorded[f"{kind}:{name}"]
         codes = final_codes(kind, net, x_test)
         pred = predict(codes)
-        want_pred = np.asarray(want["predictions"])
+        want_pred = np.array([int(c) for c in want["predictions"]])
         if not np.array_equal(pred, want_pred):
             j = int(np.flatnonzero(pred != want_pred)[0])
             raise CheckFailed(f"{kind}:{name}: prediction of test image {j} is {int(pred[j])}, "

@@ -70,7 +70,8 @@ def test_check_names_a_wrong_prediction(record):
 
     def flip(info):
         pred = info["check"]["nets"][key]["predictions"]
-        pred[3] = (pred[3] + 1) % 10
+        wrong = str((int(pred[3]) + 1) % 10)
+        info["check"]["nets"][key]["predictions"] = pred[:3] + wrong + pred[4:]
     _edit_json(record, flip)
     with pytest.raises(CheckFailed, match=f"{key}: prediction of test image 3"):
         check(record, log=_quiet)
