@@ -98,11 +98,14 @@ def pack_fields32(n, width, fields):
     ``[offset + i*bits, offset + (i+1)*bits)`` of each word (SPEC §4 layout).
     Word w of a row holds bits [32w, 32w+32), little end first: the layout of
     a Verilated wide port (``VlWide``) and of the engine's beat files. The
-    vectorised twin of :func:`pack_rows` for millions of beats: one shift and
-    OR per element column, on whole columns.
+    vectorised twin of :func:`pack_rows` for millions of beats: fields of 8, 16,
+    32 or 64-bit elements on byte boundaries are copied in as bytes; any other
+    field costs one shift and OR per element column, on whole columns.
     """
     n_words = word32_count(width)
-    out = np.zeros((n, n_words + 1), dtype=np.uint64)   # one spare word for the spill
+    # Whole columns, one row per word (contiguous); one spare word for the spill.
+    out = np.zeros((n_words + 1, n), dtype=np.uint64)
+    aligned = []      # fields of whole bytes on byte boundaries: copied as bytes below
     for offset, codes, bits in fields:
         codes = np.asarray(codes, dtype=np.uint64)
         if codes.ndim != 2 or len(codes) != n:
@@ -110,17 +113,32 @@ def pack_fields32(n, width, fields):
         if offset + codes.shape[1] * bits > width:
             raise ValueError(f"a field at offset {offset} of {codes.shape[1]} x {bits} bits "
                              f"does not fit in {width} bits")
+        if bits in _BYTE_TYPES and offset % 8 == 0:
+            aligned.append((offset, codes, bits))
+            continue
         for i in range(codes.shape[1]):
+            column = np.ascontiguousarray(codes[:, i])
             # pieces of at most 32 bits, so that a piece shifted into place fits 64 bits
             for low in range(0, bits, 32):
                 piece_bits = min(32, bits - low)
-                piece = (codes[:, i] >> np.uint64(low)) & np.uint64((1 << piece_bits) - 1)
+                piece = (column >> np.uint64(low)) & np.uint64((1 << piece_bits) - 1)
                 position = offset + i * bits + low
                 word, shift = divmod(position, 32)
                 shifted = piece << np.uint64(shift)
-                out[:, word] |= shifted & np.uint64(0xFFFFFFFF)
-                out[:, word + 1] |= shifted >> np.uint64(32)
-    return np.ascontiguousarray(out[:, :n_words].astype("<u4"))
+                out[word] |= shifted & np.uint64(0xFFFFFFFF)
+                out[word + 1] |= shifted >> np.uint64(32)
+    words = np.ascontiguousarray(out[:n_words].T.astype("<u4"))
+    as_bytes = words.view(np.uint8).reshape(n, 4 * n_words)
+    for offset, codes, bits in aligned:
+        # little end first: element i's bytes at [offset/8 + i*bits/8, ...) of the row
+        start = offset // 8
+        field = codes.astype(_BYTE_TYPES[bits]).view(np.uint8).reshape(
+            n, codes.shape[1] * bits // 8)
+        as_bytes[:, start:start + field.shape[1]] |= field
+    return words
+
+
+_BYTE_TYPES = {8: "<u1", 16: "<u2", 32: "<u4", 64: "<u8"}
 
 
 def unpack_field32(words, offset, count, bits):

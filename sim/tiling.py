@@ -39,8 +39,8 @@ from sparsecore.sim.formats import check_integer_array
 from sparsecore.sim.gemm import matmul, sparse_matmul
 from sparsecore.sim.sparsity import CANONICAL_CODES, GROUP, check_compressed, compress_2to4
 
-__all__ = ["Geometry", "Beats", "BeatTables", "TiledGemm", "tile_gemm", "expected_results",
-           "assemble", "explain_mismatch"]
+__all__ = ["Geometry", "Beats", "BeatTables", "expand_runs", "TiledGemm", "tile_gemm",
+           "expected_results", "assemble", "explain_mismatch"]
 
 ZERO_GROUP_CODE = CANONICAL_CODES["0000"]
 KEPT_PER_GROUP = 2  # 2:4: two of every GROUP weights are kept (SPEC §3)
@@ -142,6 +142,17 @@ class Beats:
                      self.dense[index], self.last[index], self.accumulate[index])
 
 
+def expand_runs(runs):
+    """The row index that ``runs`` plays: (n, 2) ``(first, count)`` rows, each standing for
+    the rows ``first, first + 1, ..., first + count - 1``, in order."""
+    runs = check_integer_array(runs, "runs").reshape(-1, 2)
+    first, count = runs[:, 0], runs[:, 1]
+    if (count < 0).any():
+        raise ValueError(f"runs: counts must be >= 0, not {int(count[count < 0][0])}")
+    start = np.cumsum(count) - count          # where each run begins in the index
+    return np.arange(int(count.sum()), dtype=np.int64) + np.repeat(first - start, count)
+
+
 @dataclass(frozen=True)
 class BeatTables:
     """The beats of a tiled GEMM without repeating operand beats.
@@ -150,7 +161,10 @@ class BeatTables:
     activation chunk once per tile row; here each is stored once. Beat ``n``
     is weight row ``weight_index[n]`` (values, meta and the dense/last/
     accumulate flags, which depend on the chunk only) with activation row
-    ``act_index[n]``. :meth:`expand` gives the :class:`Beats` themselves.
+    ``act_index[n]``. Both indices are kept as runs of consecutive rows
+    (``weight_runs``, ``act_runs``: (n, 2) ``(first row, count)``, see
+    :func:`expand_runs`): one run per output tile, however long K is.
+    :meth:`expand` gives the :class:`Beats` themselves.
     """
 
     values: np.ndarray        # (weight rows, rows, 2G) int64
@@ -159,11 +173,21 @@ class BeatTables:
     last: np.ndarray          # (weight rows,) bool
     accumulate: np.ndarray    # (weight rows,) bool
     acts: np.ndarray          # (activation rows, 4G, cols) int64
-    weight_index: np.ndarray  # (n,) int64
-    act_index: np.ndarray     # (n,) int64
+    weight_runs: np.ndarray   # (runs, 2) int64: (first weight row, count)
+    act_runs: np.ndarray      # (runs, 2) int64: (first activation row, count)
 
     def __len__(self):
-        return len(self.weight_index)
+        return int(self.weight_runs[:, 1].sum())
+
+    @property
+    def weight_index(self):
+        """(n,) int64: the weight row of every beat."""
+        return expand_runs(self.weight_runs)
+
+    @property
+    def act_index(self):
+        """(n,) int64: the activation row of every beat."""
+        return expand_runs(self.act_runs)
 
     def weight_rows(self):
         """The weight table as :class:`Beats` (activations zero): one per weight row."""
@@ -175,6 +199,26 @@ class BeatTables:
         w, a = self.weight_index, self.act_index
         return Beats(self.values[w], self.meta[w], self.acts[a], self.dense[w], self.last[w],
                      self.accumulate[w])
+
+    @classmethod
+    def concat(cls, parts):
+        """The beats of ``parts`` (BeatTables of one geometry) back to back, as one table:
+        the tables stacked, each part's runs moved to where its rows now are."""
+        parts = list(parts)
+        if not parts:
+            raise ValueError("parts must hold at least one BeatTables")
+
+        def moved(runs, rows):
+            offsets = np.cumsum([0] + [len(r) for r in rows[:-1]])
+            return np.concatenate([r + np.array([o, 0]) for r, o in zip(runs, offsets,
+                                                                        strict=True)])
+
+        weights = [p.values for p in parts]
+        acts = [p.acts for p in parts]
+        return cls(*(np.concatenate([getattr(p, f) for p in parts])
+                     for f in ("values", "meta", "dense", "last", "accumulate", "acts")),
+                   weight_runs=moved([p.weight_runs for p in parts], weights),
+                   act_runs=moved([p.act_runs for p in parts], acts))
 
 
 @dataclass
@@ -309,14 +353,13 @@ def tile_gemm(geometry, b, *, a=None, values=None, meta=None, dense=False, k_par
     part_accumulate = np.zeros(n_chunks, dtype=bool)
     part_accumulate[bounds[1:-1]] = True
 
-    # Beat (tile row i, tile column j, chunk c) is weight row i*n_chunks + c and
-    # activation row j*n_chunks + c.
-    chunk = np.arange(n_chunks)
-    every = (tm, tn, n_chunks)
-    weight_index = np.broadcast_to((np.arange(tm)[:, None] * n_chunks + chunk)[:, None],
-                                   every).reshape(-1)
-    act_index = np.broadcast_to((np.arange(tn)[:, None] * n_chunks + chunk)[None],
-                                every).reshape(-1)
+    # Output tile (tile row i, tile column j) plays its K chunks in order: weight rows
+    # i*n_chunks .. and activation rows j*n_chunks .., one run of n_chunks each.
+    tile_row, tile_col = (x.reshape(-1) for x in np.meshgrid(np.arange(tm), np.arange(tn),
+                                                               indexing="ij"))
+    chunks = np.full(tm * tn, n_chunks, dtype=np.int64)
+    weight_runs = np.stack([tile_row * n_chunks, chunks], axis=1)
+    act_runs = np.stack([tile_col * n_chunks, chunks], axis=1)
     tables = BeatTables(
         values=np.ascontiguousarray(vals).reshape(tm * n_chunks, g.rows, g.k_dense),
         meta=np.ascontiguousarray(codes).reshape(tm * n_chunks, g.rows, g.groups),
@@ -325,12 +368,11 @@ def tile_gemm(geometry, b, *, a=None, values=None, meta=None, dense=False, k_par
         accumulate=np.tile(part_accumulate, tm),
         acts=np.ascontiguousarray(acts.transpose(1, 0, 2, 3)).reshape(
             tn * n_chunks, g.k_sparse, g.cols),
-        weight_index=weight_index,
-        act_index=act_index,
+        weight_runs=weight_runs,
+        act_runs=act_runs,
     )
     parts = len(bounds) - 1
-    ti, tj = np.meshgrid(np.arange(tm), np.arange(tn), indexing="ij")
-    origin = np.stack([ti.ravel() * g.rows, tj.ravel() * g.cols], axis=1)
+    origin = np.stack([tile_row * g.rows, tile_col * g.cols], axis=1)
     final = np.zeros(parts, dtype=bool)
     final[-1] = True
     return TiledGemm(g, tables, (m, n, k), bool(dense),

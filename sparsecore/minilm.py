@@ -412,6 +412,7 @@ class RtlGemms:
         self.cycles = self.predicted = 0
         self.first_mismatch = None
         self.seconds = 0.0
+        self._engines = {}    # core config -> GemmEngine (built once)
 
     def __call__(self, jobs, tag):
         from sparsecore.sim.gemm import matmul
@@ -430,7 +431,7 @@ class RtlGemms:
         out = [np.zeros((job.a.shape[0], job.b.shape[1]), dtype=np.int64) for job in jobs]
         run, beats = [], 0
         for piece in pieces:
-            n = len(piece[3].beats)
+            n = piece[3].n_beats
             if run and (beats + n > self.max_beats or piece[2] != run[0][2]):
                 self._run(run, out, tag)
                 run, beats = [], 0
@@ -454,40 +455,23 @@ class RtlGemms:
 
     def _run(self, run, out, tag):
         """One simulator run of the pieces in ``run`` (one core configuration), on the fast
-        engine (:mod:`sparsecore.verif.engine`: the beats played in C++, no per-cycle
-        Python)."""
-        import time
-
-        from sparsecore.sim.tiling import Beats, assemble
-        from sparsecore.verif.gemm import (
-            _engine_build,
-            _engine_stream,
-            core_build_name,
-            pack_beat_words,
-            unpack_results,
-        )
+        engine (:class:`sparsecore.verif.gemm.GemmEngine`: the beats played in C++, no
+        per-cycle Python)."""
+        from sparsecore.verif.gemm import GemmEngine
 
         config = run[0][2]
-        built = _engine_build(config, core_build_name(config), False, False, None, "core")
-        beats = Beats.concat([p[3].beats for p in run])
-        weights, acts = pack_beat_words(built.manifest, config, beats)
-        n_results = sum(p[3].n_tiles for p in run)
-        start = time.monotonic()
-        engine_run = _engine_stream(built, {"weights": weights, "activations": acts},
-                                    {"results": n_results}, None, None, tag, False)
-        self.seconds += time.monotonic() - start
-        results = unpack_results(built.manifest, config, engine_run.outputs["results"])
+        if config not in self._engines:
+            self._engines[config] = GemmEngine(config, progress=False)
+        engine = self._engines[config]
+        batch = engine.run([piece[3] for piece in run], label=tag)
+        self.seconds += batch.seconds
         self.runs += 1
-        self.cycles += int(engine_run.cycles)
-        self.predicted += len(beats) + int(built.manifest["latency"])
-        first = 0
-        for index, c0, _, tiled in run:
-            n = len(tiled.final)
-            c = assemble(tiled, results[first:first + n])
-            first += n
+        self.cycles += int(batch.cycles)
+        self.predicted += batch.beats + int(engine.latency)
+        for (index, c0, _, _), c in zip(run, batch.c, strict=True):
             out[index][:, c0:c0 + c.shape[1]] = c
-        self.log(f"RTL {tag}: {len(run)} GEMM pieces, {len(beats)} beats, "
-                 f"{int(engine_run.cycles)} cycles in {time.monotonic() - start:.1f} s")
+        self.log(f"RTL {tag}: {len(run)} GEMM pieces, {batch.beats} beats, "
+                 f"{int(batch.cycles)} cycles in {batch.seconds:.1f} s")
 
 
 # -- cycles and the report ------------------------------------------------------------

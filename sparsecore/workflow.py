@@ -20,10 +20,14 @@
    stamp (:mod:`sparsecore.verif.stamp`). ``sparsecore demo --check`` reruns the
    deterministic parts and compares (:mod:`sparsecore.demo_check`).
 
-Run: ``sparsecore demo [--out docs] [--seeds 5] [--quick] [--check [--full]]``.
+Run: ``sparsecore demo [--out docs] [--seeds 5] [--jobs N] [--quick] [--check [--full]]``.
+The seeds train in parallel processes, the layer designs build in parallel and each
+variation of the cross-kernel runs trains its two schemes side by side (``--jobs``,
+default the number of CPUs); no number depends on it.
 """
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -137,25 +141,69 @@ def _mean_sd(values):
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
-def train_seeds(data, seeds, epochs, log):
-    """Per seed: {name: (recipe, layers, float test accuracy, integer test accuracy|None)}."""
+def _train_seed(data, seed, epochs):
+    """One seed's variants (see :func:`train_seeds`); a process pool's task."""
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
     x_train, y_train, x_test, y_test = data
-    runs = []
-    for seed in seeds:
-        start = time.monotonic()
+    start = time.monotonic()
+    with threadpool_limits(1):  # one BLAS thread: the same sums, the same weights, anywhere
         trained = train_all(x_train, y_train, x_test, y_test, np.random.default_rng(seed),
                             epochs=epochs)
-        out = {}
-        for name, (recipe, layers, acc) in trained.items():
-            int_acc = None
-            if recipe.quantized:
-                net = integer_network(recipe, layers, x_train)
-                trace = run_network(net, net.input_codes(x_test))
-                int_acc = float((predict(trace[-1][1]) == y_test).mean())
-            out[name] = (recipe, layers, acc, int_acc)
-        runs.append(out)
-        log(f"  seed {seed}: trained {len(out)} variants in {time.monotonic() - start:.1f} s")
+    out = {}
+    for name, (recipe, layers, acc) in trained.items():
+        int_acc = None
+        if recipe.quantized:
+            net = integer_network(recipe, layers, x_train)
+            trace = run_network(net, net.input_codes(x_test))
+            int_acc = float((predict(trace[-1][1]) == y_test).mean())
+        out[name] = (recipe, layers, acc, int_acc)
+    return out, time.monotonic() - start
+
+
+def train_seeds(data, seeds, epochs, log, jobs=1):
+    """Per seed: {name: (recipe, layers, float test accuracy, integer test accuracy|None)}.
+
+    ``jobs`` > 1 trains that many seeds at once, in fresh processes: each seed's
+    numbers do not depend on where it runs (``sim/reproducible.py``)."""
+    seeds = list(seeds)
+    if jobs <= 1 or len(seeds) == 1:
+        done = (_train_seed(data, seed, epochs) for seed in seeds)
+        runs = []
+        for seed, (out, seconds) in zip(seeds, done, strict=True):
+            log(f"  seed {seed}: trained {len(out)} variants in {seconds:.1f} s")
+            runs.append(out)
+        return runs
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # no forked BLAS threads
+    with ProcessPoolExecutor(max_workers=min(jobs, len(seeds)), mp_context=context) as pool:
+        futures = [pool.submit(_train_seed, data, seed, epochs) for seed in seeds]
+        runs = []
+        for seed, future in zip(seeds, futures, strict=True):
+            out, seconds = future.result()
+            log(f"  seed {seed}: trained {len(out)} variants in {seconds:.1f} s")
+            runs.append(out)
     return runs
+
+
+def prebuild_layers(networks, jobs, log):
+    """Build the engine model of every distinct layer design of ``networks`` (Verilator
+    compiles are most of the RTL part's time), ``jobs`` at a time; cached builds are
+    found at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sparsecore.verif.engine import build_engine
+
+    configs = list(dict.fromkeys(layer_config(core_for(net), net, layer)
+                                 for net in networks for layer in net.layers))
+    log(f"building {len(configs)} layer designs for the engine, {jobs} at a time "
+        "(once per configuration, then cached)")
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for built in pool.map(build_engine, configs):
+            if built.rebuilt:
+                log(f"  built {built.name} in {built.build_seconds:.1f} s")
 
 
 def evaluate_targets(rows):
@@ -409,9 +457,12 @@ def write_markdown(path, info):
         "## Run times",
         "",
         f"- Training, {info['seeds']} seeds x {len(rows)} variants: "
-        f"{info['times']['training']:.1f} s (numpy, one BLAS thread), about "
-        f"{info['times']['training'] / info['seeds']:.0f} s per seed for all variants.",
-        f"- RTL runs (builds included): {info['times']['rtl']:.1f} s; "
+        f"{info['times']['training']:.1f} s wall clock (numpy, one BLAS thread per "
+        f"process, {min(info['jobs'], info['seeds'])} seeds at a time), about "
+        f"{info['times']['training'] * min(info['jobs'], info['seeds']) / info['seeds']:.0f}"
+        " s per seed for all variants.",
+        f"- RTL runs (builds included, {info['jobs']} at a time): "
+        f"{info['times']['rtl']:.1f} s; "
         f"whole demo {info['times']['total']:.1f} s (wall clock, on a machine shared with "
         "other jobs).",
         "",
@@ -531,6 +582,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 1 seed, 3 epochs, 24 test images on the RTL")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+                        help="processes/builds at once (default: the number of CPUs)")
     parser.add_argument("--no-kernels", action="store_true",
                         help="skip the short training runs under other BLAS/numpy kernels")
     args = parser.parse_args(argv)
@@ -538,6 +591,8 @@ def main(argv=None):
         args.seeds, args.epochs = 1, 3
     if args.seeds < 1:
         parser.error("--seeds must be at least 1")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
 
     out_dir = Path(args.out)
     # every output checked before the training (SPEC §5); each written whole or not at all
@@ -558,10 +613,10 @@ def main(argv=None):
     if args.quick:
         x_test, y_test = x_test[:24], y_test[:24]
         data = (x_train, y_train, x_test, y_test)
-    log(f"training {len(RECIPES)} variants x {args.seeds} seeds ({args.epochs} epochs)")
+    log(f"training {len(RECIPES)} variants x {args.seeds} seeds ({args.epochs} epochs, "
+        f"{min(args.jobs, args.seeds)} at a time)")
     start = time.monotonic()
-    with threadpool_limits(1):  # one BLAS thread: the same sums, the same weights, anywhere
-        runs = train_seeds(data, range(args.seeds), args.epochs, log)
+    runs = train_seeds(data, range(args.seeds), args.epochs, log, jobs=args.jobs)
     training_seconds = time.monotonic() - start
 
     rows = {}
@@ -569,6 +624,8 @@ def main(argv=None):
     start = time.monotonic()
     latency = None
     networks, predictions = {}, {}
+    prebuild_layers([integer_network(recipe, first[recipe.name][1], x_train)
+                     for recipe in RECIPES if recipe.quantized], args.jobs, log)
     for recipe in RECIPES:
         _, layers, float_acc, int_acc = first[recipe.name]
         per_seed = [run[recipe.name][3 if recipe.quantized else 2] for run in runs]
@@ -609,7 +666,7 @@ def main(argv=None):
     if not args.no_kernels:
         log("the short training under other BLAS kernels, numpy SIMD targets and threads")
         start = time.monotonic()
-        kernels = cross_kernel_runs(SHORT_SEED, images=len(y_test), log=log)
+        kernels = cross_kernel_runs(SHORT_SEED, images=len(y_test), log=log, jobs=args.jobs)
         kernels["seconds"] = time.monotonic() - start
 
     targets = evaluate_targets(rows)
@@ -620,7 +677,7 @@ def main(argv=None):
                                   "one BLAS thread (threadpoolctl); float64 with exact "
                                   "integer matrix sums (sparsecore.sim.reproducible)",
                       "data split": "stratified, permutation seed 0"}),
-        "seeds": args.seeds, "epochs": args.epochs,
+        "seeds": args.seeds, "epochs": args.epochs, "jobs": args.jobs,
         "train_images": int(len(y_train)), "test_images": int(len(y_test)),
         "core": CORE_GEOMETRY, "latency": latency,
         "rows": rows, "targets": targets,

@@ -180,10 +180,10 @@ def _child(argv):
     print(json.dumps(record))
 
 
-def cross_kernel_runs(seed, epochs=KERNEL_EPOCHS, images=None, log=print):
+def cross_kernel_runs(seed, epochs=KERNEL_EPOCHS, images=None, log=print, jobs=2):
     """Train every variant briefly under each variation of :func:`_variations`, with the
     reproducible operations and with plain BLAS/libm ones; compare each with the
-    defaults' run of the same scheme.
+    defaults' run of the same scheme. ``jobs``: training processes at once.
 
     Returns ``{"epochs", "seed", "schemes", "runs": [{label, kernel, simd, scheme:
     {identical, variants, max_accuracy_points, max_rel_weight_diff_fp32,
@@ -206,16 +206,25 @@ def cross_kernel_runs(seed, epochs=KERNEL_EPOCHS, images=None, log=print):
                    if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
             env.update(env_changes)
             run = {"label": label, "env": env_changes, "threads": threads}
-            for scheme in _SCHEMES:
-                path = Path(tmp) / f"{len(out['runs'])}_{scheme}.npz"
-                proc = subprocess.run(
+            # the schemes of one variation train side by side (one CPU each when jobs > 1):
+            # the same conditions for both, so their time ratio is the cost of exactness
+            paths = {scheme: Path(tmp) / f"{len(out['runs'])}_{scheme}.npz"
+                     for scheme in _SCHEMES}
+
+            def start(scheme, env=env, threads=threads, paths=paths):
+                return subprocess.Popen(
                     [sys.executable, "-m", "sparsecore.workflow_check", scheme, str(seed),
-                     str(epochs), str(images), str(path), str(threads)],
-                    env=env, capture_output=True, text=True, check=False)
+                     str(epochs), str(images), str(paths[scheme]), str(threads)],
+                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+            procs = {scheme: start(scheme) for scheme in _SCHEMES} if jobs > 1 else {}
+            for scheme in _SCHEMES:
+                proc = procs.get(scheme) or start(scheme)
+                stdout, stderr = proc.communicate()
                 if proc.returncode != 0:
-                    raise RuntimeError(f"training under {label} failed:\n{proc.stderr}")
-                record = json.loads(proc.stdout)
-                with np.load(path) as npz:
+                    raise RuntimeError(f"training under {label} failed:\n{stderr}")
+                record = json.loads(stdout)
+                with np.load(paths[scheme]) as npz:
                     record["weights"] = dict(npz.items())
                 run["kernel"], run["simd"] = record["kernel"], record["simd"]
                 if scheme not in base:

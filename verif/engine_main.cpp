@@ -5,11 +5,17 @@
 // manifest, binds each stream's ports (ENGINE_IN/ENGINE_OUT tables). A job file
 // (text, one directive a line) says what to do:
 //
-//   in  NAME WIDTH BEATS FILE [INDEX_FILE N]  play BEATS beats of WIDTH bits from FILE
+//   in  NAME WIDTH BEATS FILE [ORDER]         play BEATS beats of WIDTH bits from FILE
 //                                             (little-endian 32-bit words, ceil(WIDTH/32)
-//                                             a beat), or the N beats named by the
-//                                             uint32 indices in INDEX_FILE
+//                                             a beat) in order, or in the ORDER:
+//       index INDEX_FILE N                    the N table rows the uint32 indices name
+//       runs RUNS_FILE N                      N runs, uint32 pairs (first, count): rows
+//                                             first .. first + count - 1, run after run
 //   out NAME WIDTH BEATS FILE                 capture BEATS beats into FILE (same words)
+//   before NAME                               play input stream NAME in full first, at
+//                                             full rate, while the others wait (a code
+//                                             table loaded before the job); its cycles
+//                                             are not counted
 //   stall NAME THRESHOLD STATE                seeded stalls of one stream (below)
 //   limit CYCLES                              give up after this many cycles
 //   reset CYCLES                              cycles with rst high first (default 2)
@@ -100,13 +106,29 @@ struct Stall {          // splitmix64; see the header comment
 struct InStream {
     Port port;
     std::vector<uint32_t> table;     // beats, words_of(width) words each
-    std::vector<uint32_t> index;     // beat order (empty: the table in order)
+    std::vector<uint32_t> index;     // beat order (empty: the table in order) ...
+    std::vector<uint32_t> runs;      // ... or runs of rows: (first, count) pairs
     uint64_t beats = 0;              // to play
     uint64_t sent = 0;
     bool offered = false;
+    bool before = false;             // played in full before the job (see `before`)
     Stall stall;
-    const uint32_t* beat(uint64_t i) const {
-        uint64_t row = index.empty() ? i : index[i];
+    size_t next_run = 0;             // the runs' cursor
+    uint64_t run_row = 0, run_left = 0;
+    // The beat to offer after `sent` beats were taken (called once per beat, in order).
+    const uint32_t* next_beat() {
+        uint64_t row = sent;
+        if (!runs.empty()) {
+            while (run_left == 0) {  // the job's check: the runs hold `beats` rows in all
+                run_row = runs[2 * next_run];
+                run_left = runs[2 * next_run + 1];
+                next_run++;
+            }
+            row = run_row++;
+            run_left--;
+        } else if (!index.empty()) {
+            row = index[sent];
+        }
         return table.data() + row * words_of(port.width);
     }
 };
@@ -175,15 +197,33 @@ Job read_job(const char* path, const Port* ins, const Port* outs) {
                 InStream s{*port};
                 s.table = read_words(file, beats * words_of(width));
                 s.beats = beats;
-                std::string index_file;
+                std::string order, order_file;
                 uint64_t n = 0;
-                if (words >> index_file >> n) {
-                    s.index = read_words(index_file, n);
-                    for (uint32_t i : s.index)
-                        if (i >= beats) fail(2, "index " + std::to_string(i) + " in " +
-                                                    index_file + " is past the table's " +
-                                                    std::to_string(beats) + " beats");
-                    s.beats = n;
+                if (words >> order) {
+                    words >> order_file >> n;
+                    if (words.fail()) fail(2, "bad job line: " + line);
+                    if (order == "index") {
+                        s.index = read_words(order_file, n);
+                        for (uint32_t i : s.index)
+                            if (i >= beats) fail(2, "index " + std::to_string(i) + " in " +
+                                                        order_file + " is past the table's " +
+                                                        std::to_string(beats) + " beats");
+                        s.beats = n;
+                    } else if (order == "runs") {
+                        s.runs = read_words(order_file, 2 * n);
+                        s.beats = 0;
+                        for (uint64_t r = 0; r < n; r++) {
+                            uint64_t first = s.runs[2 * r], count = s.runs[2 * r + 1];
+                            if (first + count > beats)
+                                fail(2, "run " + std::to_string(r) + " in " + order_file +
+                                            " goes past the table's " + std::to_string(beats) +
+                                            " beats");
+                            s.beats += count;
+                        }
+                        if (s.beats == 0) s.runs.clear();
+                    } else {
+                        fail(2, "unknown beat order " + order + " (index or runs)");
+                    }
                 }
                 job.ins.push_back(std::move(s));
             } else {
@@ -204,6 +244,12 @@ Job read_job(const char* path, const Port* ins, const Port* outs) {
             if (!stall) fail(2, "stall for stream " + name + ", which the job does not play");
             stall->threshold = threshold;
             stall->state = state;
+        } else if (key == "before") {
+            words >> name;
+            InStream* stream = nullptr;
+            for (auto& s : job.ins) if (name == s.port.name) stream = &s;
+            if (!stream) fail(2, "before: the job plays no input stream " + name);
+            stream->before = true;
         } else if (key == "limit") words >> job.limit;
         else if (key == "reset") words >> job.reset;
         else if (key == "tail") words >> job.tail;
@@ -293,6 +339,45 @@ int main(int argc, char** argv) {
     for (uint64_t c = 0; c < job.reset; c++) tick();
     top->ENGINE_RST = 0;
 
+    // The `before` streams, in full and at full rate, the others idle and every output
+    // ready; the job's cycles start after the edge that takes their last beat.
+    std::vector<char> before_fire(job.ins.size());
+    for (uint64_t loaded = 0;; loaded++) {
+        bool pending = false;
+        for (auto& s : job.ins) {
+            if (s.before && !s.offered && s.sent < s.beats) {
+                put_payload(s.port, s.next_beat());
+                *s.port.valid = 1;
+                s.offered = true;
+            }
+            pending |= s.before && s.offered;
+        }
+        if (!pending) break;
+        if (job.limit && loaded >= job.limit)
+            fail(3, "the design did not take the streams played before the job within the "
+                    "limit of " + std::to_string(job.limit) + " cycles");
+        top->ENGINE_CLK = 0;
+        top->eval();
+        dump(time);
+        for (size_t i = 0; i < job.ins.size(); i++)
+            before_fire[i] = job.ins[i].before && job.ins[i].offered && *job.ins[i].port.ready;
+        for (auto& s : job.outs)
+            if (*s.port.valid)
+                fail(4, std::string("output stream ") + s.port.name + " gave a beat before "
+                        "the job started");
+        top->ENGINE_CLK = 1;
+        top->eval();
+        dump(time + 5);
+        time += 10;
+        for (size_t i = 0; i < job.ins.size(); i++) {
+            if (before_fire[i]) {
+                job.ins[i].sent++;
+                job.ins[i].offered = false;
+                *job.ins[i].port.valid = 0;
+            }
+        }
+    }
+
     uint64_t expected = 0, taken = 0;
     for (auto& s : job.outs) expected += s.beats;
     uint64_t cycles = 0, next_note = job.progress;
@@ -307,7 +392,7 @@ int main(int argc, char** argv) {
         for (auto& s : job.ins) {
             bool stall = s.stall.threshold && s.stall.next();
             if (!s.offered && s.sent < s.beats && !stall) {
-                put_payload(s.port, s.beat(s.sent));
+                put_payload(s.port, s.next_beat());
                 *s.port.valid = 1;
                 s.offered = true;
             }

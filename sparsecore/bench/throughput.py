@@ -78,73 +78,96 @@ def sweep(config_name="default", shapes=SHAPES, ks=K_SWEEP, root=None, log=print
 ENGINE_GEMM = (128, 128, 8192)   # M, N, K: 1,048,580 sparse cycles on the default core
 CLI_GEMM = (256, 256, 8192)      # about 4.2 million sparse cycles: the `sparsecore gemm` target
 COCOTB_GEMM = (64, 64, 1024)     # the per-cycle cocotb runner, for comparison (32k cycles)
+# Timed runs of each kind, interleaved with their reference (engine, raw loop, engine, raw
+# loop, ...); the best (shortest) of each is reported, so a burst of load from other jobs
+# on the machine slows one run, not the figure. About 2 minutes on 2 idle cores.
+REPEATS = {"engine": 5, "cli": 5, "cocotb": 3}
 
 
 def sim_speed(config_name="default", engine_shape=ENGINE_GEMM, cli_shape=CLI_GEMM,
-              cocotb_shape=COCOTB_GEMM, root=None, log=print):
-    """Simulation speed, one run: the engine end to end against the raw C++ loop on the same
+              cocotb_shape=COCOTB_GEMM, repeats=REPEATS, root=None, log=print):
+    """Simulation speed: the engine end to end against the raw C++ loop on the same
     Verilated model, ``sparsecore gemm`` as a command against the raw loop's time for as
     many cycles, and the per-cycle cocotb runner against its bare clock loop.
 
-    Engine end to end: from the packed job (tables and indices) to C in numpy
+    Engine end to end: from the tiled GEMM (its tables packed) to C in numpy
     (:attr:`sparsecore.verif.gemm.GemmResult.job_seconds`). The engine build is made (or
-    found cached) first and counted on its own. Every C is checked against the model.
+    found cached) first and counted on its own. Each measured run and its reference run
+    alternate ``repeats[kind]`` times (engine, raw, engine, raw, ...); every figure is
+    the best (shortest time) of its runs, and every run's time is kept (``runs``). Every
+    C is checked against the model.
     """
     from sparsecore.verif.engine import build_engine, raw_loop
     from sparsecore.verif.gemm import core_build_name, run_gemm
 
+    repeats = {**REPEATS, **repeats}
     config = PRESETS[config_name]
     built = build_engine(config, core_build_name(config), root=root)
-    out = {"config": config_name,
+    out = {"config": config_name, "repeats": repeats,
            "build": {"seconds": built.build_seconds, "rebuilt": built.rebuilt}}
     log(f"  engine build: {built.build_seconds:.1f} s ({'built' if built.rebuilt else 'cached'})")
 
     m, n, k = engine_shape
     a, b = random_operands(config, m, n, k, SEED)
-    result = run_gemm(config, a=a, b=b, progress=False, root=root)
-    _check(result, a, b, config, engine_shape)
-    raw_cycles, raw_seconds = raw_loop(built, result.cycles)
-    engine_rate = result.cycles / result.job_seconds
-    raw_rate = raw_cycles / raw_seconds
+    expected = matmul(a, b, acc_bits=config.acc_bits)
+    engine_runs, raw_runs = [], []
+    for _ in range(repeats["engine"]):
+        result = run_gemm(config, a=a, b=b, progress=False, root=root)
+        _check(result, expected, engine_shape)
+        raw_cycles, raw_seconds = raw_loop(built, result.cycles)
+        engine_runs.append((result.job_seconds, result.seconds))
+        raw_runs.append(raw_seconds)
+    end_to_end, sim = min(r[0] for r in engine_runs), min(r[1] for r in engine_runs)
+    engine_rate, raw_rate = result.cycles / end_to_end, raw_cycles / min(raw_runs)
     out["engine"] = {"m": m, "n": n, "k": k, "mode": result.mode, "cycles": result.cycles,
-                     "end_to_end_seconds": result.job_seconds,
-                     "sim_seconds": result.seconds, "cycles_per_second": engine_rate,
-                     "sim_cycles_per_second": result.cycles / result.seconds}
-    out["raw_loop"] = {"cycles": raw_cycles, "seconds": raw_seconds,
-                       "cycles_per_second": raw_rate}
+                     "end_to_end_seconds": end_to_end, "sim_seconds": sim,
+                     "cycles_per_second": engine_rate,
+                     "sim_cycles_per_second": result.cycles / sim,
+                     "runs": [{"end_to_end_seconds": e, "sim_seconds": s}
+                              for e, s in engine_runs]}
+    out["raw_loop"] = {"cycles": raw_cycles, "seconds": min(raw_runs),
+                       "cycles_per_second": raw_rate, "runs": raw_runs}
     out["ratio"] = engine_rate / raw_rate
     log(f"  engine {m}x{n}x{k}: {result.cycles} cycles, {engine_rate:,.0f} cycles/s end to "
-        f"end; raw loop {raw_rate:,.0f} cycles/s; ratio {out['ratio']:.2f}")
+        f"end; raw loop {raw_rate:,.0f} cycles/s; ratio {out['ratio']:.2f} (best of "
+        f"{repeats['engine']} each)")
 
-    out["cli"] = _cli_gemm(config_name, config, cli_shape, built, root)
+    out["cli"] = _cli_gemm(config_name, config, cli_shape, built, root, repeats["cli"])
     log(f"  sparsecore gemm {'x'.join(map(str, cli_shape))}: {out['cli']['seconds']:.1f} s "
         f"for {out['cli']['cycles']} cycles; raw loop {out['cli']['raw_seconds']:.1f} s; "
-        f"ratio {out['cli']['ratio']:.2f}")
+        f"ratio {out['cli']['ratio']:.2f} (best of {repeats['cli']} each)")
 
     m, n, k = cocotb_shape
     a, b = random_operands(config, m, n, k, SEED)
+    expected = matmul(a, b, acc_bits=config.acc_bits)
     probe = run_gemm(config, a=a, b=b, progress=False, root=root)   # sizes the bare loop
-    slow = run_gemm(config, a=a, b=b, progress=False, root=root, runner="cocotb",
-                    bare_cycles=probe.cycles)
-    _check(slow, a, b, config, cocotb_shape)
+    runs = []
+    for _ in range(repeats["cocotb"]):
+        slow = run_gemm(config, a=a, b=b, progress=False, root=root, runner="cocotb",
+                        bare_cycles=probe.cycles)
+        _check(slow, expected, cocotb_shape)
+        runs.append((slow.cycles_per_second, slow.bare_cycles_per_second))
+    runner_rate, bare_rate = max(r[0] for r in runs), max(r[1] for r in runs)
     out["cocotb"] = {"m": m, "n": n, "k": k, "cycles": slow.cycles,
-                     "runner_cycles_per_second": slow.cycles_per_second,
-                     "bare_cycles_per_second": slow.bare_cycles_per_second,
-                     "ratio": slow.cycles_per_second / slow.bare_cycles_per_second}
-    log(f"  cocotb runner {m}x{n}x{k}: {slow.cycles_per_second:,.0f} cycles/s, bare clock "
-        f"loop {slow.bare_cycles_per_second:,.0f}")
+                     "runner_cycles_per_second": runner_rate,
+                     "bare_cycles_per_second": bare_rate, "ratio": runner_rate / bare_rate,
+                     "runs": [{"runner_cycles_per_second": r, "bare_cycles_per_second": b}
+                              for r, b in runs]}
+    log(f"  cocotb runner {m}x{n}x{k}: {runner_rate:,.0f} cycles/s, bare clock loop "
+        f"{bare_rate:,.0f} (best of {repeats['cocotb']} each)")
     return out
 
 
-def _check(result, a, b, config, shape):
-    mismatch = result.describe_mismatch(matmul(a, b, acc_bits=config.acc_bits))
+def _check(result, expected, shape):
+    mismatch = result.describe_mismatch(expected)
     if mismatch:
         raise AssertionError(f"{'x'.join(map(str, shape))}: {mismatch}")
 
 
-def _cli_gemm(config_name, config, shape, built, root):
+def _cli_gemm(config_name, config, shape, built, root, repeats):
     """``sparsecore gemm`` as a user runs it (a new process, build cached): wall time, and
-    the raw loop's time for the same number of cycles on the same build."""
+    the raw loop's time for the same number of cycles on the same build, alternating
+    ``repeats`` times; the best of each."""
     import os
     import subprocess
     import sys
@@ -156,6 +179,8 @@ def _cli_gemm(config_name, config, shape, built, root):
 
     m, n, k = shape
     a, b = random_operands(config, m, n, k, SEED)
+    expected = matmul(a, b, acc_bits=config.acc_bits)
+    runs, raw_runs = [], []
     with tempfile.TemporaryDirectory(prefix="sparsecore-bench-") as tmp:
         tmp = Path(tmp)
         np.save(tmp / "A.npy", a.astype(np.int8))
@@ -163,19 +188,24 @@ def _cli_gemm(config_name, config, shape, built, root):
         env = dict(os.environ)
         if root is not None:
             env["SPARSECORE_BUILD_DIR"] = str(root)
-        command = [sys.executable, "-m", "sparsecore", "gemm", "--a", str(tmp / "A.npy"),
-                   "--b", str(tmp / "B.npy"), "--weights", config.weights, "--acts",
-                   config.acts, "--config", config_name, "--out", str(tmp / "C.npy")]
-        start = time.perf_counter()
-        proc = subprocess.run(command, capture_output=True, text=True, env=env)
-        seconds = time.perf_counter() - start
-        if proc.returncode:
-            raise RuntimeError(f"sparsecore gemm failed ({proc.returncode}): {proc.stderr}")
-        words = dict(w.split("=", 1) for w in proc.stdout.split())
-        cycles = int(words["cycles"])
-        c = np.load(tmp / "C.npy")
-    if not np.array_equal(c, matmul(a, b, acc_bits=config.acc_bits)):
-        raise AssertionError(f"sparsecore gemm {m}x{n}x{k}: C differs from the model")
-    raw_cycles, raw_seconds = raw_loop(built, cycles)
-    return {"m": m, "n": n, "k": k, "cycles": cycles, "seconds": seconds,
-            "raw_seconds": raw_seconds, "ratio": seconds / raw_seconds}
+        for run in range(repeats):
+            c_path = tmp / f"C{run}.npy"
+            command = [sys.executable, "-m", "sparsecore", "gemm", "--a", str(tmp / "A.npy"),
+                       "--b", str(tmp / "B.npy"), "--weights", config.weights, "--acts",
+                       config.acts, "--config", config_name, "--out", str(c_path)]
+            start = time.perf_counter()
+            proc = subprocess.run(command, capture_output=True, text=True, env=env)
+            runs.append(time.perf_counter() - start)
+            if proc.returncode:
+                raise RuntimeError(f"sparsecore gemm failed ({proc.returncode}): "
+                                   f"{proc.stderr}")
+            words = dict(w.split("=", 1) for w in proc.stdout.split())
+            cycles = int(words["cycles"])
+            if not np.array_equal(np.load(c_path), expected):
+                raise AssertionError(f"sparsecore gemm {m}x{n}x{k}: C differs from the model")
+            c_path.unlink()
+            raw_cycles, raw_seconds = raw_loop(built, cycles)
+            raw_runs.append(raw_seconds)
+    return {"m": m, "n": n, "k": k, "cycles": cycles, "seconds": min(runs),
+            "raw_seconds": min(raw_runs), "ratio": min(runs) / min(raw_runs),
+            "runs": runs, "raw_runs": raw_runs}

@@ -106,3 +106,21 @@ def test_evaluate_targets():
     assert not targets["ternary_apprentice"][0]  # better once, worse on the mean
     assert not targets["sparse_cycles"][0]  # the worst ratio counts: 0.56
     assert "a_2to4 0.540" in targets["sparse_cycles"][1]
+
+
+def test_seeds_trained_in_parallel_equal_serial():
+    """`make demo` trains seeds in a process pool: each seed's weights must be the ones a
+    serial run gives (the reproducible products make them independent of the process)."""
+    from sparsecore.nn import load_digits_split
+    from sparsecore.workflow import train_seeds
+    from sparsecore.workflow_check import weights_digest
+
+    x_train, y_train, x_test, y_test = load_digits_split()
+    data = (x_train[:300], y_train[:300], x_test[:50], y_test[:50])
+    digests = []
+    for jobs in (1, 2):
+        runs = train_seeds(data, [0, 1], 1, log=lambda _: None, jobs=jobs)
+        digests.append([{name: weights_digest(entry[1]) for name, entry in run.items()}
+                        for run in runs])
+    assert digests[0] == digests[1]
+    assert digests[0][0] != digests[0][1]  # the two seeds differ: not one run twice

@@ -5,8 +5,10 @@ import pytest
 
 from sparsecore.sim.tiling import (
     Beats,
+    BeatTables,
     Geometry,
     assemble,
+    expand_runs,
     expected_results,
     explain_mismatch,
     tile_gemm,
@@ -50,6 +52,47 @@ def test_round_trip_equals_plain_matmul(dense, shape, k_parts):
         assert not beats.acts[:, 4:].any()       # dense beats use rows 0..2G-1 only
     # accumulate only on parts after the first of an output tile
     assert beats.accumulate.sum() == tiles * (min(k_parts, chunks) - 1)
+
+
+def test_expand_runs():
+    np.testing.assert_array_equal(expand_runs([[5, 3], [0, 0], [2, 2], [5, 1]]),
+                                  [5, 6, 7, 2, 3, 5])
+    assert expand_runs(np.zeros((0, 2), np.int64)).shape == (0,)
+    with pytest.raises(ValueError, match="counts must be >= 0, not -1"):
+        expand_runs([[0, -1]])
+
+
+def test_beat_order_is_one_run_per_output_tile():
+    """Beat (tile row i, tile column j, chunk c) is weight row i*chunks + c and activation
+    row j*chunks + c, output tiles row-major: the runs spell out exactly that order."""
+    geometry = Geometry(rows=2, cols=3, groups=1)
+    m, k, n = 5, 13, 7                        # 3 x 3 output tiles, 4 sparse chunks each
+    tiled = tile_gemm(geometry, np.ones((k, n), np.int64), a=np.zeros((m, k), np.int64),
+                      k_parts=2)
+    tables = tiled.tables
+    assert len(tables.weight_runs) == len(tables.act_runs) == 9
+    want_w = [i * 4 + c for i in range(3) for j in range(3) for c in range(4)]
+    want_a = [j * 4 + c for i in range(3) for j in range(3) for c in range(4)]
+    np.testing.assert_array_equal(tables.weight_index, want_w)
+    np.testing.assert_array_equal(tables.act_index, want_a)
+    assert len(tables) == tiled.n_beats == 36
+
+
+def test_concatenated_tables_play_the_beats_back_to_back():
+    rng = np.random.default_rng(8)
+    geometry = Geometry(rows=2, cols=3, groups=1)
+    parts = [tile_gemm(geometry, rng.integers(-9, 9, size=(k, n)),
+                       a=_two_to_four(rng, m, k, -9, 9), dense=dense, k_parts=parts)
+             for m, k, n, dense, parts in ((3, 9, 4, False, 1), (2, 5, 7, True, 2),
+                                           (4, 16, 3, False, 3))]
+    joined = BeatTables.concat([p.tables for p in parts])
+    beats = joined.expand()
+    want = Beats.concat([p.beats for p in parts])
+    assert len(joined) == len(beats) == sum(p.n_beats for p in parts)
+    for name in ("values", "meta", "acts", "dense", "last", "accumulate"):
+        np.testing.assert_array_equal(getattr(beats, name), getattr(want, name))
+    with pytest.raises(ValueError, match="at least one"):
+        BeatTables.concat([])
 
 
 def test_partial_results_of_k_parts_are_prefix_sums():

@@ -32,13 +32,23 @@ from sparsecore.verif.engine import (
     run_job,
     verilated_name,
 )
-from sparsecore.verif.gemm import core_build_name, pack_beat_words, run_gemm, run_layer
+from sparsecore.verif.gemm import (
+    GemmEngine,
+    core_build_name,
+    pack_beat_words,
+    pack_table_words,
+    run_gemm,
+    run_layer,
+)
 
 SEED = 20261130
 TINY = preset("tiny")
 # The layer testbench's design (verif/layer/test_layer.py): its cocotb build is shared.
 LAYER = LayerConfig(rows=2, cols=3, groups=1, weights="int4", acts="uint4", acc_bits=16,
                     out="int8", mult_bits=10, shift_bits=5)
+# A layer with a code table after its output stage (verif/layer/test_layer_table.py's).
+TABLE_LAYER = LayerConfig(rows=2, cols=2, groups=1, weights="ternary", acts="int8",
+                          out="int8", table="int8")
 
 
 def plain_product(a, b):
@@ -51,7 +61,7 @@ def plain_product(a, b):
 @given(st.data())
 def test_pack_fields32_matches_pack_rows(data):
     """Word w of a row holds bits [32w, 32w+32) of the pack_rows integer (SPEC §4)."""
-    bits = data.draw(st.sampled_from([1, 2, 4, 8, 13, 32, 33]))
+    bits = data.draw(st.sampled_from([1, 2, 4, 8, 13, 16, 32, 33]))
     count = data.draw(st.integers(1, 9))
     offset = data.draw(st.integers(0, 40))
     n = data.draw(st.integers(0, 5))
@@ -66,6 +76,23 @@ def test_pack_fields32_matches_pack_rows(data):
         as_int = sum(int(w) << (32 * i) for i, w in enumerate(row))
         assert as_int == value << offset
     np.testing.assert_array_equal(unpack_field32(words, offset, count, bits), codes)
+
+
+def test_pack_fields32_byte_fields_next_to_bit_fields():
+    """Whole-byte fields on byte boundaries (copied as bytes) beside fields of any width
+    in one payload: each row's words hold, as Python integers say, element i of a field
+    at bits [offset + i*bits, offset + (i+1)*bits)."""
+    rng = np.random.default_rng(SEED + 4)
+    n = 7
+    layout = [(0, 3, 8), (24, 2, 16), (56, 5, 4), (76, 1, 1), (80, 2, 32), (144, 3, 13),
+              (184, 1, 64), (248, 2, 8)]
+    fields = [(offset, rng.integers(0, 1 << min(bits, 63), size=(n, count),
+                                    dtype=np.uint64) | np.uint64(1 << (bits - 1)), bits)
+              for offset, count, bits in layout]            # top bit set: no bit lost
+    words = pack_fields32(n, 270, fields)
+    want = [sum(int(code) << (offset + i * bits) for offset, codes, bits in fields
+                for i, code in enumerate(codes[r])) for r in range(n)]
+    assert [sum(int(w) << (32 * i) for i, w in enumerate(row)) for row in words] == want
 
 
 def test_stalls_are_splitmix64():
@@ -155,6 +182,52 @@ def test_engine_matches_cocotb_layer(dense, stalls):
     assert runs["engine"].cycles == runs["cocotb"].cycles
 
 
+@pytest.mark.parametrize("dense, stalls", [(False, StallPattern(0.3, 0.3, seed=22)),
+                                           (True, None)])
+def test_engine_matches_cocotb_layer_with_code_table(dense, stalls):
+    """The code table is written in full before the job (not counted in its cycles), on
+    both runners; the codes are the table's entries of numpy_layer's codes."""
+    from sparsecore.sim.code_table import function_table, lookup
+
+    rng = np.random.default_rng(SEED + 6)
+    m, k, n = 5, 14, 3
+    a = rng.integers(-1, 2, size=(m, k))
+    a = a if dense else prune_2to4(a)
+    b = rng.integers(-128, 128, size=(k, n))
+    mult = rng.integers(1 << 12, 1 << 14, size=m)
+    shift = rng.integers(15, 18, size=m)
+    bias = rng.integers(-50, 50, size=m)
+    table = function_table("tanh", 1 / 16, 1 / 127)
+    runs = {runner: run_layer(TABLE_LAYER, a, b, mult, shift, bias, False, dense=dense,
+                              table=table, progress=False, runner=runner, stalls=stalls)
+            for runner in ("engine", "cocotb")}
+    layer = IntegerLayer(a, not dense, mult, shift, bias, False, TABLE_LAYER.out)
+    _, codes = numpy_layer(layer, b, TABLE_LAYER.acc_bits, TABLE_LAYER.mult_bits,
+                           TABLE_LAYER.shift_bits, dense=dense)
+    np.testing.assert_array_equal(runs["engine"].out, lookup(codes, table, "int8", "int8"))
+    np.testing.assert_array_equal(runs["engine"].out, runs["cocotb"].out)
+    assert runs["engine"].cycles == runs["cocotb"].cycles
+    if stalls is None:   # the table's 256 writes are not in the job's cycles
+        latency = runs["engine"].latency
+        beats = runs["engine"].tiled.n_beats
+        assert beats <= runs["engine"].cycles <= beats + latency + 1
+
+
+def test_fault_before_stream_never_taken(tiny_engine):
+    """The core takes a weight beat only with an activation beat: weights played `before`
+    the activations are never taken, and the run ends at the limit with one line."""
+    weights, acts, tiles = _job(tiny_engine)
+    start = time.monotonic()
+    with pytest.raises(EngineFailed, match="did not take the streams played before the job "
+                       "within the limit of 500 cycles") as err:
+        run_job(tiny_engine, {"weights": weights, "activations": acts}, {"results": tiles},
+                before=["weights"], limit=500)
+    assert "\n" not in str(err.value) and time.monotonic() - start < 30
+    with pytest.raises(ValueError, match="before must name input streams"):
+        run_job(tiny_engine, {"weights": weights, "activations": acts},
+                {"results": tiles}, before=["results"])
+
+
 # -- faults --------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -229,6 +302,73 @@ def test_indexed_beats_equal_played_beats(tiny_engine):
                       {"results": tiles})
     np.testing.assert_array_equal(plain.outputs["results"], indexed.outputs["results"])
     assert plain.cycles == indexed.cycles
+
+
+def test_beat_runs_equal_played_beats(tiny_engine):
+    """A stream played as runs of table rows gives what the beats themselves give, and the
+    GEMM's own tables and runs (pack_table_words) give the same results as its beats."""
+    rng = np.random.default_rng(SEED + 3)
+    tiled = tile_gemm(Geometry.of(TINY), rng.integers(-9, 9, size=(24, 6)),
+                      a=prune_2to4(rng.integers(-9, 9, size=(5, 24))), k_parts=2)
+    weights, acts = pack_beat_words(tiny_engine.manifest, TINY, tiled.beats)
+    plain = run_job(tiny_engine, {"weights": weights, "activations": acts},
+                    {"results": tiled.n_tiles})
+    tables = pack_table_words(tiny_engine.manifest, TINY, tiled.tables)
+    assert tables[0][1].shape == (len(tiled.tables.weight_runs), 2)
+    played = run_job(tiny_engine, {"weights": tables[0], "activations": tables[1]},
+                     {"results": tiled.n_tiles})
+    np.testing.assert_array_equal(plain.outputs["results"], played.outputs["results"])
+    assert plain.cycles == played.cycles
+    # Runs of any shape, empty ones included: acts reversed in runs of 3, 0 and the rest.
+    n = len(acts)
+    table = acts[::-1].copy()
+    runs = np.array([[n - 3, 3], [0, 0], [0, n - 3]])
+    reordered = run_job(tiny_engine, {"weights": weights, "activations": (table, runs)},
+                        {"results": tiled.n_tiles})
+    reference = run_job(tiny_engine, {"weights": weights, "activations": np.concatenate(
+        [table[n - 3:], table[:n - 3]])}, {"results": tiled.n_tiles})
+    np.testing.assert_array_equal(reordered.outputs["results"], reference.outputs["results"])
+
+
+def test_gemm_engine_streams_many_gemms_in_one_run():
+    """GemmEngine: built once, several GEMMs (sparse, dense, K in parts) in one simulator
+    run; each C equals plain numpy, and the run takes exactly the cycles of the GEMMs one
+    after another at full rate (their beats back to back, one latency at the end)."""
+    rng = np.random.default_rng(SEED + 5)
+    engine = GemmEngine(TINY, progress=False)
+    g = Geometry.of(TINY)
+    jobs = [((5, 24, 3), False, 1), ((4, 10, 6), True, 1), ((3, 40, 2), False, 3)]
+    operands, tiled = [], []
+    for (m, k, n), dense, k_parts in jobs:
+        a = rng.integers(-128, 128, size=(m, k))
+        a = a if dense else prune_2to4(a)
+        b = rng.integers(-128, 128, size=(k, n))
+        operands.append((a, b))
+        tiled.append(tile_gemm(g, b, a=a, dense=dense, k_parts=k_parts))
+    batch = engine.run(tiled)
+    assert len(batch.c) == len(jobs)
+    for (a, b), c in zip(operands, batch.c, strict=True):
+        np.testing.assert_array_equal(c, plain_product(a, b))
+    assert batch.beats == sum(t.n_beats for t in tiled)
+    assert batch.cycles == batch.beats + engine.latency
+    alone = engine.run(tiled[1])
+    np.testing.assert_array_equal(alone.c[0], batch.c[1])
+    np.testing.assert_array_equal(alone.tile_results[0], batch.tile_results[1])
+    with pytest.raises(ValueError, match="every GEMM must be tiled for Geometry"):
+        engine.run([tile_gemm(Geometry(rows=4, cols=4, groups=2), b, a=a)])
+
+
+def test_run_job_refuses_bad_runs(tiny_engine):
+    weights, acts, tiles = _job(tiny_engine)
+    with pytest.raises(ValueError, match=r"activations: runs \(first, count\) must stay in "
+                       r"rows 0\.\.\d+, with count >= 0"):
+        run_job(tiny_engine, {"weights": weights,
+                              "activations": (acts, np.array([[1, len(acts)]]))},
+                {"results": tiles})
+    with pytest.raises(ValueError, match=r"an index \(n,\) or runs \(n, 2\), not shape"):
+        run_job(tiny_engine, {"weights": weights,
+                              "activations": (acts, np.zeros((2, 3), np.int64))},
+                {"results": tiles})
 
 
 def _command(pid):
