@@ -38,6 +38,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from sparsecore.safe_io import check_output_file, check_output_files, write_text
+
 __all__ = ["Job", "JobResult", "job_seed", "collect_jobs", "group_nodes", "run_job",
            "dask_client", "run_campaign", "add_campaign_commands", "SCHEDULER_ENV"]
 
@@ -288,6 +290,7 @@ def _positive(name):
 
 
 def cmd_regress(args):
+    summary = check_output_file(args.json, "--json") if args.json else None
     env = [("SPARSECORE_CORE_MACS", str(args.core_macs))]
     jobs = _jobs_for(args, env, args.seeds)
     print(f"regress: {len(jobs)} jobs, campaign seed {args.seed}, "
@@ -309,8 +312,8 @@ def cmd_regress(args):
           f"{report['tests']} tests, {report['mac_checks']} core MAC checks in {seconds:.1f}s: "
           f"{report['mac_checks_per_second']} MAC checks/s (load average {load_before:.1f} "
           f"before, {report['load_average_after']:.1f} after, {os.cpu_count()} cores)")
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1))
+    if summary:
+        write_text(summary, json.dumps(report, indent=1))
     return 0 if report["passed"] == report["jobs"] else 1
 
 
@@ -318,6 +321,7 @@ def cmd_coverage(args):
     from sparsecore.verif.build import build_root
     from sparsecore.verif.coverage import main as coverage_report
 
+    check_output_files(args.out, ["coverage.md"], "--out")   # before the campaign
     for stale in build_root().glob("*_cov/coverage"):
         shutil.rmtree(stale, ignore_errors=True)
     jobs = _jobs_for(args, [("SPARSECORE_COVERAGE", "1")], 1)
@@ -334,7 +338,8 @@ def cmd_coverage(args):
     scope = ("the whole cocotb suite (" + ", ".join(args.paths) + ")" if not args.keywords
              else f"{len(jobs)} jobs of the cocotb suite ({', '.join(args.paths)}), the node "
              f"ids containing {' or '.join(repr(k) for k in args.keywords)}")
-    status = coverage_report(["--out", str(args.out), "--seeds", seeds, "--scope", scope])
+    status = coverage_report(["--out", str(args.out), "--seeds", seeds, "--scope", scope],
+                             write_text=write_text)
     return status or (1 if failed else 0)
 
 
@@ -383,6 +388,7 @@ def _split(total, keys):
 
 
 def cmd_mutate(args):
+    check_output_files(args.out, ["mutation.md"], "--out")   # before anything runs
     from dask.distributed import as_completed
 
     from sparsecore.verif.build import build_root
@@ -459,7 +465,8 @@ def cmd_mutate(args):
                           {"mutation seed": args.seed, "test seed": MUTANT_SEED,
                            "mutants per simulator run": args.batch,
                            "workers": args.workers or os.cpu_count(),
-                           "scheduler": args.scheduler or os.environ.get(SCHEDULER_ENV)})
+                           "scheduler": args.scheduler or os.environ.get(SCHEDULER_ENV)},
+                          write_text=write_text)
     print(f"mutate: {report['killed']} killed of {report['non_equivalent']} non-equivalent "
           f"mutants ({report['score']:.1f} %), {report['equivalent']} equivalent, "
           f"{report['survived']} survived; {seconds:.0f}s")

@@ -52,6 +52,7 @@ from sparsecore.safe_io import (
     check_distinct,
     check_output_dir,
     check_output_file,
+    check_output_files,
     interrupt_handling,
     make_dirs,
     npy_bytes,
@@ -363,8 +364,9 @@ def cmd_gemm(args):
                               meta=inputs.meta, b=inputs.b, dense=args.dense,
                               waves=staged.get(waves))
         except OSError as exc:   # the waveform could not be stored (full disk, ...)
-            if waves is not None and str(staged[waves].parent) in f"{exc.filename}{exc.filename2}":
-                raise WriteFailed(waves, exc) from None
+            failed = _staged_output(exc, staged, (waves, gtkw))
+            if failed is not None:
+                raise WriteFailed(failed, exc) from None
             raise
         except (SimulationFailed, RuntimeError) as exc:
             # One line: what happened (a Verilator build failure adds its log's tail after it).
@@ -394,6 +396,16 @@ def cmd_gemm(args):
         print(f"sparsecore gemm: check failed: {mismatch}{hint}", file=sys.stderr)
         return 1
     return 0
+
+
+def _staged_output(exc, staged, outputs):
+    """The user's path among ``outputs`` whose staged file ``exc`` (an OSError) names, or
+    None when it names another file."""
+    named = {os.path.realpath(name) for name in (exc.filename, exc.filename2) if name}
+    for path in outputs:
+        if path is not None and os.path.realpath(staged[path]) in named:
+            return path
+    return None
 
 
 def _expected(config, inputs, dense):
@@ -486,6 +498,57 @@ BENCH_TOOLS = {"model": "sparsecore.bench.model", "speed": "sparsecore.bench.spe
                "core": "sparsecore.verif.core.bench", "accel": "sparsecore.bench.accel"}
 
 
+def _lint_files():
+    from sparsecore.hw.registry import showcase
+    return [f"{name}{suffix}" for name, _ in showcase() for suffix in (".v", ".json")]
+
+
+def _lint_default():
+    from sparsecore.verif.build import build_root
+    return build_root() / "lint"
+
+
+# Delegated verif subcommands that write into a folder (their modules sit below
+# safe_io, so the rules are applied here): the folder option, its default (None: nothing
+# is written without it), the files written there, and whether the module takes
+# ``staged=`` (a context manager: a staging folder whose files are renamed into place
+# when it ends). formal writes its one report itself, under a temporary name.
+FOLDER_OUTPUTS = {
+    "lint": ("--out", _lint_default, _lint_files, True),
+    "formal": ("--out", None, lambda: ["formal.md"], False),
+}
+
+
+def _run_with_folder_outputs(name, argv, run):
+    """``run(argv)`` with the output folder of ``name`` checked first (the safe_io rules:
+    :func:`check_output_files`), created only then, and (when staged) written whole."""
+    option, default, files, staged = FOLDER_OUTPUTS[name]
+    if any(a in ("-h", "--help") for a in argv):
+        return run(argv)
+    pick = ArgumentParser(add_help=False)
+    pick.add_argument(option, default=None)
+    known, _ = pick.parse_known_args(argv)
+    folder = getattr(known, option.lstrip("-").replace("-", "_"))
+    if folder is None and default is None:
+        return run(argv)
+    folder = default() if folder is None else folder
+    paths = check_output_files(folder, files(), option)
+    folder = Path(folder)
+
+    @contextlib.contextmanager
+    def stage(_):
+        with staging_dir(folder, folder) as staging:
+            yield staging
+            publish(*[(staging / p.name, p) for p in paths if (staging / p.name).exists()])
+
+    created = make_dirs(folder)
+    try:
+        return run(argv, staged=stage) if staged else run(argv)
+    except BaseException:
+        remove_empty_dirs(created)
+        raise
+
+
 def run_delegated(name, argv):
     import importlib
 
@@ -498,7 +561,10 @@ def run_delegated(name, argv):
         module = "sparsecore.demo_check"
     elif name == "seeds" and "--check" in argv:
         module = "sparsecore.seeds_check"
-    return getattr(importlib.import_module(module), entry)(argv)
+    run = getattr(importlib.import_module(module), entry)
+    if name in FOLDER_OUTPUTS:
+        return _run_with_folder_outputs(name, argv, run)
+    return run(argv)
 
 
 def build_parser():

@@ -829,6 +829,14 @@ def main(argv=None):
 
 def _main(args, log):
     import time
+
+    from sparsecore.safe_io import check_distinct, check_output_files
+
+    # The outputs are checked before the model loads (safe_io's rules; BadInput: exit 2).
+    # --report-from may name the minilm.json it rewrites: it is read whole first.
+    outputs = check_output_files(args.out, ["minilm.md", "minilm.json", "minilm.png"], "--out")
+    check_distinct([("--model", args.model), ("--sentences", args.sentences)],
+                   [(f"--out (its {p.name})", p) for p in outputs])
     if args.report_from:
         return _report_only(args, log)
     total_start = time.monotonic()
@@ -839,9 +847,6 @@ def _main(args, log):
             raise ModelError(f"unknown variant {name!r}; one of {', '.join(names)}")
     if args.rtl_sentences and args.rtl_variant not in chosen:
         raise ModelError(f"--rtl-variant {args.rtl_variant!r} must be among the variants")
-    out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ModelError(f"{out_dir}: not a folder")
     sentences = read_sentence_file(args.sentences) if args.sentences else load_sentences()
     evaluation, calibration = split_sentences(sentences)
     if args.limit:
@@ -912,7 +917,7 @@ def _main(args, log):
             "fixture": fixture, "fp32_seconds": fp32_seconds, "cycles_per_sentence": cycles,
             "sparse_over_dense": cycles["weights_sparse"] / cycles["weights_dense"],
             "rows": rows, "rtl": rtl, "seconds": time.monotonic() - total_start}
-    write_report(info, out_dir, log)
+    write_report(info, Path(args.out), log)
     return 0
 
 
@@ -946,6 +951,7 @@ def evaluate_targets(info):
 
 def write_report(info, out_dir, log):
     """minilm.{json,md,png} in ``out_dir`` from the run record ``info`` (targets added)."""
+    from sparsecore.safe_io import atomic_output, make_dirs, write_text
     from sparsecore.verif.stamp import DEFAULT_PACKAGES, collect
     info["targets"] = evaluate_targets(info)
     out_dir = Path(out_dir)
@@ -955,10 +961,11 @@ def write_report(info, out_dir, log):
         settings={"calibration": "every third sentence", "activation scale percentile":
                   ACT_PERCENTILE, "SparseGPT damping": 0.01, "SparseGPT block": 128},
         outputs=[str(out_dir / f"minilm.{x}") for x in ("md", "json", "png")])
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plot(info["rows"], info["cycles_per_sentence"], out_dir / "minilm.png")
-    (out_dir / "minilm.json").write_text(json.dumps(info, indent=1) + "\n")
-    (out_dir / "minilm.md").write_text(markdown(info))
+    make_dirs(out_dir)
+    with atomic_output(out_dir / "minilm.png") as tmp:   # each whole or not at all
+        plot(info["rows"], info["cycles_per_sentence"], tmp)
+    write_text(out_dir / "minilm.json", json.dumps(info, indent=1) + "\n")
+    write_text(out_dir / "minilm.md", markdown(info))
     for t in info["targets"].values():
         state = {True: "MET", False: "NOT MET", None: "not measured"}[t["met"]]
         log(f"target {state}: {t['text']}: {t['value']}")

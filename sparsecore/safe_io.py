@@ -25,7 +25,8 @@
   grandchildren included (the command is their sub-reaper, so a grandchild
   whose parent died is still found). ``finally`` blocks and context managers
   then remove temporary files as the exception unwinds; the command exits
-  with 128 + the signal number (130, 143).
+  with 128 + the signal number (130, 143). Jobs on threads run in a
+  :func:`worker_pool`, which cancels the queued ones on an interrupt.
 
 All messages are one line: paths are shown with control characters escaped.
 """
@@ -41,6 +42,7 @@ import signal
 import stat
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,7 +54,7 @@ __all__ = ["ArgumentParser", "BadInput", "WriteFailed", "Interrupted", "MAX_NPY_
            "read_npy", "check_output_file", "check_output_dir", "check_distinct",
            "check_output_files", "atomic_output", "staging_dir", "publish", "npy_bytes", "save_npy",
            "write_text", "make_dirs", "remove_empty_dirs",
-           "interrupt_handling", "stop_children", "descendants"]
+           "interrupt_handling", "stop_children", "descendants", "worker_pool"]
 
 # One operand at most 2**26 elements (512 MiB as int64, the dtype the model computes in);
 # far beyond what the simulated core can multiply in a session, so only a crafted or
@@ -474,6 +476,35 @@ def stop_children():
             time.sleep(0.02)
     _reap()
     return len(stopped)
+
+
+@contextlib.contextmanager
+def worker_pool(max_workers):
+    """A ``ThreadPoolExecutor`` that an interrupt (or any exception in the block) stops.
+
+    Plain, the pool's exit runs every queued job to its end, each starting new
+    simulators after :func:`stop_children` ran and with signals ignored: the command
+    went on for minutes after SIGTERM. Here queued jobs are cancelled, and on an
+    interrupt every child process a still running job starts is stopped until the job
+    gives up (its simulator killed, it fails at once).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=max_workers)
+    try:
+        yield pool
+    except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
+        joined = threading.Event()
+        threading.Thread(target=lambda: (pool.shutdown(wait=True), joined.set()),
+                         daemon=True).start()
+        while not joined.wait(0.05):
+            stop_children()
+        raise
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _on_signal(signum, frame):

@@ -22,7 +22,6 @@ where a student has accuracy to win back (and, with the code table, recurrent ne
 Run: ``sparsecore seeds [--out docs] [--seeds 5] [--rtl-images N] [--cache PKL] [--quick]``.
 """
 
-import argparse
 import json
 import sys
 import time
@@ -39,6 +38,16 @@ from sparsecore.nn import Recipe, load_digits_split
 from sparsecore.rnn import RnnRecipe, integer_lstm, prepare_lstm
 from sparsecore.rnn import accuracy as rnn_accuracy
 from sparsecore.rnn import train as rnn_train
+from sparsecore.safe_io import (
+    ArgumentParser,
+    atomic_output,
+    check_distinct,
+    check_output_file,
+    check_output_files,
+    make_dirs,
+    worker_pool,
+    write_text,
+)
 from sparsecore.sim.inference import integer_network, numpy_layer, predict, run_network
 from sparsecore.workflow_check import codes_digest, weights_digest
 
@@ -594,8 +603,6 @@ def rtl_runs(nets, data, images, only=None, rnn_images=RNN_RTL_IMAGES, rnn_only=
 
     Each variant and mode is one job; ``workers`` jobs run at a time (each simulator is
     its own process, so they share the machine's cores)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     jobs = []
     for (kind, name), (recipe, layers) in nets.items():
         if (only is not None and name not in only) or (kind == "rnn" and name not in rnn_only):
@@ -605,7 +612,7 @@ def rtl_runs(nets, data, images, only=None, rnn_images=RNN_RTL_IMAGES, rnn_only=
                          rnn_images if kind == "rnn" else images, dense, cell_tanh_on_rtl))
     log(f"RTL: {len(jobs)} runs of variants, {workers} at a time")
     rows = {}
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:   # an interrupt cancels the queued runs
         for name, mode, fields in pool.map(lambda job: _rtl_job(*job), jobs):
             row = rows.setdefault(name, {})
             compared = row.get("codes_compared", 0)
@@ -1069,11 +1076,10 @@ def check_record(nets, data, log=log):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="sparsecore seeds",
-                                     description=__doc__.split("\n")[0],
-                                     epilog="sparsecore seeds --check [--out DIR]: rerun the "
-                                            "deterministic parts and compare them with "
-                                            "DIR/seeds.json (sparsecore/seeds_check.py)")
+    parser = ArgumentParser(prog="sparsecore seeds", description=__doc__.split("\n")[0],
+                            epilog="sparsecore seeds --check [--out DIR]: rerun the "
+                                   "deterministic parts and compare them with "
+                                   "DIR/seeds.json (sparsecore/seeds_check.py)")
     parser.add_argument("--out", default="docs", help="folder for seeds.md/.png/.json")
     parser.add_argument("--seeds", type=int, default=5, help="training seeds (0..N-1)")
     parser.add_argument("--rtl-images", type=int, default=RTL_IMAGES,
@@ -1109,17 +1115,33 @@ def main(argv=None):
 
     from sparsecore.verif import stamp as doc_stamp
 
+    # Every output path is checked before the hours of work (safe_io's rules), and
+    # written whole at the end.
+    md_path, png_path, json_path, npz_path = check_output_files(
+        args.out, ["seeds.md", "seeds.png", "seeds.json", "seeds_nets.npz"], "--out")
+    cache = rtl_cache = None
+    if args.cache:   # its folder is created like --out's (build/seeds/ after make clean)
+        cache = check_output_file(args.cache, "--cache") if Path(args.cache).parent.is_dir() \
+            else check_output_files(Path(args.cache).parent, [Path(args.cache).name],
+                                    "--cache")[0]
+        rtl_cache = check_output_files(cache.parent, [cache.stem + "_rtl.pkl"],
+                                       "--cache (its _rtl.pkl)")[0]
+    check_distinct([], [("--out (its seeds.md)", md_path), ("--out (its seeds.png)", png_path),
+                        ("--out (its seeds.json)", json_path),
+                        ("--out (its seeds_nets.npz)", npz_path), ("--cache", cache),
+                        ("--cache (its _rtl.pkl)", rtl_cache)])
     total_start = time.monotonic()
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    outputs = [out_dir / f"seeds{suffix}" for suffix in (".md", ".json", ".png", "_nets.npz")]
+    make_dirs(out_dir)
+    if cache:
+        make_dirs(cache.parent)
+    outputs = [md_path, png_path, json_path, npz_path]
     git = doc_stamp.git_state(outputs=outputs)   # the tree the numbers come from
     data = load_digits_split()
     log(f"training {len(CNN_RECIPES)} CNN + {len(MLP_RECIPES)} MLP + {len(RNN_RECIPES)} LSTM "
         f"variants x {args.seeds} seeds in {args.processes} processes")
     start = time.monotonic()
     jobs = [(seed, data, epochs, seed == 0) for seed in range(args.seeds)]
-    cache = Path(args.cache) if args.cache else None
     key = repr((args.seeds, epochs, [r.name for r in (*CNN_RECIPES, *MLP_RECIPES,
                                                        *RNN_RECIPES)]))
     saved = None
@@ -1147,14 +1169,12 @@ def main(argv=None):
         training = time.monotonic() - start
         if cache:
             import pickle
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            with open(cache, "wb") as f:
+            with atomic_output(cache) as tmp, open(tmp, "wb") as f:
                 pickle.dump({"key": key, "runs": runs, "training": training}, f)
 
     start = time.monotonic()
     only = QUICK_RTL if args.quick else (None if args.rtl_all else RTL_DEFAULT)
     rtl_key = repr((key, args.rtl_images, only, rnn_images, rnn_only, args.rtl_cell_tanh))
-    rtl_cache = cache.with_name(cache.stem + "_rtl.pkl") if cache else None
     rtl = None
     if rtl_cache and rtl_cache.is_file() and saved is not None:
         import pickle
@@ -1170,7 +1190,7 @@ def main(argv=None):
         rtl_seconds = time.monotonic() - start
         if rtl_cache:
             import pickle
-            with open(rtl_cache, "wb") as f:
+            with atomic_output(rtl_cache) as tmp, open(tmp, "wb") as f:
                 pickle.dump({"key": rtl_key, "rows": rtl, "seconds": rtl_seconds}, f)
     rows, targets = evaluate(runs, rtl)
     cached_seconds = (training if "training" in reused else 0.0) + (
@@ -1195,10 +1215,13 @@ def main(argv=None):
                   "total": time.monotonic() - total_start + cached_seconds,
                   "reused": reused},
     }
-    save_nets(out_dir / "seeds_nets.npz", integer)
-    plot(rows, out_dir / "seeds.png")
-    write_markdown(out_dir / "seeds.md", info)
-    (out_dir / "seeds.json").write_text(json.dumps(info, indent=1, default=_json) + "\n")
+    with atomic_output(npz_path) as tmp:
+        save_nets(tmp, integer)
+    with atomic_output(png_path) as tmp:
+        plot(rows, tmp)
+    with atomic_output(md_path) as tmp:
+        write_markdown(tmp, info)
+    write_text(json_path, json.dumps(info, indent=1, default=_json) + "\n")
     for text, met, numbers in targets:
         log(f"target {'MET' if met else 'NOT MET'}: {text}: {numbers}")
     log(f"wrote {out_dir / 'seeds.md'} in {info['times']['total']:.0f} s")

@@ -37,7 +37,13 @@ import numpy as np
 
 from sparsecore.hw.config import CoreConfig, LayerConfig
 from sparsecore.nn import RECIPES, load_digits_split, train_all
-from sparsecore.safe_io import ArgumentParser, atomic_output, check_output_files, write_text
+from sparsecore.safe_io import (
+    ArgumentParser,
+    atomic_output,
+    check_output_files,
+    worker_pool,
+    write_text,
+)
 from sparsecore.sim.inference import LOGIT_FORMAT, integer_network, predict, run_network
 from sparsecore.verif import stamp as doc_stamp
 from sparsecore.workflow_check import (
@@ -192,15 +198,13 @@ def prebuild_layers(networks, jobs, log):
     """Build the engine model of every distinct layer design of ``networks`` (Verilator
     compiles are most of the RTL part's time), ``jobs`` at a time; cached builds are
     found at once."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from sparsecore.verif.engine import build_engine
 
     configs = list(dict.fromkeys(layer_config(core_for(net), net, layer)
                                  for net in networks for layer in net.layers))
     log(f"building {len(configs)} layer designs for the engine, {jobs} at a time "
         "(once per configuration, then cached)")
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with worker_pool(max(1, jobs)) as pool:   # an interrupt cancels the queued builds
         for built in pool.map(build_engine, configs):
             if built.rebuilt:
                 log(f"  built {built.name} in {built.build_seconds:.1f} s")

@@ -343,7 +343,9 @@ def summary_json(per_build, per_design):
                        for e in per_build}}
 
 
-def main(argv=None):
+def main(argv=None, write_text=None):
+    """The report; ``write_text(path, text)`` writes coverage.md (the command passes its
+    whole-or-nothing writer, :func:`sparsecore.safe_io.write_text`)."""
     from sparsecore.verif.build import build_root
     from sparsecore.verif.coverage_waivers import WAIVERS
 
@@ -371,8 +373,9 @@ def main(argv=None):
                                                    indent=1))
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "coverage.md").write_text(render(per_build, per_design, WAIVERS,
-                                                     args.seeds, args.scope))
+        write = write_text or (lambda path, text: Path(path).write_text(text))
+        write(args.out / "coverage.md", render(per_build, per_design, WAIVERS, args.seeds,
+                                               args.scope))
         print(f"wrote {args.out / 'coverage.md'}")
     failed = check_targets(per_design)
     for design, kind, percent, target in failed:

@@ -13,6 +13,9 @@ layout), every output stream's beats captured to a file, an optional seeded
 stall pattern per stream (:class:`StallPattern`), a cycle limit, an optional
 VCD. Python waits for the end of the job only. Temporary files live in a
 folder removed on success, failure and interrupt; an interrupt kills the child.
+The VCD is recorded under a temporary name beside its path and renamed onto it
+when the driver has closed it whole: a failed write (full disk, file size limit)
+raises :class:`OSError` naming the VCD and leaves nothing there.
 
 :func:`raw_loop` runs the same executable as the reference: random payloads,
 valid and ready high every cycle, nothing recorded (``make bench`` compares
@@ -28,6 +31,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -61,7 +65,8 @@ PROGRESS_EVERY = 1 << 20
 # -O2 instead of the makefile's -Os: about 1.5x the simulation speed for a few more
 # seconds of compile, once per configuration.
 CFLAGS = ["-O2"]
-EXIT_MESSAGES = {3: "cycle limit", 4: "beat count"}
+# The driver's exit codes (engine_main.cpp); on 5 its stdout names the file and errno.
+EXIT_MESSAGES = {2: "bad job", 3: "cycle limit", 4: "beat count", 5: "a file could not be written"}
 
 
 class EngineFailed(SimulationFailed):
@@ -399,7 +404,10 @@ def run_job(built, inputs, outputs, *, before=(), stalls=None, limit=None, vcd=N
         keep: a folder to write the job files into (kept) instead of a temporary one.
 
     Returns an :class:`EngineRun`. Raises :class:`EngineFailed` (one line:
-    cycle limit reached, beat counts that disagree, a crashed simulator).
+    cycle limit reached, beat counts that disagree, a crashed simulator; the
+    VCD, when asked for, then holds the run up to the failure), and
+    :class:`OSError` naming the file when the VCD or a job file cannot be
+    written (no VCD is left then).
     """
     manifest = built.manifest
     streams = manifest["streams"]
@@ -456,11 +464,12 @@ def run_job(built, inputs, outputs, *, before=(), stalls=None, limit=None, vcd=N
         tail = manifest["latency"] + TAIL_CYCLES
         lines += [f"limit {int(limit)}", f"reset {RESET_CYCLES}", f"tail {tail}",
                   f"progress {PROGRESS_EVERY if progress else 0}"]
-        if vcd is not None:
-            lines.append(f"vcd {Path(vcd).resolve()}")
         job = folder / "job.txt"
-        job.write_text("\n".join(lines) + "\n")
-        done = _run_child(built, job, progress)
+        with _staged_vcd(vcd) as vcd_tmp:
+            if vcd_tmp is not None:
+                lines.append(f"vcd {vcd_tmp}")
+            job.write_text("\n".join(lines) + "\n")
+            done = _run_child(built, job, progress, {vcd_tmp: vcd})
         result = {}
         for stream, beats in outputs.items():
             n_words = -(-streams[stream]["payload_width"] // 32)
@@ -485,11 +494,45 @@ def _parse_words(line):
             for k, v in (w.split("=", 1) for w in line.split()[1:]) if "/" not in v}
 
 
-def _run_child(built, job, progress):
-    """Run the engine on ``job``; kill it if Python is interrupted; one-line errors."""
+@contextlib.contextmanager
+def _staged_vcd(vcd):
+    """A temporary path beside ``vcd`` (None: None) that becomes ``vcd`` when the block
+    ends without an exception, or with an :class:`EngineFailed` (the waveform of the failed
+    job, closed whole by the driver); otherwise it is removed."""
+    if vcd is None:
+        yield None
+        return
+    vcd = Path(vcd).resolve()
+    # A unique name the driver creates itself (with the umask's mode, not mkstemp's 0600).
+    tmp = vcd.with_name(f".{vcd.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp.vcd")
+    try:
+        try:
+            yield tmp
+        except EngineFailed:
+            if tmp.exists():   # not when the driver failed before it opened the VCD
+                os.replace(tmp, vcd)
+            raise
+        os.replace(tmp, vcd)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_failure(line, paths):
+    """OSError for the driver's ``write_failed errno=N file=PATH`` line; PATH shown as the
+    caller's name for it (``paths``: the driver's path -> the caller's)."""
+    head, _, path = line.rstrip("\n").partition(" file=")
+    error = int(head.split("errno=", 1)[1])
+    shown = paths.get(Path(path), Path(path))
+    return OSError(error, os.strerror(error), str(shown))
+
+
+def _run_child(built, job, progress, paths=None):
+    """Run the engine on ``job``; kill it if Python is interrupted; one-line errors.
+    A file the driver could not write raises OSError naming it (``paths`` maps the
+    driver's names to the caller's)."""
     proc = subprocess.Popen([str(built.executable), str(job)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    done, err_lines = {}, []
+    done, err_lines, write_failure = {}, [], None
 
     def read_err():
         err_lines.extend(proc.stderr)
@@ -502,6 +545,8 @@ def _run_child(built, job, progress):
                 progress(line.split(None, 1)[1].strip())
             elif line.startswith("done"):
                 done = _parse_words(line)
+            elif line.startswith("write_failed"):
+                write_failure = _write_failure(line, paths or {})
         code = proc.wait()
     except BaseException:
         proc.kill()
@@ -509,6 +554,8 @@ def _run_child(built, job, progress):
         raise
     finally:
         err_thread.join(timeout=5)
+    if write_failure is not None:   # exit 5, or a failed job whose VCD could not be
+        raise write_failure         # closed: the file is incomplete either way
     if code:
         message = " ".join(line.strip() for line in err_lines if line.strip()) or \
             f"exit status {code}"

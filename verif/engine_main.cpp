@@ -20,7 +20,8 @@
 //   limit CYCLES                              give up after this many cycles
 //   reset CYCLES                              cycles with rst high first (default 2)
 //   tail CYCLES                               cycles run after the last beat (default 3)
-//   vcd PATH                                  record a VCD (a --trace build only)
+//   vcd PATH                                  record a VCD (a --trace build only); the
+//                                             rest of the line is the path
 //   progress CYCLES                           a progress line on stdout this often
 //   raw CYCLES                                instead: the bare reference loop
 //
@@ -37,20 +38,30 @@
 // verif/engine.py StallPattern is the same generator in Python.
 //
 // Output on stdout: `progress ...` lines, then one `done cycles=N seconds=S` line.
-// Exit: 0 done; 2 bad job file; 3 cycle limit reached; 4 beat counts disagree.
+// Exit: 0 done; 2 bad job file; 3 cycle limit reached; 4 beat counts disagree;
+// 5 a file could not be written (the VCD or a captured stream; full disk, file size
+// limit, ...): stdout then ends with `write_failed errno=N file=PATH`. On 3 and 4 the
+// VCD is closed whole up to the failure (the waveform of a failing job is wanted); on
+// 5 it is incomplete and the caller removes it.
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cinttypes>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "verilated.h"
 #include "engine_ports.h"
@@ -143,11 +154,77 @@ struct OutStream {
     bool ready = true;
 };
 
+// While a VCD is open: closes it, returns 0 or the errno of a failed write.
+std::function<int()> close_waveform;
+std::string waveform_path;
+
+void report_write_failure(const std::string& path, int error) {
+    std::printf("write_failed errno=%d file=%s\n", error, path.c_str());
+    std::fflush(stdout);
+    std::fprintf(stderr, "cannot write %s: %s\n", path.c_str(), std::strerror(error));
+}
+
 [[noreturn]] void fail(int code, const std::string& message) {
+    if (close_waveform) {   // keep what was recorded up to the failure, whole
+        if (int error = close_waveform()) report_write_failure(waveform_path, error);
+        close_waveform = nullptr;
+    }
     std::fflush(stdout);
     std::fprintf(stderr, "%s\n", message.c_str());
     std::exit(code);
 }
+
+[[noreturn]] void write_failed(const std::string& path, int error) {
+    // No close_waveform(): the VCD is incomplete either way (the caller removes it).
+    report_write_failure(path, error);
+    std::exit(5);
+}
+
+// The whole buffer to fd, retrying short writes; 0 or the errno of the failure.
+int write_all(int fd, const char* data, size_t len) {
+    while (len) {
+        ssize_t got = ::write(fd, data, len);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return got < 0 ? errno : EIO;
+        data += got;
+        len -= static_cast<size_t>(got);
+    }
+    return 0;
+}
+
+int write_file(const std::string& path, const void* data, size_t len) {
+    int fd = ::open(path.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) return errno;
+    int error = write_all(fd, static_cast<const char*>(data), len);
+    if (::close(fd) != 0 && !error) error = errno;
+    return error;
+}
+
+#if VM_TRACE
+// The VCD's file. Verilator's own VerilatedVcdFile hands a failed write() to vl_fatal,
+// whose flush callbacks take the trace's mutex that the failing dump already holds: the
+// simulator then waits on itself forever (a full disk hung it). This one keeps the
+// first error and drops what follows; the loop checks error after every dump.
+class CheckedVcdFile final : public VerilatedVcdFile {
+    int m_fd = -1;
+
+public:
+    int error = 0;
+    bool open(const std::string& name) override {
+        m_fd = ::open(name.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0666);
+        if (m_fd < 0 && !error) error = errno;
+        return m_fd >= 0;
+    }
+    void close() override {
+        if (m_fd >= 0 && ::close(m_fd) != 0 && !error) error = errno;
+        m_fd = -1;
+    }
+    ssize_t write(const char* bufp, ssize_t len) override {
+        if (!error) error = write_all(m_fd, bufp, static_cast<size_t>(len));
+        return len;   // never an error for Verilator (see above)
+    }
+};
+#endif
 
 std::vector<uint32_t> read_words(const std::string& path, uint64_t count) {
     std::ifstream f(path, std::ios::binary);
@@ -255,7 +332,7 @@ Job read_job(const char* path, const Port* ins, const Port* outs) {
         else if (key == "tail") words >> job.tail;
         else if (key == "progress") words >> job.progress;
         else if (key == "raw") words >> job.raw;
-        else if (key == "vcd") words >> job.vcd;
+        else if (key == "vcd") std::getline(words >> std::ws, job.vcd);   // may hold spaces
         else fail(2, "unknown job directive " + key);
         if (words.fail()) fail(2, "bad job line: " + line);
     }
@@ -270,6 +347,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 int main(int argc, char** argv) {
     if (argc != 2) fail(2, "usage: engine JOB_FILE");
+    // Past a file size limit (RLIMIT_FSIZE), write() fails with EFBIG instead of the
+    // default SIGXFSZ killing the simulator: the failure is then reported as any other.
+    std::signal(SIGXFSZ, SIG_IGN);
     auto context = std::make_unique<VerilatedContext>();
     context->debug(0);
     context->randReset(0);          // registers start at 0, as under cocotb
@@ -281,14 +361,27 @@ int main(int argc, char** argv) {
     Job job = read_job(argv[1], in_ports, out_ports);
 
 #if VM_TRACE
+    // Locals: std::exit() runs no destructor that could flush into a failed file.
+    CheckedVcdFile vcd_file;
     std::unique_ptr<VerilatedVcdC> vcd;
     if (!job.vcd.empty()) {
         context->traceEverOn(true);
-        vcd = std::make_unique<VerilatedVcdC>();
+        vcd = std::make_unique<VerilatedVcdC>(&vcd_file);
         top->trace(vcd.get(), 99);
         vcd->open(job.vcd.c_str());
+        if (!vcd->isOpen() || vcd_file.error)
+            write_failed(job.vcd, vcd_file.error ? vcd_file.error : EIO);
+        waveform_path = job.vcd;
+        close_waveform = [&] {
+            vcd->close();
+            return vcd_file.error;
+        };
     }
-    auto dump = [&](uint64_t t) { if (vcd) vcd->dump(t); };
+    auto dump = [&](uint64_t t) {
+        if (!vcd) return;
+        vcd->dump(t);
+        if (VL_UNLIKELY(vcd_file.error)) write_failed(job.vcd, vcd_file.error);
+    };
 #else
     if (!job.vcd.empty()) fail(2, "this build has no tracing: build with waves for a VCD");
     auto dump = [](uint64_t) {};
@@ -476,18 +569,19 @@ int main(int argc, char** argv) {
         time += 10;
     }
 #if VM_TRACE
-    if (vcd) vcd->close();
+    if (vcd) {
+        close_waveform = nullptr;
+        vcd->close();   // the last buffer goes out here: a full disk may show only now
+        if (vcd_file.error) write_failed(job.vcd, vcd_file.error);
+    }
 #endif
     for (auto& s : job.ins)
         if (s.sent != s.beats)
             fail(4, "every output beat came back after only " + std::to_string(s.sent) + " of " +
                         std::to_string(s.beats) + " " + s.port.name + " beats were taken");
-    for (auto& s : job.outs) {
-        std::ofstream f(s.file, std::ios::binary);
-        f.write(reinterpret_cast<const char*>(s.words.data()),
-                static_cast<std::streamsize>(4 * s.words.size()));
-        if (!f) fail(2, "cannot write " + s.file);
-    }
+    for (auto& s : job.outs)
+        if (int error = write_file(s.file, s.words.data(), 4 * s.words.size()))
+            write_failed(s.file, error);
     top->final();
     std::printf("done cycles=%" PRIu64 " seconds=%.6f\n", cycles, seconds);
     return 0;

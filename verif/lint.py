@@ -15,6 +15,7 @@ UNUSEDSIGNAL on a top-level port is a real finding and fails the lint.
 """
 
 import argparse
+import contextlib
 import re
 import subprocess
 
@@ -48,7 +49,10 @@ def lint_file(verilog, top, ports):
     return findings
 
 
-def main(argv=None):
+def main(argv=None, staged=None):
+    """``sparsecore lint [--out DIR]``. ``staged(DIR)``: a context manager giving the folder
+    to emit into, whose files it puts into DIR when the block ends (the command's
+    whole-or-nothing outputs, :mod:`sparsecore.safe_io`); default: DIR itself."""
     from sparsecore.hw.emit import emit
     from sparsecore.hw.registry import component_for, showcase
 
@@ -59,11 +63,14 @@ def main(argv=None):
     out = build_root() / "lint" if args.out is None else args.out
 
     found = showcase()
+    ports = {}
+    with (staged(out) if staged else contextlib.nullcontext(out)) as folder:
+        for name, config in found:
+            manifest = emit(component_for(config), folder, name)
+            ports[name] = {p["name"] for p in manifest["ports"]}
     failed = 0
-    for name, config in found:
-        manifest = emit(component_for(config), out, name)
-        ports = {p["name"] for p in manifest["ports"]}
-        findings = lint_file(f"{out}/{name}.v", name, ports)
+    for name in ports:   # on the files at their place: findings name them there
+        findings = lint_file(f"{out}/{name}.v", name, ports[name])
         print(f"{'FAIL' if findings else 'ok  '} {name}")
         for line in findings:
             print(f"     {line}")

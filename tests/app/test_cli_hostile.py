@@ -13,8 +13,8 @@ Verilator build, and fill a small file system (a tmpfs in a private mount namesp
 """
 
 import dataclasses
+import errno
 import os
-import re
 import shutil
 import signal
 import stat
@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 from numpy.lib import format as npy_format
 
+from sparsecore.hw.registry import showcase
 from sparsecore.safe_io import MAX_NPY_ELEMENTS, descendants
 from sparsecore.verif.build import build_root
 
@@ -43,6 +44,7 @@ A = np.array([[1, 0, -2, 0, 0, 0, 3, 4],
 B = (np.arange(16).reshape(8, 2) - 8).astype(np.int8)             # 8 x 2
 VALUES = np.array([[1, -2, 3, 4], [5, 0, -6, 0], [0, 0, 7, -8]], dtype=np.int8)
 META = np.array([[0b1000, 0b1110], [0b1001, 0b1000], [0b1110, 0b1100]], dtype=np.int8)
+LINT_FIRST = showcase()[0][0]   # the first design `lint` writes
 GEMM = {"--a": "A.npy", "--b": "B.npy", "--weights": "int8", "--acts": "int8",
         "--config": "tiny", "--out": "C.npy"}
 
@@ -81,6 +83,7 @@ class Case:
 
 def write(name, data):
     def setup(folder):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
     return setup
 
@@ -271,6 +274,51 @@ CASES = [
     Case("demo-out-fifo", "`demo --out` is a FIFO", (["demo", "--out", "d.fifo"],
                                                     "demo --out d.fifo"),
          ("d.fifo: --out must be a folder, but it is a FIFO",), fifo("d.fifo")),
+    Case("lint-fifo", "`lint` where a design's .v is a FIFO",
+         (["lint", "--out", "l"], "lint --out l"),
+         (f"l/{LINT_FIRST}.v: --out (its {LINT_FIRST}.v) is a FIFO",),
+         fifo(f"l/{LINT_FIRST}.v")),
+    Case("lint-file", "`lint --out` is a file", (["lint", "--out", "A.npy"], "lint --out A.npy"),
+         ("A.npy: --out must be a folder, but it is a regular file",)),
+    Case("lint-newline", "`lint --out` has a newline in its name",
+         (["lint", "--out", "l\nx"], "lint --out l\nx"),
+         ("l\\nx: --out contains a control character",)),
+    Case("formal-link", "`formal` where formal.md is a symbolic link",
+         (["formal", "--out", "f"], "formal --out f"),
+         ("f/formal.md: --out (its formal.md) is a symbolic link",),
+         symlink("f/formal.md", "../A.npy")),
+    Case("seeds-fifo", "`seeds` where seeds.png is a FIFO", (["seeds", "--out", "s"],
+                                                           "seeds --out s"),
+         ("s/seeds.png: --out (its seeds.png) is a FIFO",), fifo("s/seeds.png")),
+    Case("seeds-cache-link", "`seeds --cache` is a symbolic link",
+         (["seeds", "--out", "s", "--cache", "c.pkl"], "seeds --out s --cache c.pkl"),
+         ("c.pkl: --cache is a symbolic link",), symlink("c.pkl", "A.npy")),
+    Case("seeds-cache-is-out", "`seeds --cache` is one of its reports",
+         (["seeds", "--out", "s", "--cache", "./s/seeds.json"],
+          "seeds --out s --cache ./s/seeds.json"),
+         ("s/seeds.json: --cache is the same file as --out (its seeds.json) s/seeds.json",)),
+    Case("minilm-dir", "`demo minilm` where minilm.md is a directory",
+         (["demo", "minilm", "--out", "m"], "demo minilm --out m"),
+         ("m/minilm.md: --out (its minilm.md) is a directory",), mkdir("m/minilm.md")),
+    Case("minilm-sentences-out", "`demo minilm --sentences` is its own report",
+         (["demo", "minilm", "--out", "m", "--sentences", "m/minilm.md"],
+          "demo minilm --out m --sentences m/minilm.md"),
+         ("m/minilm.md: --out (its minilm.md) is the same file as --sentences m/minilm.md",),
+         write("m/minilm.md", b"a sentence\n")),
+    Case("bench-accel-fifo", "`bench accel` where accel_report.json is a FIFO",
+         (["bench", "accel", "--out", "b"], "bench accel --out b"),
+         ("b/accel_report.json: --out (its accel_report.json) is a FIFO",),
+         fifo("b/accel_report.json")),
+    Case("regress-json-dev", "`regress --json` is a character device",
+         (["regress", "--json", "/dev/null"], "regress --json /dev/null"),
+         ("/dev/null: --json is a character device",)),
+    Case("coverage-file", "`coverage --out` is a file",
+         (["coverage", "--out", "A.npy"], "coverage --out A.npy"),
+         ("A.npy: --out must be a folder, but it is a regular file",)),
+    Case("mutate-link", "`mutate` where mutation.md is a symbolic link",
+         (["mutate", "--out", "mu"], "mutate --out mu"),
+         ("mu/mutation.md: --out (its mutation.md) is a symbolic link",),
+         symlink("mu/mutation.md", "../A.npy")),
 ]
 
 
@@ -376,15 +424,15 @@ def test_docs_table(outcomes):
 BUILDERS = ("make", "perl", "verilator_bin", "cc1plus", "g++", "c++", "as", "ld", "collect2")
 
 
-def big_operands(folder, n=32, k=262144):
-    """A sparse n x k x n GEMM: about 17 million cycles on the tiny core, so that it is
-    still running when the signal comes even on an idle machine (the engine does millions
-    of cycles a second there)."""
+def big_operands(folder, n=32, k=262144, n_cols=None):
+    """A sparse n x k x n GEMM (n x k x n_cols): about 17 million cycles on the tiny core,
+    so that it is still running when the signal comes even on an idle machine (the engine
+    does millions of cycles a second there)."""
     rng = np.random.default_rng(11)
     a = rng.integers(-128, 128, size=(n, k)).astype(np.int8)
     a.reshape(n, -1, 4)[:, :, 2:] = 0            # 2:4: positions 0 and 1 of each group
     np.save(folder / "A.npy", a)
-    np.save(folder / "B.npy", rng.integers(-128, 128, size=(k, n)).astype(np.int8))
+    np.save(folder / "B.npy", rng.integers(-128, 128, size=(k, n_cols or n)).astype(np.int8))
 
 
 def alive(pid):
@@ -443,15 +491,27 @@ def interrupt(proc, sig, watched):
     return out, err
 
 
-@pytest.mark.parametrize("sig, waves", [(signal.SIGTERM, False), (signal.SIGINT, True)],
-                         ids=["SIGTERM", "SIGINT-waves"])
-def test_signal_stops_simulator_and_cleans_up(tmp_path, sig, waves):
-    """A signal while the simulator runs: 143/130, no simulator left, no job folder,
-    no run folder, no output (C, or the VCD being recorded)."""
-    big_operands(tmp_path)
+# The accelerator runs under the cocotb runner (a Python testbench inside the simulator);
+# --bandwidth 4 shares test_accel_runner.py's build. 32 x 1024 x 256 takes minutes there.
+ACCEL = ["--accel", "--bandwidth", "4"]
+
+
+# One signal per path: the handler is the same for both (safe_io.interrupt_handling).
+@pytest.mark.parametrize("sig, extra", [(signal.SIGTERM, []),
+                                        (signal.SIGINT, ["--waves", "run.vcd"]),
+                                        (signal.SIGTERM, ACCEL)],
+                         ids=["SIGTERM", "SIGINT-waves", "SIGTERM-accel"])
+def test_signal_stops_simulator_and_cleans_up(tmp_path, sig, extra):
+    """A signal while the simulator runs (the engine, the tracing engine, the accelerator
+    under cocotb): 143/130, no simulator left, no job folder, no run folder, no output
+    (C, or the VCD being recorded)."""
+    if extra == ACCEL:
+        big_operands(tmp_path, n=32, k=1024, n_cols=256)
+    else:
+        big_operands(tmp_path)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    argv = [x for pair in GEMM.items() for x in pair] + (["--waves", "run.vcd"] if waves else [])
+    argv = [x for pair in GEMM.items() for x in pair] + extra
     proc = start(tmp_path, ["gemm", *argv], env={"TMPDIR": str(tmp)})
     try:
         # the simulator: a child whose executable lives in a build folder (the engine or
@@ -468,7 +528,7 @@ def test_signal_stops_simulator_and_cleans_up(tmp_path, sig, waves):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert list(tmp.iterdir()) == [], "temporary files left behind"
-    runs = list(build_root().glob(f"core_tiny*/runs/*-{proc.pid}-*"))
+    runs = list(build_root().glob(f"*/runs/*-{proc.pid}-*"))
     assert runs == [], f"run folders left behind: {runs}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["A.npy", "B.npy", "tmp"], \
         "an interrupted run wrote (part of) an output"
@@ -550,19 +610,80 @@ def test_full_disk_out(tmp_path):
     assert listing == [], f"partial files on the full disk: {listing}"
 
 
-@needs_unshare
-@pytest.mark.xfail(run=False, reason="the engine simulator does not stop when its VCD write "
-                   "fails on a full disk (it ran 15 minutes); the command's side is ready")
-def test_full_disk_waves(tmp_path):
-    """The VCD does not fit: exit 1 naming --waves; no VCD, no .gtkw, and no C either
-    (outputs are written whole or not at all), and no run folder left."""
-    np.save(tmp_path / "A.npy", A)
-    np.save(tmp_path / "B.npy", B)
-    argv = ["gemm", *[x for pair in GEMM.items() for x in pair], "--waves", "disk/run.vcd"]
-    proc, listing = run_on_small_disk(tmp_path, argv, 8)
+def waves_engine_processes():
+    """Live processes running the tiny core's tracing engine (a hung one would stay)."""
+    engine = str(build_root() / "core_tiny_engine_waves" / "obj" / "engine")
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and exe_path(p) == engine
+            and alive(p)]
+
+
+def run_folders():
+    return set(build_root().glob("core_tiny*/runs/*"))
+
+
+def assert_write_failed(proc, path, reason):
+    """Exit 1, one line (besides progress lines) naming ``path`` and ``reason``."""
     assert proc.returncode == 1, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if not line.startswith("sparsecore: ")]
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    assert re.search(r"disk/run\.vcd: cannot write it \(No space left on device\)", lines[0])
+    assert f"{path}: cannot write it ({reason}); nothing was written there" in lines[0], \
+        lines[0]
+
+
+@needs_unshare
+def test_full_disk_waves(tmp_path):
+    """The VCD does not fit: exit 1 naming --waves, within the timeout (the engine used
+    to hang in Verilator's own error path); no VCD, no .gtkw, and no C either (outputs
+    are written whole or not at all), no run folder and no simulator left."""
+    np.save(tmp_path / "A.npy", A)
+    np.save(tmp_path / "B.npy", B)
+    argv = ["gemm", *[x for pair in GEMM.items() for x in pair], "--waves", "disk/run.vcd"]
+    runs = run_folders()
+    proc, listing = run_on_small_disk(tmp_path, argv, 8)   # the VCD is about 23 KiB
+    assert_write_failed(proc, "disk/run.vcd", "No space left on device")
     assert listing == [], f"partial files on the full disk: {listing}"
-    assert not (tmp_path / "C.npy").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["A.npy", "B.npy", "disk", "listing"]
+    assert run_folders() == runs, "a run folder was left behind"
+    assert waves_engine_processes() == []
+
+
+def limit_file_size(size):
+    """A preexec_fn: files of the command's process tree may not grow past ``size`` bytes
+    (RLIMIT_FSIZE; no privileges needed). Python ignores SIGXFSZ, so its writes fail with
+    EFBIG; the engine simulator ignores it too."""
+    import resource
+
+    def preexec():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    return preexec
+
+
+def test_file_size_limit_waves(tmp_path):
+    """The same failure as a full disk where no tmpfs can be mounted: a VCD larger than
+    the file size limit. First a run without the limit (into a folder whose name has a
+    space): the VCD, its .gtkw and C are written. Then, under a limit of half that VCD:
+    exit 1 naming the VCD (EFBIG), nothing written, no staging folder, no simulator left."""
+    np.save(tmp_path / "A.npy", A)
+    np.save(tmp_path / "B.npy", B)
+    (tmp_path / "good run").mkdir()
+    argv = ["gemm", *[x for pair in GEMM.items() for x in pair]]
+    good = subprocess.run([sparsecore(), *argv, "--waves", "good run/run.vcd", "--check"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert good.returncode == 0, good.stderr
+    vcd = tmp_path / "good run" / "run.vcd"
+    assert sorted(p.name for p in vcd.parent.iterdir()) == ["run.gtkw", "run.vcd"]
+    assert "$enddefinitions" in vcd.read_text(), "the first run wrote no VCD"
+    size = vcd.stat().st_size
+    assert (tmp_path / "C.npy").exists()
+    (tmp_path / "C.npy").unlink()
+    shutil.rmtree(vcd.parent)
+
+    runs = run_folders()
+    proc = subprocess.run([sparsecore(), *argv, "--waves", "run.vcd"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit_file_size(size // 2))
+    assert_write_failed(proc, "run.vcd", os.strerror(errno.EFBIG))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["A.npy", "B.npy"], \
+        "a failed VCD write left files behind"
+    assert run_folders() == runs, "a run folder was left behind"
+    assert waves_engine_processes() == []

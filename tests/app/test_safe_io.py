@@ -3,7 +3,10 @@ file; publishing a write keeps the file mode of a fresh file. (The hostile cases
 through the command in test_cli_hostile.py.)"""
 
 import io
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -52,3 +55,44 @@ def test_save_npy_mode_follows_umask(tmp_path):
         os.umask(old)
     assert (tmp_path / "c.npy").stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["c.npy"]   # no temporary left
+
+
+
+# Run in a process of its own: stop_children stops every descendant of the caller.
+POOL_INTERRUPTED = """
+import json, subprocess, time
+from sparsecore.safe_io import descendants, worker_pool
+
+started = []
+def job(i):
+    started.append(i)
+    for _ in range(2):            # one simulator after another, as a seeds RTL job does
+        subprocess.run(["sleep", "30"])
+    return i
+
+begin = time.monotonic()
+try:
+    with worker_pool(2) as pool:
+        futures = [pool.submit(job, i) for i in range(6)]
+        while len(descendants()) < 2:
+            time.sleep(0.01)
+        raise KeyboardInterrupt
+except KeyboardInterrupt:
+    pass
+print(json.dumps({"seconds": time.monotonic() - begin, "started": sorted(started),
+                  "cancelled": sum(f.cancelled() for f in futures),
+                  "children": len(descendants())}))
+"""
+
+
+def test_worker_pool_stops_its_jobs_on_an_interrupt():
+    """An interrupt inside worker_pool: the four queued jobs never start, and the two
+    running ones lose each child they start (two in a row each) until they end; all
+    within seconds, where a plain ThreadPoolExecutor would run on for 3 x 60 s."""
+    proc = subprocess.run([sys.executable, "-c", POOL_INTERRUPTED], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["started"] == [0, 1] and got["cancelled"] == 4, got
+    assert got["children"] == 0, got
+    assert got["seconds"] < 20, got

@@ -7,6 +7,7 @@ checked against plain numpy. Faults (beat counts that disagree, a design that
 never finishes) end with one line, and no temporary file or child is left.
 """
 
+import errno
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from sparsecore.sim.inference import IntegerLayer, numpy_layer
 from sparsecore.sim.packing import pack_fields32, pack_rows, unpack_field32
 from sparsecore.sim.tiling import Geometry, tile_gemm
 from sparsecore.verif.engine import (
+    RESET_CYCLES,
     EngineFailed,
     StallPattern,
     Stalls,
@@ -281,6 +283,63 @@ def test_fault_cycle_limit(tiny_engine, tmp_path, monkeypatch):
                 {"results": tiles + 1})
     assert time.monotonic() - start < 30
     assert _no_job_folders(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def tiny_waves_engine():
+    return build_engine(TINY, core_build_name(TINY), waves=True)
+
+
+def _vcd_timestamps(path):
+    return [int(line[1:]) for line in path.read_text().splitlines() if line.startswith("#")]
+
+
+def test_failed_job_keeps_its_whole_waveform(tiny_waves_engine, tmp_path):
+    """A job stopped by its cycle limit: the VCD holds every cycle up to the limit (the
+    driver closes it before exiting), and no temporary file is left beside it."""
+    weights, acts, tiles = _job(tiny_waves_engine)
+    vcd = tmp_path / "stalled.vcd"
+    limit = 40
+    with pytest.raises(EngineFailed, match=f"within the limit of {limit} cycles"):
+        run_job(tiny_waves_engine, {"weights": weights, "activations": acts},
+                {"results": tiles + 1}, limit=limit, vcd=vcd)
+    assert [p.name for p in tmp_path.iterdir()] == ["stalled.vcd"]
+    # a 10 ns clock: reset cycles, then `limit` cycles, each dumped at its low and high phase
+    last = (RESET_CYCLES + limit) * 10 - 5
+    assert _vcd_timestamps(vcd)[-1] == last
+
+
+@pytest.mark.parametrize("what", ["vcd", "out"])
+def test_driver_stops_on_a_failed_write(tiny_waves_engine, tmp_path, what):
+    """The driver writing the VCD or a captured stream into /dev/full (every write gives
+    ENOSPC): exit 5 at once with one line naming the file, and the `write_failed` line for
+    the host. (Verilator's own VCD file deadlocked in its error path: the run hung.)"""
+    weights, acts, tiles = _job(tiny_waves_engine)
+    run_job(tiny_waves_engine, {"weights": weights, "activations": acts}, {"results": tiles},
+            vcd=tmp_path / "run.vcd", keep=tmp_path / "job")
+    job = tmp_path / "job" / "job.txt"
+    lines = job.read_text().splitlines()
+    if what == "vcd":
+        lines = [line if not line.startswith("vcd ") else "vcd /dev/full" for line in lines]
+    else:
+        lines = [" ".join(line.split()[:4] + ["/dev/full"]) if line.startswith("out ") else
+                 line for line in lines]
+    job.write_text("\n".join(lines) + "\n")
+    proc = subprocess.run([str(tiny_waves_engine.executable), str(job)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stdout.splitlines()[-1] == f"write_failed errno={errno.ENOSPC} file=/dev/full"
+    assert proc.stderr.splitlines() == [f"cannot write /dev/full: {os.strerror(errno.ENOSPC)}"]
+
+
+def test_run_job_names_the_vcd_it_cannot_write(tiny_waves_engine, tmp_path):
+    """A VCD in a folder that does not exist: OSError naming that VCD, not a temporary name."""
+    weights, acts, tiles = _job(tiny_waves_engine)
+    vcd = tmp_path / "missing" / "run.vcd"
+    with pytest.raises(FileNotFoundError) as err:
+        run_job(tiny_waves_engine, {"weights": weights, "activations": acts},
+                {"results": tiles}, vcd=vcd)
+    assert err.value.filename == str(vcd)
 
 
 def test_run_job_refuses_bad_streams(tiny_engine):

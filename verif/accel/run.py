@@ -117,10 +117,15 @@ def run_accel_gemm(config, b, a=None, values=None, meta=None, dense=False, *, pr
             return (f"{note['load']}/{note['loads']} load beats, {note['results']}/"
                     f"{note['n_results']} result beats, {note['cycles']} cycles")
 
-        with _Progress(f"{'dense' if dense else 'sparse'} GEMM on {name}", poll,
-                       enabled=progress):
-            result = run(built, PLAYER, ["play"], extra_env={JOB_ENV: str(folder)},
-                         run_name=f"accel-{os.getpid()}-{threading.get_ident()}")
+        run_name = f"accel-{os.getpid()}-{threading.get_ident()}"
+        try:
+            with _Progress(f"{'dense' if dense else 'sparse'} GEMM on {name}", poll,
+                           enabled=progress):
+                result = run(built, PLAYER, ["play"], extra_env={JOB_ENV: str(folder)},
+                             run_name=run_name)
+        except KeyboardInterrupt:   # SIGINT/SIGTERM: no run folder left behind (as gemm)
+            shutil.rmtree(built.build_dir / "runs" / run_name, ignore_errors=True)
+            raise
         info = json.loads((folder / "run.json").read_text())
         words = bytes_to_words(np.load(folder / "results.npy"))
     shutil.rmtree(result.log.parent, ignore_errors=True)
