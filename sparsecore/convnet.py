@@ -18,7 +18,9 @@ No padding, stride 1. Every layer is a GEMM ``C = A x B`` the core can run:
 2:4 applies along A's rows, i.e. across ``(c, dy, dx)``: four consecutive
 taps of one filter. Training (STE quantization, WRPN 4-bit, TWN ternary,
 fixed 2:4 masks, Apprentice distillation) follows ``sparsecore/nn.py``, whose helpers
-it uses; only the layer shapes and the im2col plumbing differ.
+it uses; only the layer shapes and the im2col plumbing differ. As there, every matrix
+product, ``exp`` and ``cos`` of training comes from :mod:`sparsecore.sim.reproducible`,
+so the trained weights are the same bits on every machine, BLAS kernel and thread count.
 """
 
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparsecore.nn import Layer, _layer_params, _quantize_acts, _softmax, prepare_layers
+from sparsecore.sim.reproducible import cos, matmul
 
 __all__ = ["IMAGE", "KERNEL", "ConvRecipe", "im2col", "col2im", "to_maps", "init_convnet",
            "prepare_convnet", "forward", "train", "accuracy", "conv_shapes", "IntegerConvNet",
@@ -139,7 +142,7 @@ def forward(layers, recipe, x):
         w, b, ste = _layer_params(layer, recipe)
         last = i + 1 == len(layers)
         cols = a.reshape(n, -1).T if last else im2col(a)
-        z = w @ cols + b[:, None]
+        z = matmul(w, cols) + b[:, None]
         cache.append((cols, w, ste, z, a.shape))
         if not last:
             a = to_maps(_act(z, bits), n)
@@ -157,10 +160,10 @@ def _backward(cache, grad, recipe):
     grads = [None] * len(cache)
     for i in reversed(range(len(cache))):
         cols, w, ste, z, in_shape = cache[i]
-        grads[i] = ((gz @ cols.T) * ste, gz.sum(axis=1))
+        grads[i] = (matmul(gz, cols.T) * ste, gz.sum(axis=1))
         if i == 0:
             break
-        back = w.T @ gz
+        back = matmul(w.T, gz)
         last = i + 1 == len(cache)
         back = back.T.reshape(in_shape) if last else col2im(back, in_shape)
         prev_z = to_maps(cache[i - 1][3], n)
@@ -178,17 +181,19 @@ class _Adam:
         self.m = [[np.zeros_like(p) for p in (lay.w, lay.b)] for lay in layers]
         self.v = [[np.zeros_like(p) for p in (lay.w, lay.b)] for lay in layers]
         self.lr, self.total, self.step_count = lr, total, 0
+        self.decay1 = self.decay2 = 1.0  # 0.9**t, 0.999**t by products: no libm pow
 
     def step(self, grads):
         self.step_count += 1
         t = self.step_count
-        rate = self.lr * 0.5 * (1 + np.cos(np.pi * (t - 1) / self.total))
+        self.decay1, self.decay2 = self.decay1 * 0.9, self.decay2 * 0.999
+        rate = self.lr * 0.5 * (1 + cos(np.pi * (t - 1) / self.total))
         for i, layer in enumerate(self.layers):
             for j, (param, g) in enumerate(zip((layer.w, layer.b), grads[i], strict=True)):
                 self.m[i][j] = 0.9 * self.m[i][j] + 0.1 * g
                 self.v[i][j] = 0.999 * self.v[i][j] + 0.001 * g * g
-                m_hat = self.m[i][j] / (1 - 0.9 ** t)
-                v_hat = self.v[i][j] / (1 - 0.999 ** t)
+                m_hat = self.m[i][j] / (1 - self.decay1)
+                v_hat = self.v[i][j] / (1 - self.decay2)
                 param -= rate * m_hat / (np.sqrt(v_hat) + 1e-8)
             if layer.mask is not None:
                 layer.w *= layer.mask

@@ -53,7 +53,7 @@ from sparsecore.sim.sparsity import prune_2to4
 __all__ = [
     "Recipe", "Layer", "load_digits_split", "init_mlp", "prepare", "prepare_layers",
     "quantized_weights",
-    "bias_codes", "forward",
+    "bias_codes", "forward", "backward",
     "train", "accuracy", "RECIPES", "train_all",
 ]
 
@@ -192,6 +192,25 @@ def prepare_layers(recipe, start, init):
     return layers
 
 
+def backward(cache, grad, recipe):
+    """[(dW, db)] per layer from d loss / d logits (N x classes) and :func:`forward`'s
+    cache (straight-through: ``ste`` on the weights, the clip's gradient on quantized
+    activations). Weights of the cache are those of the forward pass, so updating a
+    layer after its gradient is taken does not change the layers below."""
+    grads = [None] * len(cache)
+    for i in reversed(range(len(cache))):
+        a, w, ste, _ = cache[i]
+        grads[i] = (matmul(grad.T, a) * ste, grad.sum(axis=0))
+        if i > 0:
+            back = matmul(grad, w)
+            prev_z = cache[i - 1][3]
+            if recipe.act_bits is None:
+                grad = back * (prev_z > 0)
+            else:
+                grad = back * ((prev_z > 0) & (prev_z < 1))  # the clip's gradient
+    return grads
+
+
 def train(layers, recipe, x, y, rng, epochs=40, batch=32, lr=3e-3, teacher_logits=None,
           distill_weight=0.5, temperature=1.0):
     """Adam on softmax cross-entropy with a cosine learning-rate decay; updates ``layers``.
@@ -224,18 +243,11 @@ def train(layers, recipe, x, y, rng, epochs=40, batch=32, lr=3e-3, teacher_logit
             step += 1
             decay1, decay2 = decay1 * beta1, decay2 * beta2
             rate = lr * 0.5 * (1 + cos(np.pi * (step - 1) / total))
+            all_grads = backward(cache, grad, recipe)
             for i in reversed(range(len(layers))):
-                a, w, ste, z = cache[i]
-                grads = [matmul(grad.T, a) * ste, grad.sum(axis=0)]
-                if i > 0:
-                    back = matmul(grad, w)
-                    prev_z = cache[i - 1][3]
-                    if recipe.act_bits is None:
-                        grad = back * (prev_z > 0)
-                    else:
-                        grad = back * ((prev_z > 0) & (prev_z < 1))  # the clip's gradient
                 layer = layers[i]
-                for j, (param, g) in enumerate(zip((layer.w, layer.b), grads, strict=True)):
+                for j, (param, g) in enumerate(zip((layer.w, layer.b), all_grads[i],
+                                                   strict=True)):
                     moments[i][j] = beta1 * moments[i][j] + (1 - beta1) * g
                     squares[i][j] = beta2 * squares[i][j] + (1 - beta2) * g * g
                     m_hat = moments[i][j] / (1 - decay1)

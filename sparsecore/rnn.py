@@ -36,7 +36,9 @@ Quantization-aware training uses the straight-through estimator on the same
 grids (weights as in ``sparsecore/nn.py``; the gate inputs rounded to 1/16 and
 clipped, the tables' outputs rounded to their grids, the cell rounded to
 2**-12, hidden values to 1/Q), so the float training pass and the integer
-model agree up to where the rounding happens.
+model agree up to where the rounding happens. Every matrix product, ``exp``, ``tanh``
+and ``cos`` of training comes from :mod:`sparsecore.sim.reproducible` (as in
+``sparsecore/nn.py``), so the trained weights are the same bits on every machine.
 """
 
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ import numpy as np
 
 from sparsecore.nn import Layer, _softmax, prepare_layers
 from sparsecore.sim.quantize import bias_codes, quantized_weights
+from sparsecore.sim.reproducible import cos, exp, matmul, tanh
 
 __all__ = ["STEPS", "PIXELS", "GATE_STEP", "CELL_BITS", "RnnRecipe", "sequences",
            "init_lstm", "prepare_lstm", "forward", "train", "accuracy", "round_div",
@@ -111,7 +114,7 @@ def _params(layer, recipe):
 
 
 def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    return 1.0 / (1.0 + exp(-x))
 
 
 def _grid(x, step, lo, hi):
@@ -136,32 +139,32 @@ def forward(layers, recipe, x):
     for t in range(STEPS):
         xt = _grid(seq[t], 1 / q, 0, q) if quant else seq[t]
         inp = np.concatenate([xt, h], axis=1)
-        z = inp @ w.T + b
+        z = matmul(inp, w.T) + b
         zi, zf, zg, zo = np.split(z, 4, axis=1)
         if quant:
             # gate inputs on the int8 grid (sigmoid rows at half scale), table outputs
             # on their grids: the integer model's roundings, STE through them
             zs = [_grid(zz / 2, GATE_STEP, -128, 127) * 2 for zz in (zi, zf, zo)]
             zgq = _grid(zg, GATE_STEP, -128, 127)
-            i, f, o = (_grid((1 + np.tanh(zz / 2)) / 2, 1 / 254, 0, 254) for zz in zs)
-            g = _grid(np.tanh(zgq), 1 / 127, -127, 127)
+            i, f, o = (_grid((1 + tanh(zz / 2)) / 2, 1 / 254, 0, 254) for zz in zs)
+            g = _grid(tanh(zgq), 1 / 127, -127, 127)
             c_new = _grid(f * c + i * g, 2.0 ** -CELL_BITS, CELL_MIN, CELL_MAX)
             cq = _grid(c_new, GATE_STEP, -128, 127)
-            tc = _grid(np.tanh(cq), 1 / 127, -127, 127)
+            tc = _grid(tanh(cq), 1 / 127, -127, 127)
             h_new = _grid(o * tc, 1 / q, -q, q)
             masks = [np.abs(zz / 2) < 8 for zz in (zi, zf, zo)] + [np.abs(zg) < 8]
             cmask = np.abs(c_new) < 8
         else:
             i, f, o = _sigmoid(zi), _sigmoid(zf), _sigmoid(zo)
-            g = np.tanh(zg)
+            g = tanh(zg)
             c_new = f * c + i * g
-            tc = np.tanh(c_new)
+            tc = tanh(c_new)
             h_new = o * tc
             masks = [1.0] * 4
             cmask = 1.0
         steps.append((inp, i, f, g, o, c, c_new, tc, masks, cmask))
         h, c = h_new, c_new
-    logits = h @ v.T + d
+    logits = matmul(h, v.T) + d
     return logits, (steps, w, ste_g, v, ste_v, h)
 
 
@@ -169,9 +172,9 @@ def _backward(cache, grad):
     """[(dW, db) gates, (dV, dd) classifier] from d loss / d logits (N x classes)."""
     steps, w, ste_g, v, ste_v, h_last = cache
     hidden = v.shape[1]
-    dv = (grad.T @ h_last) * ste_v
+    dv = matmul(grad.T, h_last) * ste_v
     dd = grad.sum(axis=0)
-    dh = grad @ v
+    dh = matmul(grad, v)
     dc = np.zeros_like(dh)
     dw = np.zeros_like(w)
     db = np.zeros(w.shape[0])
@@ -181,9 +184,9 @@ def _backward(cache, grad):
         di, df, dg = dc * g, dc * c_prev, dc * i
         dz = np.concatenate([di * i * (1 - i) * masks[0], df * f * (1 - f) * masks[1],
                              dg * (1 - g * g) * masks[3], do * o * (1 - o) * masks[2]], axis=1)
-        dw += dz.T @ inp
+        dw += matmul(dz.T, inp)
         db += dz.sum(axis=0)
-        dh = (dz @ w)[:, PIXELS:]
+        dh = matmul(dz, w)[:, PIXELS:]
         dc = dc * f
     return [(dw * ste_g, db), (dv, dd)], hidden
 
@@ -200,6 +203,7 @@ def train(layers, recipe, x, y, rng, epochs=30, batch=32, lr=5e-3):
     s = [[np.zeros_like(p) for p in (lay.w, lay.b)] for lay in layers]
     total = epochs * -(-n // batch)
     step = 0
+    decay1 = decay2 = 1.0  # 0.9**step, 0.999**step by products: no libm pow
     for _ in range(epochs):
         order = rng.permutation(n)
         for start in range(0, n, batch):
@@ -209,14 +213,15 @@ def train(layers, recipe, x, y, rng, epochs=30, batch=32, lr=5e-3):
             norm = np.sqrt(sum(float((g * g).sum()) for pair in grads for g in pair))
             scale = min(1.0, 5.0 / max(norm, 1e-12))
             step += 1
-            rate = lr * 0.5 * (1 + np.cos(np.pi * (step - 1) / total))
+            decay1, decay2 = decay1 * 0.9, decay2 * 0.999
+            rate = lr * 0.5 * (1 + cos(np.pi * (step - 1) / total))
             for li, layer in enumerate(layers):
                 for j, (param, g) in enumerate(zip((layer.w, layer.b), grads[li], strict=True)):
                     g = g * scale
                     m[li][j] = 0.9 * m[li][j] + 0.1 * g
                     s[li][j] = 0.999 * s[li][j] + 0.001 * g * g
-                    param -= rate * (m[li][j] / (1 - 0.9 ** step)) / (
-                        np.sqrt(s[li][j] / (1 - 0.999 ** step)) + 1e-8)
+                    param -= rate * (m[li][j] / (1 - decay1)) / (
+                        np.sqrt(s[li][j] / (1 - decay2)) + 1e-8)
                 if layer.mask is not None:
                     layer.w *= layer.mask
     return layers

@@ -276,7 +276,8 @@ def run(build, test_module, testcase=None, *, extra_env=None, waves=None, seed=N
     SPARSECORE_SEED (also cocotb's random seed). Returns a :class:`RunResult`;
     raises :class:`SimulationFailed` when a test fails or the simulator dies.
     On a coverage build, a passing run's ``coverage.dat`` moves to
-    ``<build folder>/coverage/<run_name>-<seed>.dat``.
+    ``<build folder>/coverage/<run_name>-<seed>.dat`` (``-1``, ``-2``... added when a run
+    of the same name and seed is there already).
     """
     from cocotb_tools.runner import get_runner
 
@@ -313,7 +314,12 @@ def run(build, test_module, testcase=None, *, extra_env=None, waves=None, seed=N
         if build.coverage and crashed is None and not failures and tests:
             kept = build.build_dir / COVERAGE_FOLDER
             kept.mkdir(exist_ok=True)
-            (test_dir / "coverage.dat").replace(kept / f"{run_name}-{seed}.dat")
+            # one file per run: runs of one process with one seed (the GEMM runner's
+            # jobs) share a run name, and each must count
+            target, again = kept / f"{run_name}-{seed}.dat", 1
+            while target.exists():
+                target, again = kept / f"{run_name}-{seed}-{again}.dat", again + 1
+            (test_dir / "coverage.dat").replace(target)
     seconds = time.monotonic() - start
     if crashed is not None or failures or tests == 0:
         message = _failure_message(build, test_module, seed, log, tests, failures, crashed)

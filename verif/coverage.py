@@ -36,6 +36,7 @@ first.
 """
 
 import argparse
+import dataclasses
 import json
 import re
 import sys
@@ -52,7 +53,9 @@ TARGETS = {"SparseTensorCore": {"line": 98.0, "toggle": 90.0},
            "OutputStage": {"line": 98.0, "toggle": 90.0},
            "SparseLayer": {"line": 98.0, "toggle": 90.0}}
 _LINE = re.compile(r"^C '(.*)' (\d+)$")
-_TOGGLE = re.compile(r"^(?P<signal>[^\[:]+)(?:\[(?P<bit>\d+)\])?:(?P<edge>0->1|1->0)$")
+# "<signal>[<bit>]:0->1"; a memory's cells add the entry: "<memory>[<entry>][<bit>]:0->1"
+_TOGGLE = re.compile(r"^(?P<name>[^\[:]+)(?P<entries>(?:\[\d+\])*?)(?:\[(?P<bit>\d+)\])?"
+                     r":(?P<edge>0->1|1->0)$")
 
 
 @dataclass(frozen=True, order=True)
@@ -69,9 +72,12 @@ class Point:
 
     @property
     def signal(self):
-        """The signal of a toggle point (Verilator's spelling), else ''."""
+        """The signal of a toggle point (Verilator's spelling), else ''; a memory's
+        cells are one signal, ``<memory>[*]`` (every entry)."""
         match = _TOGGLE.match(self.comment) if self.kind == "toggle" else None
-        return match.group("signal") if match else ""
+        if not match:
+            return ""
+        return match.group("name") + ("[*]" if match.group("entries") else "")
 
 
 def _fields(text):
@@ -130,12 +136,43 @@ class BuildCoverage:
     verilog: Path
     runs: int
     points: dict
+    fields: dict = dataclasses.field(default_factory=dict)  # {payload port: [(lo, hi, name)]}
+
+    def field_of(self, signal, bit):
+        """The stream field a bit of a packed payload port (or of a copy of it, ``$14``)
+        holds, from the manifest: ``"accumulate"``, ...; None for other signals."""
+        name = re.sub(r"\$\d+$", "", _unescape(signal))
+        for lo, hi, field in self.fields.get(name, ()):
+            if lo <= bit < hi:
+                return field
+        return None
 
     def select(self, kind, named=None):
         chosen = {p: c for p, c in self.points.items() if p.kind == kind}
         if named is not None:
             chosen = {p: c for p, c in chosen.items() if is_temporary(p.signal) != named}
         return chosen
+
+
+_ESCAPES = (("__05F", "_"), ("__024", "$"), ("__02e", "."), ("__05b", "["), ("__05d", "]"))
+
+
+def _unescape(signal):
+    """A signal name as Amaranth/Yosys spell it, from Verilator's (``__05F`` is ``_``...)."""
+    for code, char in _ESCAPES:
+        signal = signal.replace(code, char)
+    return signal
+
+
+def stream_fields(manifest):
+    """{payload port: [(first bit, end bit, field)]} of every stream in a manifest."""
+    out = {}
+    for stream in manifest.get("streams", {}).values():
+        port = stream.get("ports", {}).get("payload")
+        if port:
+            out[port] = [(f["offset"], f["offset"] + f["width"], name)
+                         for name, f in stream.get("fields", {}).items()]
+    return out
 
 
 def design_of(folder):
@@ -153,7 +190,9 @@ def collect(root):
         if not dats or not (folder / ".build-stamp").is_file():
             continue
         name, design = design_of(folder)
+        manifest = json.loads((folder / f"{name}.json").read_text())
         builds.append(BuildCoverage(name=name, design=design, verilog=folder / f"{name}.v",
+                                    fields=stream_fields(manifest),
                                     runs=len(dats), points=merge(map(read_dat, dats))))
     return builds
 
@@ -185,10 +224,10 @@ def _unhit(build, kind, named):
 
 def _toggle_groups(points):
     """Missed toggle points grouped by signal: {signal: {edge: [bits]}}."""
-    groups = defaultdict(lambda: defaultdict(list))
+    groups = defaultdict(lambda: defaultdict(set))
     for point in points:
         match = _TOGGLE.match(point.comment)
-        groups[match.group("signal")][match.group("edge")].append(int(match.group("bit") or 0))
+        groups[point.signal][match.group("edge")].add(int(match.group("bit") or 0))
     return groups
 
 
@@ -214,6 +253,13 @@ def analyse(builds, waivers):
             for point in _unhit(build, kind, named=True if kind == "toggle" else None):
                 text = _verilog_text(build.verilog, point) if kind == "line" else point.signal
                 waiver = match_waiver(waivers, build.design, kind, text)
+                if kind == "toggle" and point.signal == point.comment.split("[")[0]:
+                    # a bit of a packed stream port: its field, "<signal>.<field>"
+                    bit = int(_TOGGLE.match(point.comment).group("bit") or 0)
+                    field = build.field_of(point.signal, bit)
+                    if field:
+                        text = f"{point.signal}.{field}"
+                        waiver = waiver or match_waiver(waivers, build.design, kind, text)
                 if waiver:
                     waived.add(point)
                 missed[kind].append((point, text, waiver))
@@ -249,8 +295,10 @@ def _pct(fig):
     return f"{fig['percent']:.2f} % ({fig['hit']}/{fig['total']})"
 
 
-def render(per_build, per_design, waivers, seeds=None, scope=None):
-    """docs/coverage.md as text."""
+def render(per_build, per_design, waivers, seeds=None, scope=None, stamp_lines=None):
+    """docs/coverage.md as text; ``stamp_lines``: the stamp section when the caller made
+    it (a campaign: its seeds, settings and the git state when it started), else one
+    collected now."""
     from sparsecore.verif import stamp
     from sparsecore.verif.build import COVERAGE_ARGS
 
@@ -312,9 +360,11 @@ def render(per_build, per_design, waivers, seeds=None, scope=None):
         for point, text, waiver in missed["toggle"]:
             by_signal[(text, waiver)].append(point)
         for (signal, waiver), points in sorted(by_signal.items(), key=lambda kv: kv[0][0]):
-            edges = _toggle_groups(points)[signal]
-            where = "; ".join(f"bits {_bits(bits)} never {edge}" for edge, bits in
+            edges = _toggle_groups(points)[points[0].signal]
+            where = "; ".join(f"bits {_bits(list(bits))} never {edge}" for edge, bits in
                               sorted(edges.items()))
+            if signal.endswith("[*]"):
+                where += f" ({len(points)} points over the memory's entries)"
             why = f"waived: {waiver.reason}" if waiver else "**open**"
             out.append(f"- toggle `{signal}`: {where}: {why}")
         out.append("")
@@ -330,7 +380,7 @@ def render(per_build, per_design, waivers, seeds=None, scope=None):
         out.append(f"- {waiver.design} {waiver.kind} `{waiver.pattern}`{mark}: "
                    f"{waiver.reason}")
     out.append("")
-    out += [*stamp.markdown(stamp.collect(outputs=["docs/coverage.md"])), ""]
+    out += [*(stamp_lines or stamp.markdown(stamp.collect(outputs=["docs/coverage.md"]))), ""]
     return "\n".join(out)
 
 
@@ -343,9 +393,10 @@ def summary_json(per_build, per_design):
                        for e in per_build}}
 
 
-def main(argv=None, write_text=None):
-    """The report; ``write_text(path, text)`` writes coverage.md (the command passes its
-    whole-or-nothing writer, :func:`sparsecore.safe_io.write_text`)."""
+def main(argv=None, stamp_lines=None, write_text=None):
+    """The report; ``stamp_lines``: the caller's stamp section (else one collected now);
+    ``write_text(path, text)`` writes coverage.md (the command passes its whole-or-nothing
+    writer, :func:`sparsecore.safe_io.write_text`)."""
     from sparsecore.verif.build import build_root
     from sparsecore.verif.coverage_waivers import WAIVERS
 
@@ -375,7 +426,7 @@ def main(argv=None, write_text=None):
         args.out.mkdir(parents=True, exist_ok=True)
         write = write_text or (lambda path, text: Path(path).write_text(text))
         write(args.out / "coverage.md", render(per_build, per_design, WAIVERS, args.seeds,
-                                               args.scope))
+                                               args.scope, stamp_lines))
         print(f"wrote {args.out / 'coverage.md'}")
     failed = check_targets(per_design)
     for design, kind, percent, target in failed:

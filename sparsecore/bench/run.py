@@ -19,8 +19,12 @@ report.json):
 ``--only report`` measures nothing and rewrites report.md and the plots from report.json.
 
 The timing-sensitive parts (throughput, speed, model) run first and alone; then
-synthesis and place and route run ``--jobs`` at a time. Synthesis results are
-cached under build/bench/synth/ by Verilog hash, so a rerun is quick.
+the synthesis and place-and-route sweep runs as Dask tasks, one per design
+(:func:`run_sweep`, on :mod:`sparsecore.campaign`): ``--jobs`` workers of an
+embedded LocalCluster, or an existing scheduler (``--scheduler``), or with
+``--serial`` one design after the other in this process; the results are the
+same. Synthesis results are cached under build/bench/synth/ by Verilog hash, so
+a rerun is quick.
 """
 
 import json
@@ -33,7 +37,7 @@ from sparsecore.bench import synth as syn
 from sparsecore.bench.report import PLOTS, write_report
 from sparsecore.hw.config import PRESETS, CoreConfig, MacConfig
 from sparsecore.hw.registry import build_name, component_for
-from sparsecore.safe_io import ArgumentParser, check_output_files, worker_pool
+from sparsecore.safe_io import ArgumentParser, check_output_files
 from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
 from sparsecore.sim.perf import predict_gemm
 
@@ -129,18 +133,25 @@ def _measure(design, flows, cache):
     return out
 
 
-def _run_all(jobs, tasks):
-    """Run {key: callable} ``jobs`` at a time, longest first; {key: result}."""
-    results = {}
-    with worker_pool(jobs) as pool:   # an interrupt cancels the queued jobs
-        futures = {key: pool.submit(fn) for key, fn in tasks.items()}
-        for key, future in futures.items():
-            results[key] = future.result()
-            log(f"  done {key}")
-    return results
+def run_sweep(tasks, cache, jobs=2, scheduler=None, serial=False):
+    """Measure {key: (Design, flows)} ``tasks``: one Dask task per design (the campaign
+    machinery, :func:`sparsecore.campaign.run_tasks`), on an embedded LocalCluster of
+    ``jobs`` workers or on the Dask scheduler at ``scheduler`` (or
+    $SPARSECORE_SCHEDULER); ``serial``: one design after the other in this process.
+    Both paths call the same :func:`_measure`, so their results are identical; each
+    design's synthesis is cached by content hash in ``cache`` (workers on other machines
+    must see it at the same path). {key: result}, in the order of ``tasks``."""
+    from sparsecore.campaign import dask_client, run_tasks
+
+    calls = {key: (_measure, (design, flows, cache)) for key, (design, flows) in tasks.items()}
+    say = lambda line: log(f"  done {line}")   # noqa: E731
+    if serial:
+        return run_tasks(calls, None, log=say)
+    with dask_client(workers=jobs, scheduler=scheduler) as client:
+        return run_tasks(calls, client, log=say, name="synth")
 
 
-def synthesis_parts(parts, cache, jobs):
+def synthesis_parts(parts, cache, jobs, scheduler=None, serial=False):
     """Area / Fmax results for the requested parts: {"lanes", "macs", "cores", "fmax_sweep"}."""
     tasks = {}
     flows = ("ice40", "gates", "ecp5")
@@ -174,9 +185,10 @@ def synthesis_parts(parts, cache, jobs):
     # Biggest first, so the long place-and-route runs overlap the many small ones.
     order = sorted(tasks, key=lambda k: (not k.startswith("core_default"),
                                          not k.startswith("core"), not k.startswith("sweep")))
-    log(f"synthesis: {len(tasks)} designs, {jobs} at a time")
-    measured = _run_all(jobs, {k: (lambda d=tasks[k][0], f=tasks[k][1]: _measure(d, f, cache))
-                               for k in order})
+    where = scheduler or os.environ.get("SPARSECORE_SCHEDULER") or f"{jobs} workers"
+    log(f"synthesis: {len(tasks)} designs, "
+        + ("one at a time (serial)" if serial else f"as Dask tasks ({where})"))
+    measured = run_sweep({k: tasks[k] for k in order}, cache, jobs, scheduler, serial)
 
     out = {}
     if units:
@@ -238,7 +250,13 @@ def main(argv=None):
                              "the others are kept from the existing report.json; "
                              f"'{RENDER_ONLY}' alone rewrites the report from report.json")
     parser.add_argument("--jobs", type=int, default=2,
-                        help="synthesis / place-and-route runs at a time (default: 2)")
+                        help="Dask workers of the embedded LocalCluster for the synthesis and "
+                             "place-and-route sweep: runs at a time (default: 2)")
+    parser.add_argument("--scheduler", default=None,
+                        help="run the sweep on this Dask scheduler instead "
+                             "(or $SPARSECORE_SCHEDULER)")
+    parser.add_argument("--serial", action="store_true",
+                        help="run the sweep in this process, one design at a time (no Dask)")
     parser.add_argument("--cache", default=str(PROJECT / "build" / "bench" / "synth"),
                         help="synthesis cache folder (default: build/bench/synth)")
     args = parser.parse_args(argv)
@@ -251,6 +269,8 @@ def main(argv=None):
         for path in write_report(results, out_dir):
             log(f"wrote {path}")
         return 0
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, not {args.jobs}")
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         parser.error(f"--only: unknown part(s) {', '.join(unknown)}; parts: {', '.join(PARTS)}")
@@ -290,7 +310,8 @@ def main(argv=None):
     synth_parts = [p for p in parts if p in ("area", "cores", "fmax", "units")]
     if synth_parts:
         t = time.monotonic()
-        results.update(synthesis_parts(synth_parts, Path(args.cache), args.jobs))
+        results.update(synthesis_parts(synth_parts, Path(args.cache).resolve(), args.jobs,
+                                       args.scheduler, args.serial))
         results["gate_set"] = syn.GATE_SET
         results["synthesis_runs"] = _count_runs(results)
         wall["synthesis"] = time.monotonic() - t

@@ -45,6 +45,7 @@ from importlib import metadata
 from pathlib import Path
 
 from sparsecore.bench.harness import TimingHarness
+from sparsecore.campaign import die_with_parent
 from sparsecore.hw.emit import emit
 from sparsecore.safe_io import write_text
 
@@ -158,8 +159,11 @@ def _digest(*parts):
 def _run(cmd, log, cwd, timeout):
     start = time.monotonic()
     with open(log, "w") as out:
+        # ends with its caller: a sweep's Dask worker that is shut down (an interrupt
+        # closes the cluster) leaves no Yosys or nextpnr behind
         proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                              timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                              timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                              preexec_fn=die_with_parent)
     return proc.returncode, time.monotonic() - start
 
 

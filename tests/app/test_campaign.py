@@ -60,3 +60,24 @@ def test_bad_campaign_arguments_exit_2_with_one_line(capsys):
     assert main(["mutate", "--designs", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("sparsecore mutate: error: --designs: unknown nope")
+
+
+def test_scale_bench_campaign_is_fixed_and_balanced():
+    from sparsecore.bench.scale import TARGET, campaign_jobs
+
+    jobs = campaign_jobs(6, 150_000, 3)
+    assert [j.targets for j in jobs] == [(TARGET,)] * 6          # jobs of one size
+    assert {j.env for j in jobs} == {(("SPARSECORE_CORE_MACS", "150000"),)}
+    assert len({j.seed for j in jobs}) == 6                      # each its own seed
+    assert [j.seed for j in campaign_jobs(6, 150_000, 3)] == [j.seed for j in jobs]
+
+
+def test_scale_bench_refuses_bad_sizes_with_one_line(capsys):
+    from sparsecore.cli import main
+
+    assert main(["bench", "campaign", "--jobs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--jobs must be at least 2" in err[0]
+    assert main(["bench", "campaign", "--core-macs", "500"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--core-macs must be at least 100000" in err[0]

@@ -11,6 +11,7 @@ from sparsecore.seeds import (
     plot,
     write_markdown,
 )
+from sparsecore.verif.stamp import collect
 
 
 def _runs(seeds=5, gain=3.0):
@@ -25,8 +26,9 @@ def _runs(seeds=5, gain=3.0):
             run[kind] = {}
             for r in recipes:
                 acc = 0.95 + rng.normal(0, 0.002)
-                plain = r.name in ("ternary", "int4", "ternary_scratch", "mlp16_ternary",
-                                   "mlp16_int4", "rnn_ternary", "rnn_int4")
+                plain = r.name in ("ternary", "int4", "ternary_scratch", "mlp12_ternary",
+                                   "mlp12_int4", "mlp12_ternary_scratch", "rnn_ternary",
+                                   "rnn_int4")
                 if plain or "apprentice" in r.name:
                     acc -= 0.03
                 if "apprentice" in r.name:
@@ -38,7 +40,7 @@ def _runs(seeds=5, gain=3.0):
 
 RTL = {"ternary_2x_2to4": {"dense_cycles": 400.0, "sparse_cycles": 208.0,
                            "codes_compared": 1000, "rtl_images": 8},
-       "rnn_ternary_2x_2to4": {"dense_cycles": 3000.0, "sparse_cycles": 1560.0,
+       "rnn_ternary_4x_2to4": {"dense_cycles": 3000.0, "sparse_cycles": 1560.0,
                                "codes_compared": 500, "rtl_images": 4}}
 
 
@@ -60,7 +62,11 @@ def test_targets_from_the_numbers():
 
 def test_report_is_written(tmp_path):
     rows, targets = evaluate(_runs(), RTL)
-    info = {"date": "d", "machine": "m", "tools": "t", "commit": "c", "seeds": 5,
+    stamp = collect(seeds=range(5), git={"commit": "0" * 40, "dirty": False, "changed": []})
+    check = {"nets": {"cnn:ternary": {}}, "short": {"seed": 0, "epochs": 1, "images": 400,
+                                                    "variants": {"cnn:fp32": {}}},
+             "timing": {"reproducible": 3.0, "blas": 2.0}}
+    info = {"stamp": stamp, "check": check, "seeds": 5,
             "epochs": {"cnn": 1, "fine": 1, "mlp": 1, "rnn": 1, "rnn_fine": 1},
             "processes": 1, "rtl_images": 8, "rnn_rtl_images": 4,
             "rtl_variants": sorted(RTL), "rtl_cell_tanh": False, "train_images": 10,
@@ -70,4 +76,6 @@ def test_report_is_written(tmp_path):
     plot(rows, tmp_path / "seeds.png")
     text = (tmp_path / "seeds.md").read_text()
     assert "| `ternary_2x_2to4` |" in text and "0.520" in text
+    assert "## Stamp" in text and "`000000000000` (clean)" in text
+    assert "1.50x" in text    # the reproducible training's cost, from the record
     assert (tmp_path / "seeds.png").stat().st_size > 1000

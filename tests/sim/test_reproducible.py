@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from sparsecore.sim.reproducible import cos, exp, mantissa_bits, matmul
+from sparsecore.sim.reproducible import cos, exp, mantissa_bits, matmul, tanh
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 10, 32, 64, 128, 256, 1000, 2 ** 20])
@@ -98,3 +98,13 @@ def test_cos_against_math_cos():
 def test_cos_refuses_outside_its_range():
     with pytest.raises(ValueError, match=r"x must be in \[-pi, pi\]"):
         cos(4.0)
+
+
+def test_tanh_close_to_numpy_odd_and_bounded():
+    x = np.concatenate([np.linspace(-30, 30, 20001), [0.0, -0.0, 1e-300, 400.0, -400.0]])
+    got = tanh(x)
+    assert np.all(np.abs(got - np.tanh(x)) <= 1e-15 + 4e-16 * np.abs(np.tanh(x)))
+    assert np.array_equal(tanh(-x), -got)                      # odd to the bit
+    assert np.all(np.abs(got) <= 1.0)
+    assert tanh(400.0) == 1.0 and tanh(-400.0) == -1.0
+    assert np.isnan(tanh(np.nan))

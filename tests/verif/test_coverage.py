@@ -1,6 +1,7 @@
 """verif.coverage: the coverage.dat reader, merging, named-signal filter, waivers, figures."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,21 @@ def test_collect_and_analyse_a_build_folder(tmp_path):
     (line_miss,) = per_build[0]["missed"]["line"]
     assert line_miss[1] == "line12" and line_miss[2] is None
     assert per_design["OutputStage"]["line"]["percent"] == 50.0
+
+
+def test_memory_cells_are_one_signal_and_payload_bits_name_their_field():
+    from sparsecore.verif.coverage import BuildCoverage, stream_fields
+
+    assert Point("toggle", "t", "t", 1, 1, "memory[3][5]:0->1").signal == "memory[*]"
+    assert Point("toggle", "t", "t", 1, 1, "acc[5]:1->0").signal == "acc"
+    manifest = {"streams": {"weights": {
+        "ports": {"payload": "weights__payload"},
+        "fields": {"values": {"offset": 0, "width": 16}, "last": {"offset": 25, "width": 1},
+                   "accumulate": {"offset": 26, "width": 1}}}}}
+    build = BuildCoverage("b", "SparseLayer", Path("b.v"), 1, {},
+                          fields=stream_fields(manifest))
+    # Verilator's spelling of weights__payload and of a Yosys copy of it, weights__payload$14
+    assert build.field_of("weights___05Fpayload", 26) == "accumulate"
+    assert build.field_of("weights___05Fpayload__02414", 3) == "values"
+    assert build.field_of("weights___05Fpayload", 24) is None     # no field there
+    assert build.field_of("acc", 0) is None

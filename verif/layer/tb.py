@@ -11,6 +11,8 @@ checker. Every code beat is compared with :func:`sim.inference.numpy_layer`
 tiles. The seed is logged; SPARSECORE_SEED reruns it.
 """
 
+import dataclasses
+
 import numpy as np
 
 from sparsecore.hw.config import LayerConfig
@@ -88,11 +90,25 @@ class LayerTB(TestBench):
         relu = bool(rng.integers(2))
         return weights, acts, mult, shift, bias, relu
 
-    def submit(self, weights, acts, mult, shift, bias, relu, dense):
-        """Queue one layer's beats and params, and its expected code tiles (from sim)."""
+    def submit(self, weights, acts, mult, shift, bias, relu, dense, swap_indices=False):
+        """Queue one layer's beats and params, and its expected code tiles (from sim).
+
+        ``swap_indices``: every sparse group sent with its two values and indices in the
+        other order (``idx1 | idx0 << 2``, so a first index of 3 comes); the sum, and so
+        every expected code, is the same (docs/core.md: any code is accepted)."""
         cfg, g = self.config, self.geometry
         tiled = tile_gemm(g, acts, a=weights, dense=dense)
-        w_words, a_words = pack_beats(self.manifest, cfg, tiled.beats)
+        beats = tiled.beats
+        if swap_indices:
+            n, rows, slots = beats.values.shape
+            swapped = beats.values.reshape(n, rows, slots // 2, 2)[..., ::-1].reshape(
+                n, rows, slots)
+            sparse = ~beats.dense[:, None, None]
+            beats = dataclasses.replace(
+                beats, values=np.where(sparse, swapped, beats.values),
+                meta=np.where(sparse, ((beats.meta >> 2) & 3) | ((beats.meta & 3) << 2),
+                              beats.meta))
+        w_words, a_words = pack_beats(self.manifest, cfg, beats)
         p_words = pack_params(self.manifest, cfg, tiled, mult, shift, bias, relu)
         # The model on the layer padded to whole tiles: zero rows with zero params, zero
         # columns (their codes are those of the bias alone, as the hardware's).
