@@ -610,15 +610,34 @@ def test_full_disk_out(tmp_path):
     assert listing == [], f"partial files on the full disk: {listing}"
 
 
-def waves_engine_processes():
-    """Live processes running the tiny core's tracing engine (a hung one would stay)."""
+def _environ(pid):
+    try:
+        return Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return b""
+
+
+def waves_engine_processes(mark):
+    """Live processes running the tiny core's tracing engine (a hung one would stay)
+    that this test started: their environment carries ``mark`` (other pytest workers
+    run the same engine at the same time)."""
     engine = str(build_root() / "core_tiny_engine_waves" / "obj" / "engine")
     return [int(p) for p in os.listdir("/proc") if p.isdigit() and exe_path(p) == engine
-            and alive(p)]
+            and alive(p) and mark.encode() in _environ(p)]
 
 
-def run_folders():
-    return set(build_root().glob("core_tiny*/runs/*"))
+@pytest.fixture
+def mark(monkeypatch):
+    """A tag for this test's commands: their run folders end with it (SPARSECORE_RUN_TAG)
+    and their processes carry it in their environment."""
+    tag = f"hostile{os.getpid()}x{time.monotonic_ns()}"
+    monkeypatch.setenv("SPARSECORE_RUN_TAG", tag)
+    return tag
+
+
+def run_folders(mark):
+    """This test's run folders of the tiny core (other workers make their own)."""
+    return {p for p in build_root().glob("core_tiny*/runs/*") if mark in p.name}
 
 
 def assert_write_failed(proc, path, reason):
@@ -631,20 +650,20 @@ def assert_write_failed(proc, path, reason):
 
 
 @needs_unshare
-def test_full_disk_waves(tmp_path):
+def test_full_disk_waves(tmp_path, mark):
     """The VCD does not fit: exit 1 naming --waves, within the timeout (the engine used
     to hang in Verilator's own error path); no VCD, no .gtkw, and no C either (outputs
     are written whole or not at all), no run folder and no simulator left."""
     np.save(tmp_path / "A.npy", A)
     np.save(tmp_path / "B.npy", B)
     argv = ["gemm", *[x for pair in GEMM.items() for x in pair], "--waves", "disk/run.vcd"]
-    runs = run_folders()
+    runs = run_folders(mark)
     proc, listing = run_on_small_disk(tmp_path, argv, 8)   # the VCD is about 23 KiB
     assert_write_failed(proc, "disk/run.vcd", "No space left on device")
     assert listing == [], f"partial files on the full disk: {listing}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["A.npy", "B.npy", "disk", "listing"]
-    assert run_folders() == runs, "a run folder was left behind"
-    assert waves_engine_processes() == []
+    assert run_folders(mark) == runs, "a run folder was left behind"
+    assert waves_engine_processes(mark) == []
 
 
 def limit_file_size(size):
@@ -658,7 +677,7 @@ def limit_file_size(size):
     return preexec
 
 
-def test_file_size_limit_waves(tmp_path):
+def test_file_size_limit_waves(tmp_path, mark):
     """The same failure as a full disk where no tmpfs can be mounted: a VCD larger than
     the file size limit. First a run without the limit (into a folder whose name has a
     space): the VCD, its .gtkw and C are written. Then, under a limit of half that VCD:
@@ -678,12 +697,12 @@ def test_file_size_limit_waves(tmp_path):
     (tmp_path / "C.npy").unlink()
     shutil.rmtree(vcd.parent)
 
-    runs = run_folders()
+    runs = run_folders(mark)
     proc = subprocess.run([sparsecore(), *argv, "--waves", "run.vcd"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=120,
                           preexec_fn=limit_file_size(size // 2))
     assert_write_failed(proc, "run.vcd", os.strerror(errno.EFBIG))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["A.npy", "B.npy"], \
         "a failed VCD write left files behind"
-    assert run_folders() == runs, "a run folder was left behind"
-    assert waves_engine_processes() == []
+    assert run_folders(mark) == runs, "a run folder was left behind"
+    assert waves_engine_processes(mark) == []
