@@ -35,6 +35,7 @@ import argparse
 import contextlib
 import ctypes
 import io
+import json
 import math
 import os
 import shutil
@@ -53,7 +54,7 @@ __all__ = ["ArgumentParser", "BadInput", "WriteFailed", "Interrupted", "MAX_NPY_
            "shown", "one_line",
            "read_npy", "check_output_file", "check_output_dir", "check_distinct",
            "check_output_files", "atomic_output", "staging_dir", "publish", "npy_bytes", "save_npy",
-           "write_text", "make_dirs", "remove_empty_dirs",
+           "write_text", "write_json", "make_dirs", "remove_empty_dirs",
            "interrupt_handling", "stop_children", "descendants", "worker_pool"]
 
 # One operand at most 2**26 elements (512 MiB as int64, the dtype the model computes in);
@@ -386,6 +387,18 @@ def write_text(path, text):
     """Write ``text`` to ``path``, whole or not at all."""
     with atomic_output(path) as tmp:
         tmp.write_text(text)
+
+
+def write_json(path, obj):
+    """``obj`` as indented JSON (numpy scalars and arrays as plain numbers and lists),
+    whole or not at all."""
+    def plain(value):
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        raise TypeError(f"not JSON: {value!r}")
+    write_text(path, json.dumps(obj, indent=1, default=plain) + "\n")
 
 
 def npy_bytes(array):

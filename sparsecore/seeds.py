@@ -22,7 +22,6 @@ where a student has accuracy to win back (and, with the code table, recurrent ne
 Run: ``sparsecore seeds [--out docs] [--seeds 5] [--rtl-images N] [--cache PKL] [--quick]``.
 """
 
-import json
 import sys
 import time
 from contextlib import contextmanager
@@ -46,10 +45,10 @@ from sparsecore.safe_io import (
     check_output_files,
     make_dirs,
     worker_pool,
-    write_text,
+    write_json,
 )
 from sparsecore.sim.inference import integer_network, numpy_layer, predict, run_network
-from sparsecore.workflow_check import codes_digest, weights_digest
+from sparsecore.workflow_check import codes_digest, net_arrays, net_from_arrays, weights_digest
 
 __all__ = ["main", "CNN_RECIPES", "MLP_RECIPES", "RNN_RECIPES", "run_layer_rtl",
            "run_net_on_rtl", "train_cnns", "train_mlps", "train_rnns", "check_record",
@@ -293,8 +292,6 @@ SHORT_VARIANTS = {"cnn": ("fp32", "ternary"),
                   "mlp": (MLP_TEACHER, f"{_M}_fp32", f"{_M}_ternary", f"{_M}_ternary_apprentice",
                           f"{_M}_ternary_apprentice_b", f"{_M}_ternary_apprentice_a"),
                   "rnn": ("rnn_fp32", "rnn_ternary")}
-_FIELDS = ("weights", "acts", "act_bits", "acc_bits", "mult_bits", "shift_bits")
-_LAYER_ARRAYS = ("weights", "mult", "shift", "bias")
 
 
 def _classes():
@@ -328,40 +325,24 @@ def save_nets(path, nets):
     arrays = {}
     for (kind, name), net in nets.items():
         key = f"{kind}:{name}"
-        for field in _FIELDS:
-            arrays[f"{key}/{field}"] = np.array(getattr(net, field))
+        arrays |= net_arrays(key, net)
         if kind == "rnn":
             arrays[f"{key}/table"] = np.asarray(net.table, dtype=np.int32)
-        for i, layer in enumerate(net.layers):
-            for field in _LAYER_ARRAYS:
-                arrays[f"{key}/{i}/{field}"] = np.asarray(getattr(layer, field), dtype=np.int32)
-            arrays[f"{key}/{i}/flags"] = np.array([layer.sparse, layer.relu])
-            arrays[f"{key}/{i}/out"] = np.array(layer.out)
     np.savez_compressed(path, **arrays)
 
 
 def load_nets(path):
     """``{(kind, name): integer net}`` from :func:`save_nets`' file, each checked."""
-    from sparsecore.sim.inference import IntegerLayer
-
     classes = _classes()
     with np.load(path, allow_pickle=False) as npz:
         arrays = dict(npz.items())
     out = {}
     for key in sorted({k.split("/")[0] for k in arrays}):
         kind, name = key.split(":", 1)
-        layers = []
-        while f"{key}/{len(layers)}/weights" in arrays:
-            prefix = f"{key}/{len(layers)}/"
-            sparse, relu = (bool(v) for v in arrays[prefix + "flags"])
-            layers.append(IntegerLayer(
-                arrays[prefix + "weights"].astype(np.int64), sparse,
-                *(arrays[prefix + f].astype(np.int64) for f in ("mult", "shift", "bias")),
-                relu, str(arrays[prefix + "out"])))
-        fields = {f: arrays[f"{key}/{f}"].item() for f in _FIELDS}
+        layers, fields = net_from_arrays(arrays, key)
         if kind == "rnn":
             fields["table"] = arrays[f"{key}/table"].astype(np.int64)
-        out[(kind, name)] = classes[kind](layers=tuple(layers), **fields).check()
+        out[(kind, name)] = classes[kind](layers=layers, **fields).check()
     return out
 
 
@@ -1221,19 +1202,11 @@ def main(argv=None):
         plot(rows, tmp)
     with atomic_output(md_path) as tmp:
         write_markdown(tmp, info)
-    write_text(json_path, json.dumps(info, indent=1, default=_json) + "\n")
+    write_json(json_path, info)
     for text, met, numbers in targets:
         log(f"target {'MET' if met else 'NOT MET'}: {text}: {numbers}")
     log(f"wrote {out_dir / 'seeds.md'} in {info['times']['total']:.0f} s")
     return 0
-
-
-def _json(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON: {obj!r}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ variation of the cross-kernel runs trains its two schemes side by side (``--jobs
 default the number of CPUs); no number depends on it.
 """
 
-import json
 import os
 import sys
 import time
@@ -42,6 +41,7 @@ from sparsecore.safe_io import (
     atomic_output,
     check_output_files,
     worker_pool,
+    write_json,
     write_text,
 )
 from sparsecore.sim.inference import LOGIT_FORMAT, integer_network, predict, run_network
@@ -695,17 +695,9 @@ def main(argv=None):
     with atomic_output(png_path) as tmp:
         plot(rows, tmp)
     write_markdown(md_path, info)
-    write_text(json_path, json.dumps(info, indent=1, default=_json) + "\n")
+    write_json(json_path, info)
     for key, text in TARGETS_TEXT.items():
         met, numbers = targets[key]
         log(f"target {'MET' if met else 'NOT MET'}: {text}: {numbers}")
     log(f"wrote {out_dir / 'workflow.md'} in {info['times']['total']:.0f} s")
     return 0
-
-
-def _json(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"not JSON: {obj!r}")

@@ -28,7 +28,8 @@ from sparsecore.sim.inference import (
 )
 
 __all__ = ["weights_digest", "codes_digest", "save_networks", "load_networks",
-           "short_training", "cross_kernel_runs", "SHORT_SEED", "SHORT_EPOCHS", "LAYER_ARRAYS"]
+           "short_training", "cross_kernel_runs", "SHORT_SEED", "SHORT_EPOCHS", "LAYER_ARRAYS",
+           "net_arrays", "net_from_arrays"]
 
 SHORT_SEED = 0
 SHORT_EPOCHS = 2
@@ -51,18 +52,37 @@ def codes_digest(codes):
     return hashlib.sha256(repr(codes.shape).encode() + codes.tobytes()).hexdigest()
 
 
+def net_arrays(key, net):
+    """An integer network's fields and layers as int arrays under ``key/`` (no pickles):
+    the .npz layout of ``docs/workflow_nets.npz`` and ``docs/seeds_nets.npz``."""
+    arrays = {f"{key}/{field}": np.array(getattr(net, field)) for field in _NET_FIELDS}
+    for i, layer in enumerate(net.layers):
+        for field in LAYER_ARRAYS:
+            arrays[f"{key}/{i}/{field}"] = np.asarray(getattr(layer, field), dtype=np.int32)
+        arrays[f"{key}/{i}/flags"] = np.array([layer.sparse, layer.relu])
+        arrays[f"{key}/{i}/out"] = np.array(layer.out)
+    return arrays
+
+
+def net_from_arrays(arrays, key):
+    """(layers, fields) of the network :func:`net_arrays` stored under ``key/``."""
+    layers = []
+    while f"{key}/{len(layers)}/weights" in arrays:
+        prefix = f"{key}/{len(layers)}/"
+        sparse, relu = (bool(v) for v in arrays[prefix + "flags"])
+        layers.append(IntegerLayer(
+            arrays[prefix + "weights"].astype(np.int64), sparse,
+            *(arrays[prefix + f].astype(np.int64) for f in ("mult", "shift", "bias")),
+            relu, str(arrays[prefix + "out"])))
+    return tuple(layers), {f: arrays[f"{key}/{f}"].item() for f in _NET_FIELDS}
+
+
 def save_networks(path, networks, predictions):
     """Write ``{variant: IntegerNetwork}`` and ``{variant: predictions}`` to one .npz."""
     arrays = {}
     for name, net in networks.items():
-        for field in _NET_FIELDS:
-            arrays[f"{name}/{field}"] = np.array(getattr(net, field))
+        arrays |= net_arrays(name, net)
         arrays[f"{name}/predictions"] = np.asarray(predictions[name], dtype=np.int8)
-        for i, layer in enumerate(net.layers):
-            for field in LAYER_ARRAYS:
-                arrays[f"{name}/{i}/{field}"] = np.asarray(getattr(layer, field), dtype=np.int32)
-            arrays[f"{name}/{i}/flags"] = np.array([layer.sparse, layer.relu])
-            arrays[f"{name}/{i}/out"] = np.array(layer.out)
     np.savez_compressed(path, **arrays)
 
 
@@ -72,16 +92,8 @@ def load_networks(path):
         arrays = dict(npz.items())
     out = {}
     for name in sorted({key.split("/")[0] for key in arrays}):
-        layers = []
-        while f"{name}/{len(layers)}/weights" in arrays:
-            prefix = f"{name}/{len(layers)}/"
-            sparse, relu = (bool(v) for v in arrays[prefix + "flags"])
-            layers.append(IntegerLayer(
-                arrays[prefix + "weights"].astype(np.int64), sparse,
-                *(arrays[prefix + f].astype(np.int64) for f in ("mult", "shift", "bias")),
-                relu, str(arrays[prefix + "out"])))
-        fields = {f: arrays[f"{name}/{f}"].item() for f in _NET_FIELDS}
-        net = IntegerNetwork(layers=tuple(layers), **fields).check()
+        layers, fields = net_from_arrays(arrays, name)
+        net = IntegerNetwork(layers=layers, **fields).check()
         out[name] = (net, arrays[f"{name}/predictions"].astype(np.int64))
     return out
 
