@@ -372,15 +372,7 @@ def cmd_gemm(args):
         return _gemm_on_accel(args, config, inputs, out, waves, gtkw)
     from sparsecore.verif.gemm import run_gemm
     with contextlib.ExitStack() as stack:
-        # C and the waves go to private folders beside their paths and are renamed into
-        # place only after the run: whole outputs or none.
-        staged = {}
-        for path in (out, waves, gtkw):
-            if path is not None:
-                folder = staged.get(path.parent) or stack.enter_context(
-                    staging_dir(path.parent, path))
-                staged[path.parent] = folder
-                staged[path] = folder / path.name
+        staged = _staged_outputs(stack, (out, waves, gtkw))
         try:
             result = run_gemm(config, a=inputs.a if args.dense else None, values=inputs.values,
                               meta=inputs.meta, b=inputs.b, dense=args.dense,
@@ -397,20 +389,10 @@ def cmd_gemm(args):
             print(f"sparsecore gemm: the run on the core failed: {shown(first)}{hint}"
                   + (f"\n{rest}" if rest else ""), file=sys.stderr)
             return 1
-        try:
-            staged[out].write_bytes(npy_bytes(result.c))
-        except OSError as exc:
-            raise WriteFailed(out, exc) from None
-        publish(*[(staged[p], p) for p in (out, waves, gtkw) if p is not None])
+        _publish_c(result.c, staged, out, (waves, gtkw))
     mismatch = None
     if args.check:
-        from sparsecore.sim import matmul, sparse_matmul
-        if args.dense:
-            expected = matmul(inputs.a, inputs.b, acc_bits=config.acc_bits)
-        else:
-            expected = sparse_matmul(inputs.values, inputs.meta, inputs.b,
-                                     acc_bits=config.acc_bits)
-        mismatch = result.describe_mismatch(expected)
+        mismatch = result.describe_mismatch(_expected(config, inputs, args.dense))
     check = None if not args.check else ("fail" if mismatch else "pass")
     print(gemm_summary(args.config, config, result, check))
     if mismatch:
@@ -418,6 +400,29 @@ def cmd_gemm(args):
         print(f"sparsecore gemm: check failed: {mismatch}{hint}", file=sys.stderr)
         return 1
     return 0
+
+
+def _staged_outputs(stack, paths):
+    """{path: its staged file} (and {folder: its staging folder}) for the outputs among
+    ``paths``: they are written into private folders beside their paths and renamed into
+    place only after the run (:func:`_publish_c`), so outputs are whole or absent."""
+    staged = {}
+    for path in paths:
+        if path is not None:
+            folder = staged.get(path.parent) or stack.enter_context(
+                staging_dir(path.parent, path))
+            staged[path.parent] = folder
+            staged[path] = folder / path.name
+    return staged
+
+
+def _publish_c(c, staged, out, others):
+    """Write C into its staged file, then rename every staged output into place."""
+    try:
+        staged[out].write_bytes(npy_bytes(c))
+    except OSError as exc:
+        raise WriteFailed(out, exc) from None
+    publish(*[(staged[p], p) for p in (out, *others) if p is not None])
 
 
 def _staged_output(exc, staged, outputs):
@@ -480,15 +485,7 @@ def _gemm_on_accel(args, config, inputs, out, waves=None, gtkw=None):
                 "values": None if args.dense else inputs.values,
                 "meta": None if args.dense else inputs.meta, "dense": args.dense}
     with contextlib.ExitStack() as stack:
-        # C and the waves go to private folders beside their paths and are renamed into
-        # place only after the run: whole outputs or none.
-        staged = {}
-        for path in (out, waves, gtkw):
-            if path is not None:
-                folder = staged.get(path.parent) or stack.enter_context(
-                    staging_dir(path.parent, path))
-                staged[path.parent] = folder
-                staged[path] = folder / path.name
+        staged = _staged_outputs(stack, (out, waves, gtkw))
         try:
             result = run_accel_gemm(config, inputs.b, **operands, params=params,
                                     relu=args.relu, waves=staged.get(waves))
@@ -500,11 +497,7 @@ def _gemm_on_accel(args, config, inputs, out, waves=None, gtkw=None):
             print(f"sparsecore gemm: the run on the accelerator failed: {exc}",
                   file=sys.stderr)
             return 1
-        try:
-            staged[out].write_bytes(npy_bytes(result.c))
-        except OSError as exc:
-            raise WriteFailed(out, exc) from None
-        publish(*[(staged[p], p) for p in (out, waves, gtkw) if p is not None])
+        _publish_c(result.c, staged, out, (waves, gtkw))
     mismatch = None
     if args.check:
         expected = (_expected(config, inputs, args.dense) if params is None else
