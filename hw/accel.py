@@ -210,7 +210,8 @@ class SparseAccelerator(wiring.Component):
                            "then A by stripe then chunk"),
             "output_stage": {"out": c.out, "mult_bits": c.mult_bits, "shift_bits": c.shift_bits,
                              "lanes": c.output_stage.lanes, "rows_per_cycle": 1,
-                             "rounding": "half_to_even"},
+                             "rounding": "half_to_even", "latency": self.stage_latency,
+                             "config": c.output_stage.as_dict()},
             "refusal": {r.name: int(r) for r in Refusal},
         }
 

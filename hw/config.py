@@ -174,6 +174,11 @@ class OutputStageConfig:
             halves, then their sum): one cycle more latency, half the multiplier
             depth on the clock's path (the accelerator's stage, placed across a
             large device, needs it; hw/accel.py).
+        split_shift: the last step in two pipeline stages, the variable right shift
+            registered, then ReLU and clip; and the rounding term's masks decoded
+            from the shift a stage early (registered beside the product), so the
+            rounding add has no shifter in front of it: one cycle more latency (the
+            accelerator's stage uses it too).
 
     The bias is ``acc_bits`` wide (accumulator units). The arithmetic is in
     ``sim/requant.py``, which also validates the widths.
@@ -185,12 +190,15 @@ class OutputStageConfig:
     mult_bits: int = DEFAULT_MULT_BITS
     shift_bits: int = DEFAULT_SHIFT_BITS
     split_mult: bool = False
+    split_shift: bool = False
 
     def __post_init__(self):
         get_format(self.acts, "acts")
         _check_positive_int("lanes", self.lanes)
-        if not isinstance(self.split_mult, bool):
-            raise ValueError(f"split_mult must be True or False, not {self.split_mult!r}")
+        for name in ("split_mult", "split_shift"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be True or False, not {value!r}")
         check_fields(self.acc_bits, self.mult_bits, self.shift_bits)
         if self.lanes * self.acc_bits > MAX_PORT_BITS:
             raise ValueError(f"the accumulators port would be {self.lanes * self.acc_bits} "
@@ -447,7 +455,7 @@ class AccelConfig(CoreConfig):
         the multipliers)."""
         return OutputStageConfig.for_core(self.core, acts=self.out, mult_bits=self.mult_bits,
                                           shift_bits=self.shift_bits, lanes=self.cols,
-                                          split_mult=True)
+                                          split_mult=True, split_shift=True)
 
     @property
     def codes_period(self):

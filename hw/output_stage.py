@@ -13,10 +13,19 @@ when the output is held, so a beat is never dropped or doubled)::
              (``split_mult``: 2a lo = total * mult[:h], hi = total * mult[h:];
               2b product = lo + (hi << h): one stage more)
     stage 3: rounded = product + rounding term           (2**(shift-1) - 1 + product[shift])
+             (``split_shift``: the term's masks, bit ``shift``, bit ``shift-1`` and the
+              bits below it, decoded from the shift in stage 2 and registered beside
+              the product; stage 3 picks ``product[shift]`` with the first and adds
+              one of the others: no shifter in front of the adder)
     stage 4: y = rounded >> shift, ReLU, clip to the activation format -> code
+             (``split_shift``: 4a y = rounded >> shift; 4b ReLU, clip -> code: one
+              stage more)
+
+Latency: 4 cycles, plus one for each of ``split_mult`` and ``split_shift``
+(:attr:`OutputStage.latency`, and ``latency`` in the manifest).
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -69,7 +78,7 @@ class OutputStage(wiring.Component):
     ``i.ready`` is high whenever the output register is empty or being read.
     """
 
-    LATENCY = 4   # one more with split_mult
+    LATENCY = 4   # one more with each of split_mult and split_shift
 
     def __init__(self, config):
         if not isinstance(config, OutputStageConfig):
@@ -88,7 +97,7 @@ class OutputStage(wiring.Component):
     @property
     def latency(self):
         """Cycles from a beat accepted on ``i`` to its result valid on ``o``."""
-        return self.LATENCY + int(self._config.split_mult)
+        return self.LATENCY + int(self._config.split_mult) + int(self._config.split_shift)
 
     @property
     def throughput(self):
@@ -111,9 +120,10 @@ class OutputStage(wiring.Component):
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
 
-        # stages before the output register: bias, multiply (two with split_mult), round
-        extra = int(cfg.split_mult)
-        depth = 3 + extra
+        # stages before the output register: bias, multiply (two with split_mult), round,
+        # and with split_shift the shift
+        mult_extra, shift_extra = int(cfg.split_mult), int(cfg.split_shift)
+        depth = 3 + mult_extra + shift_extra
         valid = [Signal(name=f"valid{s}") for s in range(1, depth + 1)]
         total = [Signal(signed(cfg.sum_bits), name=f"total{n}") for n in lanes]
         product = [Signal(signed(cfg.product_bits), name=f"product{n}") for n in lanes]
@@ -124,6 +134,7 @@ class OutputStage(wiring.Component):
                  for s in range(1, depth + 1)]
         relu = [Signal(name=f"relu{s}") for s in range(1, depth + 1)]
         half_bits = cfg.mult_bits // 2   # split_mult: the multiplier's low half
+        round_stage = 1 + mult_extra     # index of the shift register beside the product
 
         payload = self.i.payload
         with m.If(advance):
@@ -136,7 +147,7 @@ class OutputStage(wiring.Component):
                 m.d.sync += [total[n].eq(payload.acc[n] + payload.bias[n]),
                              mult1[n].eq(payload.mult[n]), shift[0][n].eq(payload.shift[n])]
                 # stage 2: scale multiplier
-                if extra:
+                if mult_extra:
                     lo = Signal(signed(cfg.sum_bits + half_bits + 1), name=f"product_lo{n}")
                     hi = Signal(signed(cfg.product_bits), name=f"product_hi{n}")
                     m.d.sync += [lo.eq(total[n] * mult1[n][:half_bits]),
@@ -145,15 +156,38 @@ class OutputStage(wiring.Component):
                     m.d.sync += product[n].eq(lo + (hi << half_bits))
                 else:
                     m.d.sync += product[n].eq(total[n] * mult1[n])
-                m.d.sync += shift[1 + extra][n].eq(shift[extra][n])
+                m.d.sync += shift[round_stage][n].eq(shift[round_stage - 1][n])
                 # stage 3: round half to even: add 2**(shift-1) - 1 + the bit that lands on lsb
-                s = shift[1 + extra][n]
-                half = (Const(1, cfg.max_shift + 1) << s)[1:]
-                lsb = (product[n] >> s)[0]  # sign-filled, like numpy's >>
-                m.d.sync += [rounded[n].eq(product[n] + Mux(s == 0, 0, half - 1 + lsb)),
-                             shift[2 + extra][n].eq(s)]
-                # stage 4: shift, ReLU, clip to the format, keep the code's bits
-                y = rounded[n] >> shift[2 + extra][n]
+                s = shift[round_stage][n]
+                if shift_extra:
+                    # the shift's masks decoded beside the product, a stage early: pick is
+                    # bit s (the lsb-to-be), half bit s-1; below the bits under s-1
+                    s_early = shift[round_stage - 1][n]
+                    top = cfg.max_shift
+                    pick = Signal(top + 1, name=f"round_pick{n}")
+                    half = Signal(top, name=f"round_half{n}")
+                    below = Signal(top, name=f"round_below{n}")
+                    m.d.sync += [pick.eq(Cat(s_early == k for k in range(top + 1))),
+                                 half.eq(Cat(s_early == k + 1 for k in range(top))),
+                                 below.eq(Cat(s_early > k + 1 for k in range(top - 1)))]
+                    # sign-filled like numpy's >>: a shift past the product picks its sign
+                    wide = Signal(signed(round_bits), name=f"product_wide{n}")
+                    m.d.comb += wide.eq(product[n])
+                    lsb = (wide & pick).any()
+                    # lsb 1: 2**(s-1); lsb 0: 2**(s-1) - 1; shift 0: both masks are 0
+                    m.d.sync += rounded[n].eq(product[n] + Mux(lsb, half, below))
+                else:
+                    half = (Const(1, cfg.max_shift + 1) << s)[1:]
+                    lsb = (product[n] >> s)[0]  # sign-filled, like numpy's >>
+                    m.d.sync += rounded[n].eq(product[n] + Mux(s == 0, 0, half - 1 + lsb))
+                m.d.sync += shift[round_stage + 1][n].eq(s)
+                # stage 4: shift (split_shift: registered, then 5: ReLU and clip), keep the
+                # code's bits
+                y = rounded[n] >> shift[round_stage + 1][n]
+                if shift_extra:
+                    scaled = Signal(signed(round_bits), name=f"scaled{n}")
+                    m.d.sync += scaled.eq(y)
+                    y = scaled
                 y = Mux(relu[-1] & (y < 0), 0, y)
                 y = Mux(y > fmt.max, fmt.max, Mux(y < fmt.min, fmt.min, y))
                 m.d.sync += self.o.payload[n].eq(y[:fmt.bits])

@@ -57,7 +57,9 @@ def _core_name(config):
 
 
 def _output_stage_name(config):
-    return (f"output_stage{'_split' if config.split_mult else ''}_{config.acts}_"
+    split = "".join(f"_{name}" for name in ("split_mult", "split_shift")
+                    if getattr(config, name))
+    return (f"output_stage{split}_{config.acts}_"
             f"l{config.lanes}_acc{config.acc_bits}_"
             f"m{config.mult_bits}_s{config.shift_bits}")
 

@@ -21,6 +21,7 @@ from sparsecore.verif.amaranth_streams import get, put, random_pauses
     ({"shift_bits": 7}, "shift_bits must be in 1..6, not 7"),
     ({"mult_bits": 0}, "mult_bits must be a positive integer, not 0"),
     ({"split_mult": 1}, "split_mult must be True or False, not 1"),
+    ({"split_shift": "yes"}, "split_shift must be True or False, not 'yes'"),
 ])
 def test_config_refuses(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -45,14 +46,44 @@ def test_layouts():
     assert cfg.product_bits == 20 + 1 + 12 and cfg.max_shift == 15
 
 
+@pytest.mark.parametrize("split_shift", [False, True])
 @pytest.mark.parametrize("split_mult", [False, True])
-def test_amaranth_sim_with_stalls(split_mult):
-    """Every code equal to sim.requant's, with pauses and stalls; split_mult (the multiply
-    in two stages, multipliers of all 6 bits and so both halves) only adds a cycle."""
+def test_latency_contract(split_mult, split_shift):
+    """Each split adds one cycle, and a beat's code comes exactly ``latency`` edges after
+    the beat was taken (``o`` ready), as the manifest states."""
     cfg = OutputStageConfig(acc_bits=16, acts="int4", lanes=2, mult_bits=6, shift_bits=4,
-                            split_mult=split_mult)
+                            split_mult=split_mult, split_shift=split_shift)
     dut = OutputStage(cfg)
-    assert dut.latency == 4 + split_mult
+    assert dut.latency == 4 + split_mult + split_shift
+    rng = np.random.default_rng(3)
+    n = 12
+    beat = {"acc": [5, -7], "bias": [0, 0], "mult": [1, 1], "shift": [0, 1], "relu": 0}
+    sent, came = [], []
+
+    async def source(ctx):
+        sent.extend(await put(ctx, dut.i, [beat] * n, pauses=random_pauses(rng, 0.5)))
+
+    async def sink(ctx):   # always ready: every beat must take exactly ``latency`` edges
+        came.extend(cycle for cycle, _ in await get(ctx, dut.o, n, max_cycles=20 * n))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(source)
+    sim.add_testbench(sink)
+    sim.run()
+    assert len(came) == len(sent) == n
+    assert [c - s for s, c in zip(sent, came)] == [dut.latency] * n
+
+
+@pytest.mark.parametrize("split_mult,split_shift", [(False, False), (True, False),
+                                                    (False, True), (True, True)])
+def test_amaranth_sim_with_stalls(split_mult, split_shift):
+    """Every code equal to sim.requant's, with pauses and stalls, in every split setting
+    (the multiply in two stages: multipliers of all 6 bits and so both halves; the shift
+    apart from ReLU and clip, with the rounding masks decoded a stage early)."""
+    cfg = OutputStageConfig(acc_bits=16, acts="int4", lanes=2, mult_bits=6, shift_bits=4,
+                            split_mult=split_mult, split_shift=split_shift)
+    dut = OutputStage(cfg)
     rng = np.random.default_rng(11)
     n = 60
     acc = rng.integers(-(1 << 15), 1 << 15, (n, 2)) >> rng.integers(0, 15, (n, 2))

@@ -93,14 +93,14 @@ def test_codes_job_by_hand():
 
     1 x 1 tile, 1 chunk: command at 0, check 1, B at 2, parameters at 3, the stripe at 4,
     its read at 5, the core takes it at 6, its result at 6 + 4; row 0 enters the stage at
-    10, row 1 at 11, whose codes come out at 11 + 5 (the stage's latency with its split
-    multiply) and go as one beat at 17 (raw: 10)."""
+    10, row 1 at 11, whose codes come out at 11 + 6 (the stage's latency with its split
+    multiply and split shift) and go as one beat at 18 (raw: 10)."""
     g = _geometry()
     assert (g.p_word_bits, g.p_word_beats, g.code_beats) == (2 * (32 + 16 + 5), 1, 1)
     raw = predict_job(g, AccelJob(1, 1, 1, False))
     codes = predict_job(g, AccelJob(1, 1, 1, False, codes=True))
-    assert g.stage_latency == 5
-    assert (raw.cycles, codes.cycles) == (10, 17)
+    assert g.stage_latency == 6
+    assert (raw.cycles, codes.cycles) == (10, 18)
     assert codes.load_beats == raw.load_beats + 1
     assert predict_job(g, AccelJob(5, 1, 1, False, codes=True)).refused == 8   # p_depth 4
     assert predict_job(g, AccelJob(5, 1, 1, False)).refused == 0

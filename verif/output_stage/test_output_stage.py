@@ -3,8 +3,11 @@
 against sim.requant (in a network it runs inside the layer design, verif/layer/).
 
 Two configurations between them cover an unsigned and a signed activation
-format, default and narrow field widths, and a shift field wider than the
-product (shifts past every bit).
+format, default and narrow field widths, a shift field wider than the
+product (shifts past every bit), and both pipelines: the plain one (a
+layer's) and the one with ``split_mult`` and ``split_shift`` (the
+accelerator's), whose latency is two cycles more (``test_full_rate`` checks
+each against its manifest).
 """
 
 import pytest
@@ -15,7 +18,8 @@ from sparsecore.verif.build import build, run
 
 CONFIGS = {
     "uint4": OutputStageConfig.for_core(PRESETS["ternary_uint4"]),
-    "int8": OutputStageConfig(acc_bits=18, acts="int8", lanes=3, mult_bits=10, shift_bits=6),
+    "int8_split": OutputStageConfig(acc_bits=18, acts="int8", lanes=3, mult_bits=10,
+                                    shift_bits=6, split_mult=True, split_shift=True),
 }
 
 
