@@ -72,7 +72,7 @@ def test_latency_contract(split_mult, split_shift):
     sim.add_testbench(sink)
     sim.run()
     assert len(came) == len(sent) == n
-    assert [c - s for s, c in zip(sent, came)] == [dut.latency] * n
+    assert [c - s for s, c in zip(sent, came, strict=True)] == [dut.latency] * n
 
 
 @pytest.mark.parametrize("split_mult,split_shift", [(False, False), (True, False),

@@ -245,7 +245,8 @@ class AccelTB(TestBench):
         budget = sum(j["perf"].cycles for j in self.jobs) * 20 + 2000
         self._watch = []
         await self.loop.run(self._watching(done), max_cycles=budget)
-        for _ in range(self.geometry.latency + 4):
+        # the longest pipeline, a codes tile's (core + output stage), then a margin
+        for _ in range(self.geometry.tile_latency(codes=True) + 4):
             await self.loop.step()
         self.results.check(self.sinks["results"].beats)
         self.status.check(self.sinks["status"].beats)

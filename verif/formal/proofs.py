@@ -45,6 +45,7 @@ from amaranth.hdl import (
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
+from sparsecore.hw.accel import model_record
 from sparsecore.hw.code_table import CodeTable
 from sparsecore.hw.config import (
     AccelConfig,
@@ -59,6 +60,7 @@ from sparsecore.hw.lanes import ProductLane
 from sparsecore.hw.layer import SparseLayer
 from sparsecore.hw.output_stage import OutputStage
 from sparsecore.hw.registry import DESIGNS, component_for
+from sparsecore.sim.accel_perf import AccelGeometry, AccelJob, predict_job
 from sparsecore.sim.formats import ACTIVATION_FORMATS, WEIGHT_FORMATS
 from sparsecore.verif.formal.harness import (
     Internals,
@@ -233,8 +235,10 @@ def _core_occupancy(core, internals, prefix=""):
     return occupancy, core.latency + 1, same
 
 
-def _stage_occupancy(internals, prefix=""):
-    names = ("valid1", "valid2", "valid3", "o__valid")
+def _stage_occupancy(stage, internals, prefix=""):
+    """Beats inside an output stage: one valid flag per register stage, ``latency`` in all
+    (``valid1`` .. then the output register's)."""
+    names = [f"valid{s}" for s in range(1, stage.latency)] + ["o__valid"]
     return sum(internals[prefix + n] for n in names), len(names)
 
 
@@ -250,7 +254,7 @@ def stream_harness(dut):
             for stream in (dut.weights, dut.activations, dut.params):
                 assume_legal_input(m, stream, after_reset, stream_name(dut, stream))
             core_occ, core_cap, invariants = _core_occupancy(dut._core, internals, "core.")
-            stage_occ, stage_cap = _stage_occupancy(internals, "stage.")
+            stage_occ, stage_cap = _stage_occupancy(dut._stage, internals, "stage.")
             out = dut.codes
             tile_in = dut.weights.valid & dut.weights.ready & dut.weights.p.last
             occupancy, capacity = core_occ + stage_occ, core_cap + stage_cap
@@ -293,7 +297,7 @@ def stream_harness(dut):
             bound = dut.latency + 1
         elif isinstance(dut, OutputStage):
             assume_legal_input(m, dut.i, after_reset, "i")
-            occupancy, capacity = _stage_occupancy(internals)
+            occupancy, capacity = _stage_occupancy(dut, internals)
             out = dut.o
             tile_in = dut.i.valid & dut.i.ready
             progress_when = out.ready
@@ -535,6 +539,10 @@ STREAM_CONFIGS = {
     "output_stage": {
         "output_stage": OutputStageConfig(acc_bits=8, acts="int4", lanes=2, mult_bits=4,
                                           shift_bits=2),
+        # the accelerator's pipeline: two stages more
+        "output_stage_split": OutputStageConfig(acc_bits=8, acts="int4", lanes=2, mult_bits=4,
+                                                shift_bits=2, split_mult=True,
+                                                split_shift=True),
     },
     "code_table": {
         "code_table": CodeTableConfig(codes="uint4", out="int4", lanes=2),
@@ -544,7 +552,8 @@ STREAM_CONFIGS = {
                                     acc_bits=9, mult_bits=4, shift_bits=2),
     },
 }
-FAST = ("lanes", "mac", "stream_core_2x2_g1", "stream_output_stage", "stream_code_table")
+FAST = ("lanes", "mac", "stream_core_2x2_g1", "stream_output_stage",
+        "stream_output_stage_split", "stream_code_table")
 # The value proofs: narrowest accumulators (they wrap), a multiplier lane and a ternary one.
 VALUE_CONFIGS = {
     "int4": CoreConfig(rows=2, cols=2, groups=1, weights="int4", acts="int4", acc_bits=9),
@@ -556,7 +565,17 @@ VALUE_CONFIGS = {
 ACCEL_CONFIG = AccelConfig(rows=2, cols=2, groups=1, weights="int4", acts="int4", acc_bits=9,
                            load_bytes=4, out_bytes=3, a_depth=2, b_depth=4, count_bits=2,
                            mult_bits=2, shift_bits=2, p_depth=2)
-ACCEL_DEPTH = 24   # a one-tile codes job end to end, from the command to its status
+
+
+def _one_tile_codes_cycles(config):
+    """Edges of a one-tile codes job from its command to its last code beat, as the cycle
+    model predicts them (the output stage's latency included, from the design)."""
+    return predict_job(AccelGeometry.of(model_record(config)),
+                       AccelJob(1, 1, 1, False, codes=True)).cycles
+
+
+# a one-tile codes job end to end: reset, its command, its cycles, its status, a margin
+ACCEL_DEPTH = _one_tile_codes_cycles(ACCEL_CONFIG) + 4
 CORE_VALUES_DEPTH = 10   # results of the first six beats: up to six tiles, or one of six beats
 
 
