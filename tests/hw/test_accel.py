@@ -3,6 +3,7 @@
 model, every job's cycles against sim.accel_perf, refusals, stalls on every stream
 (the cocotb suite under Verilator is in verif/accel/)."""
 
+import dataclasses
 import random
 
 import numpy as np
@@ -11,6 +12,7 @@ from amaranth.sim import Simulator
 
 from sparsecore.hw.accel import Refusal, SparseAccelerator, model_record
 from sparsecore.hw.config import PRESETS, AccelConfig, CoreConfig
+from sparsecore.hw.output_stage import OutputStage
 from sparsecore.sim.accel import (
     expected_c,
     expected_codes,
@@ -46,6 +48,22 @@ def test_config_sizes():
         SparseAccelerator(PRESETS["default"])
     ter = AccelConfig.of(PRESETS["ternary_uint4"])
     assert (ter.a_word_bits, ter.b_word_bits, ter.a_word_beats) == (64, 128, 1)
+
+
+def test_output_stage_record():
+    """The accelerator's stage splits its multiply and its shift (two cycles more than a
+    layer's stage); the manifest carries its config record and latency, and the cycle
+    model's record the same latency."""
+    cfg = AccelConfig.of(PRESETS["default"])
+    stage = cfg.output_stage
+    assert (stage.split_mult, stage.split_shift, stage.lanes) == (True, True, cfg.cols)
+    dut = SparseAccelerator(cfg)
+    extra = dut.manifest_extra()
+    assert extra["output_stage"]["config"] == stage.as_dict()
+    plain = OutputStage(dataclasses.replace(stage, split_mult=False, split_shift=False))
+    assert dut.stage_latency == plain.latency + 2 == extra["stage_latency"]
+    assert extra["output_stage"]["latency"] == dut.stage_latency
+    assert model_record(cfg)["stage_latency"] == dut.stage_latency
 
 
 def _geometry(cfg, dut):
