@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sparsecore.hw.config import MacConfig
-from sparsecore.verif.build import SimulationFailed, build, build_root, run
+from sparsecore.verif.build import SimulationFailed, build, run
 from sparsecore.verif.toolchain import verilator_env, verilator_root, verilator_version
 
 # The cheapest MAC; the MAC suite builds the same configuration, so this reuses it.
@@ -51,8 +51,11 @@ def test_later_builds_compile_only_the_design(tmp_path):
     """The runtime objects compiled by the first build under a root are linked by the
     next one instead of compiled again; the design is one C++ file (no precompiled
     headers) besides cocotb's main, which includes the design's header."""
-    build(CONFIG, NAME)   # under the suite's root: stores the objects if nothing has yet
-    shutil.copytree(build_root() / ".verilator-runtime", tmp_path / ".verilator-runtime")
+    first = build(CONFIG, NAME)   # under the suite's root: stores the objects if none are
+    if first.runtime.is_dir():
+        shutil.copytree(first.runtime, tmp_path / ".verilator-runtime" / first.runtime.name)
+    else:   # a build cached before its runtime's options last changed: store them here
+        build(CONFIG, "mac_stores_the_runtime", root=tmp_path)
     later = build(CONFIG, "mac_reuses_the_runtime", root=tmp_path)
     assert later.rebuilt
     log = (later.build_dir / "build.log").read_text()
