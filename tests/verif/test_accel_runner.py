@@ -159,14 +159,18 @@ def _gemm_argv(tmp_path, rng):
     return a, b, argv
 
 
-def test_cli_accel(capsys, tmp_path):
+def test_cli_accel(capsys, tmp_path, monkeypatch):
     """``sparsecore gemm --accel --bandwidth 4`` on the tiny preset: C exact, the summary
     line has cycles, macs, utilization, load_bytes and bandwidth (SPEC §5) as the model
     predicts them. Then the same GEMM as output codes of another format (--bias, --mult,
     --shift, --relu, --out-format int4) with --waves, checked against plain numpy; the
-    VCD and its .gtkw show the accelerator's streams and its sequencer."""
+    VCD and its .gtkw show the accelerator's streams and its sequencer. No job file is
+    left behind."""
     rng = np.random.default_rng(SEED + 1)
     a, b, gemm = _gemm_argv(tmp_path, rng)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     code = main(gemm + ["--out", str(tmp_path / "C.npy")])
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -209,6 +213,7 @@ def test_cli_accel(capsys, tmp_path):
         assert port in vcd and port in gtkw, port
     for group in ("cmd stream", "load stream", "sequencer", "output stage and serializer"):
         assert group in gtkw, group
+    assert list(tmp.iterdir()) == [], "job files left behind"
 
 
 def test_cli_accel_fault(capsys, tmp_path, monkeypatch):
