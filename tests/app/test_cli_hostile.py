@@ -379,6 +379,9 @@ def outcomes(tmp_path_factory):
     return results
 
 
+# One worker runs every case (make test: --dist loadgroup); split over workers, each
+# would run the whole module fixture.
+@pytest.mark.xdist_group("cli_hostile_cases")
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(outcomes, case):
     """Exit 2, one stderr line naming the file and the problem, no traceback, and every
