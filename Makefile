@@ -33,8 +33,9 @@ verilog: $(STAMP)
 	$(VENV)/bin/sparsecore verilog --config $(CONFIG) --out build/verilog
 
 ## The default test suite (numpy model, RTL under Verilator, command line), JOBS at once
+## (loadgroup: tests marked xdist_group share a worker, and so their module fixtures)
 test: $(STAMP)
-	$(PY) -m pytest -n $(JOBS)
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup
 
 ## Verilator -Wall lint of every emitted design, ruff on the Python
 lint: $(STAMP)

@@ -38,7 +38,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +95,9 @@ class EngineRun:
     cycles: int
     sim_seconds: float     # the driver's own loop (reset to last beat)
     seconds: float         # end to end: job files written .. outputs read back
+    # stream name -> (beats,) int64: the edge (as ``cycles`` counts them) at which each
+    # beat moved, for the streams named in run_job's ``edges``
+    edges: dict = field(default_factory=dict)
 
 
 # -- stalls -----------------------------------------------------------------------------
@@ -377,7 +380,7 @@ def _beat_order(stream, order, table_beats):
 
 
 def run_job(built, inputs, outputs, *, before=(), stalls=None, limit=None, vcd=None,
-            progress=None, keep=None):
+            progress=None, keep=None, edges=()):
     """Play one job through ``built`` (an :class:`EngineBuild`) in a child process.
 
     Arguments:
@@ -402,6 +405,9 @@ def run_job(built, inputs, outputs, *, before=(), stalls=None, limit=None, vcd=N
         progress: called with a note (``cycles=N in=taken/beats out=taken/beats``)
             every million cycles or so.
         keep: a folder to write the job files into (kept) instead of a temporary one.
+        edges: streams (not ``before`` ones) whose beats' edges to record: for each,
+            the edge at which every beat moved, counted as ``cycles`` is (the first
+            edge after reset is 1), in :attr:`EngineRun.edges`.
 
     Returns an :class:`EngineRun`. Raises :class:`EngineFailed` (one line:
     cycle limit reached, beat counts that disagree, a crashed simulator; the
@@ -423,6 +429,10 @@ def run_job(built, inputs, outputs, *, before=(), stalls=None, limit=None, vcd=N
     if not set(before) <= want_in:
         raise ValueError(f"before must name input streams of {sorted(want_in)}, "
                          f"not {sorted(before)}")
+    edges = list(edges)
+    if not set(edges) <= want_in | want_out or set(edges) & set(before):
+        raise ValueError(f"edges must name streams of {sorted(want_in | want_out)} that are "
+                         f"not played before the job, not {sorted(edges)}")
     if vcd is not None and not built.waves:
         raise ValueError(f"a VCD needs a waves build; {built.name} was built without")
     start = time.perf_counter()
@@ -453,6 +463,7 @@ def run_job(built, inputs, outputs, *, before=(), stalls=None, limit=None, vcd=N
             lines.append(f"out {stream} {streams[stream]['payload_width']} {int(beats)} "
                          f"{folder / f'{stream}.out.bin'}")
         lines += [f"before {stream}" for stream in before]
+        lines += [f"edges {stream} {folder / f'{stream}.edges.bin'}" for stream in edges]
         if stalls is not None:
             for stream, info in streams.items():
                 threshold = stalls.threshold(info["direction"])
@@ -475,8 +486,10 @@ def run_job(built, inputs, outputs, *, before=(), stalls=None, limit=None, vcd=N
             n_words = -(-streams[stream]["payload_width"] // 32)
             result[stream] = np.fromfile(folder / f"{stream}.out.bin",
                                          dtype="<u4").reshape(int(beats), n_words)
+        moved = {stream: np.fromfile(folder / f"{stream}.edges.bin", dtype="<u8")
+                 .astype(np.int64) for stream in edges}
     return EngineRun(outputs=result, cycles=done["cycles"], sim_seconds=done["seconds"],
-                     seconds=time.perf_counter() - start)
+                     seconds=time.perf_counter() - start, edges=moved)
 
 
 def raw_loop(built, cycles):

@@ -17,6 +17,9 @@
 //                                             table loaded before the job); its cycles
 //                                             are not counted
 //   stall NAME THRESHOLD STATE                seeded stalls of one stream (below)
+//   edges NAME FILE                           write the edge (as `cycles` counts them) at
+//                                             which each beat of stream NAME moved, one
+//                                             little-endian uint64 a beat, into FILE
 //   limit CYCLES                              give up after this many cycles
 //   reset CYCLES                              cycles with rst high first (default 2)
 //   tail CYCLES                               cycles run after the last beat (default 3)
@@ -124,6 +127,8 @@ struct InStream {
     bool offered = false;
     bool before = false;             // played in full before the job (see `before`)
     Stall stall;
+    std::string edges_file;          // `edges`: where the edges of its beats go
+    std::vector<uint64_t> edges;
     size_t next_run = 0;             // the runs' cursor
     uint64_t run_row = 0, run_left = 0;
     // The beat to offer after `sent` beats were taken (called once per beat, in order).
@@ -152,6 +157,8 @@ struct OutStream {
     uint64_t taken = 0;
     Stall stall;
     bool ready = true;
+    std::string edges_file;          // `edges`: where the edges of its beats go
+    std::vector<uint64_t> edges;
 };
 
 // While a VCD is open: closes it, returns 0 or the errno of a failed write.
@@ -321,6 +328,16 @@ Job read_job(const char* path, const Port* ins, const Port* outs) {
             if (!stall) fail(2, "stall for stream " + name + ", which the job does not play");
             stall->threshold = threshold;
             stall->state = state;
+        } else if (key == "edges") {
+            std::string file;
+            words >> name;
+            std::getline(words >> std::ws, file);   // may hold spaces
+            std::string* target = nullptr;
+            for (auto& s : job.ins) if (name == s.port.name) target = &s.edges_file;
+            for (auto& s : job.outs) if (name == s.port.name) target = &s.edges_file;
+            if (!target) fail(2, "edges for stream " + name + ", which the job does not play");
+            if (file.empty()) fail(2, "bad job line: " + line);
+            *target = file;
         } else if (key == "before") {
             words >> name;
             InStream* stream = nullptr;
@@ -504,6 +521,7 @@ int main(int argc, char** argv) {
             OutStream& s = job.outs[i];
             out_fire[i] = s.ready && *s.port.valid;
             if (out_fire[i]) {
+                if (!s.edges_file.empty()) s.edges.push_back(cycles + 1);   // this edge
                 s.taken++;
                 taken++;
                 if (s.taken > s.beats) {
@@ -524,6 +542,7 @@ int main(int argc, char** argv) {
         for (size_t i = 0; i < job.ins.size(); i++) {
             InStream& s = job.ins[i];
             if (in_fire[i]) {
+                if (!s.edges_file.empty()) s.edges.push_back(cycles);
                 s.sent++;
                 s.offered = false;
                 *s.port.valid = 0;
@@ -582,6 +601,13 @@ int main(int argc, char** argv) {
     for (auto& s : job.outs)
         if (int error = write_file(s.file, s.words.data(), 4 * s.words.size()))
             write_failed(s.file, error);
+    auto write_edges = [](const std::string& file, const std::vector<uint64_t>& edges) {
+        if (file.empty()) return;
+        if (int error = write_file(file, edges.data(), 8 * edges.size()))
+            write_failed(file, error);
+    };
+    for (auto& s : job.ins) write_edges(s.edges_file, s.edges);
+    for (auto& s : job.outs) write_edges(s.edges_file, s.edges);
     top->final();
     std::printf("done cycles=%" PRIu64 " seconds=%.6f\n", cycles, seconds);
     return 0;

@@ -442,15 +442,15 @@ def _engine_build(design, name, record, progress, root, what):
     return built
 
 
-def _engine_stream(built, inputs, outputs, stalls, vcd, label, progress, before=()):
-    """:func:`verif.engine.run_job` with the progress line."""
+def _engine_stream(built, inputs, outputs, stalls, vcd, label, progress, before=(), **job):
+    """:func:`verif.engine.run_job` with the progress line (``job``: its other options)."""
     from sparsecore.verif.engine import run_job
 
     note = {}
     with _Progress(label, lambda: note.get("text", "starting the simulator"),
                    enabled=progress):
         return run_job(built, inputs, outputs, before=before, stalls=stalls, vcd=vcd,
-                       progress=lambda text: note.__setitem__("text", text))
+                       progress=lambda text: note.__setitem__("text", text), **job)
 
 
 def _wave_target(built, waves, kind):

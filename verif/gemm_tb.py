@@ -59,7 +59,7 @@ async def clock_loop(dut):
     GemmJob.from_env().write_bare_loop(cycles, seconds)
 
 
-class _Source:
+class Source:
     """One input stream: offers its next beat unless stalled this cycle; holds it until taken."""
 
     def __init__(self, dut, manifest, stream, words, stalls):
@@ -78,11 +78,13 @@ class _Source:
             self.offered = True
 
     def observe(self):
-        """Right after an edge: the beat offered for it was taken."""
+        """Right after an edge: whether the beat offered for it was taken."""
         if self.offered and self.ready.value:
             self.sent += 1
             self.offered = False
             self.valid.value = 0
+            return True
+        return False
 
 
 @cocotb.test()
@@ -105,7 +107,7 @@ async def gemm(dut):
     plays = [("weights", weights), ("activations", acts)]
     if params is not None:
         plays.append(("params", params))
-    sources = [_Source(dut, manifest, stream, words, stalls(stream)) for stream, words in plays]
+    sources = [Source(dut, manifest, stream, words, stalls(stream)) for stream, words in plays]
     r_valid = _port(dut, manifest, out, "valid")
     r_ready = _port(dut, manifest, out, "ready")
     r_payload = _port(dut, manifest, out, "payload")

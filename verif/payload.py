@@ -9,9 +9,16 @@ of a field at bits [i*bits, (i+1)*bits) (SPEC §4).
 import numpy as np
 
 from sparsecore.sim.formats import Format
-from sparsecore.sim.packing import pack_fields32, pack_rows, unpack_field32, unpack_rows
+from sparsecore.sim.packing import (
+    pack_fields32,
+    pack_rows,
+    unpack_field32,
+    unpack_rows,
+    word32_count,
+)
 
-__all__ = ["BIT", "raw_format", "PayloadCodec", "words_to_bytes", "bytes_to_words"]
+__all__ = ["BIT", "raw_format", "PayloadCodec", "words_to_bytes", "bytes_to_words",
+           "words_to_words32"]
 
 BIT = Format("bit", 1, False, 0, 1)
 
@@ -102,6 +109,14 @@ def words_to_bytes(words, width):
                          dtype=np.uint8).reshape(len(words), nbytes)
 
 
+def words_to_words32(words, width):
+    """Payload ints of ``width`` bits -> (len(words), ceil(width/32)) uint32 rows: the
+    engine's beat files (the layout of :meth:`PayloadCodec.pack_words`). The engine's
+    captured rows go back to ints with :func:`bytes_to_words`."""
+    return words_to_bytes(words, 32 * word32_count(width)).view("<u4")
+
+
 def bytes_to_words(rows):
-    """The payload ints of :func:`words_to_bytes` rows."""
+    """The payload ints of :func:`words_to_bytes` rows (or of any little-endian rows, such
+    as the engine's uint32 beats)."""
     return [int.from_bytes(row.tobytes(), "little") for row in rows]

@@ -67,13 +67,19 @@ def verilator_env(base=None, makeflags=()):
     makefiles include the precompiled header by plain ``-include`` (without it
     big models fail to link with ``Vtop__pch.h.fast: linker input file not found``).
     ``makeflags``: more ``VAR=value`` overrides for the generated makefiles.
+
+    VM_PARALLEL_BUILDS=0: every build compiles the design as one C++ file (Verilator's
+    ``__ALL.cpp``). Verilator switches bigger designs to one file per class plus two
+    precompiled headers, which pays when make runs files in parallel; our builds run
+    one compiler at a time, and there the headers alone cost more than they save (a
+    preset core: 7.9 CPU seconds against 5.4 as one file).
     """
     env = dict(os.environ if base is None else base)
     root = verilator_root()
     env["VERILATOR_ROOT"] = str(root)
     env["PATH"] = os.pathsep.join([str(root / "bin"), env.get("PATH", "")])
     flags = env.get("MAKEFLAGS", "").split()
-    for flag in ("CFG_CXXFLAGS_PCH_I=-include", *makeflags):
+    for flag in ("CFG_CXXFLAGS_PCH_I=-include", "VM_PARALLEL_BUILDS=0", *makeflags):
         if flag not in flags:
             flags.append(flag)
     env["MAKEFLAGS"] = " ".join(flags)

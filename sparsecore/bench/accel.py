@@ -5,13 +5,15 @@ Parts (``--only`` runs some and keeps the others from the existing JSON):
 - ``rtl``: every report GEMM (MiniLM weight shapes 384x384, 1536x384, 384x1536
   against 128 tokens; the digits MLP's two layers, 128x64 and 10x128, against
   128 images) in sparse and dense mode on the Verilated accelerator of the
-  ``default`` and ``ternary_uint4`` presets at 16 bytes per cycle; C checked
+  ``default`` and ``ternary_uint4`` presets at 16 bytes per cycle, on the engine
+  (:func:`verif.accel.run.run_accel_gemm`, the C++ driver); C checked
   against the numpy model, cycles (command to last result) against
   :mod:`sim.accel_perf`.
 - ``layers``: the MiniLM GEMMs as layers, the fused output stage giving int8
-  codes (``codes`` jobs), sparse and dense, from :mod:`sim.accel_perf` (which
-  the tests check against the RTL on codes jobs): cycles and result bytes
-  beside the raw-accumulator jobs.
+  codes (``codes`` jobs), sparse and dense: each codes job run on the engine
+  (its codes checked against :func:`sim.accel.expected_codes`, its cycles
+  beside :mod:`sim.accel_perf`'s), cycles and result bytes beside the
+  raw-accumulator jobs' (from the model; the ``rtl`` part runs those).
 - ``roofline``: effective MACs per cycle vs the load stream's bytes per cycle
   (1 .. 64), sparse and dense, both presets, from :mod:`sim.accel_perf` (the
   model the ``rtl`` part checks cycle for cycle).
@@ -94,7 +96,8 @@ def rtl_part():
                        "macs": result.macs, "peak": result.peak,
                        "utilization": result.utilization, "load_bytes": result.load_bytes,
                        "exact": exact, "sim_seconds": round(time.monotonic() - t, 1),
-                       "cycles_per_second": round(result.cycles / max(result.seconds, 1e-9))}
+                       "cycles_per_second": round(result.cycles_per_second),
+                       "runner": result.runner}
                 log(f"rtl {name} {label} {result.mode}: {result.cycles} cycles "
                     f"(model {result.model_cycles}), exact {exact}, {row['sim_seconds']} s")
                 log("row " + json.dumps(row))
@@ -119,10 +122,36 @@ def model_rows(presets=PRESET_NAMES):
     return rows
 
 
-def layers_part():
+def stage_params(geo, c, rng):
+    """Random (bias, mult, shift) per row of ``c`` in the stage's field ranges, each row's
+    shift scaled to its values so that the codes spread over the ``out`` format."""
+    from sparsecore.sim.formats import get_format
+    m = c.shape[0]
+    bias = rng.integers(-64, 64, m)
+    mult = rng.integers(1 << (geo.mult_bits - 1), 1 << geo.mult_bits, m)
+    top = np.abs(c).max(axis=1) + 128
+    shift = np.ceil(np.log2(top)).astype(np.int64) + geo.mult_bits - get_format(geo.out).bits
+    return bias, mult, np.clip(shift, 0, (1 << geo.shift_bits) - 1)
+
+
+def _codes_on_rtl(config, geo, m, k, dense, rng):
+    """One codes job on the engine: (cycles, codes equal to the model's)."""
+    from sparsecore.sim.accel import expected_c, expected_codes
+    from sparsecore.verif.accel.run import run_accel_gemm
+    a, b = operands(config, m, k, dense, rng)
+    params = stage_params(geo, expected_c(geo, b, a=a, dense=dense), rng)
+    result = run_accel_gemm(config, b, a=a, dense=dense, params=params, progress=False)
+    exact = bool(np.array_equal(result.c, expected_codes(geo, b, params=params, a=a,
+                                                         dense=dense)))
+    return result.cycles, exact
+
+
+def layers_part(rtl=False):
+    """The layers table; with ``rtl`` each codes job also runs on the engine."""
     rows = []
     for name in PRESET_NAMES:
-        _, geo = geometry(name)
+        config, geo = geometry(name)
+        rng = np.random.default_rng(SEED)
         for label, m, k in SHAPES:
             if not label.startswith("MiniLM"):
                 continue
@@ -133,6 +162,12 @@ def layers_part():
                                                      codes=codes))
                     mode = "dense" if dense else "sparse"
                     row[f"{kind}_{mode}_cycles"] = perf.cycles
+                    if rtl and codes:
+                        cycles, exact = _codes_on_rtl(config, geo, m, k, dense, rng)
+                        row[f"codes_{mode}_rtl_cycles"], row[f"codes_{mode}_exact"] = \
+                            cycles, exact
+                        log(f"layers {name} {label} codes {mode}: {cycles} cycles (model "
+                            f"{perf.cycles}), exact {exact}")
                 job = plan_job(geo, m, TOKENS, k, dense=False, codes=codes)
                 row[f"{kind}_result_bytes"] = (job.m_tiles * job.n_tiles
                                                * geo.tile_beats(codes) * geo.out_bytes)
@@ -236,6 +271,16 @@ def targets(results):
         exact = all(r["exact"] for r in measured)
         rows.append(("every C from the RTL equal to the numpy model", "exact",
                      "exact" if exact else "differs", exact))
+    on_rtl = [r for r in results.get("layers", {}).get("rows", [])
+              if "codes_sparse_rtl_cycles" in r]
+    if on_rtl:
+        same = all(r[f"codes_{m}_rtl_cycles"] == r[f"codes_{m}_cycles"]
+                   for r in on_rtl for m in ("sparse", "dense"))
+        rows.append((f"cycle model = RTL on every layer (codes) job ({2 * len(on_rtl)})",
+                     "exact", "exact" if same else "differs", same))
+        exact = all(r[f"codes_{m}_exact"] for r in on_rtl for m in ("sparse", "dense"))
+        rows.append(("every code from the RTL equal to the numpy model", "exact",
+                     "exact" if exact else "differs", exact))
     if "synth" in results:
         acc, core = results["synth"]["accel_default"], results["synth"]["core_default"]
         fa, fc = acc["fmax"].get("fmax_mhz"), core["fmax"].get("fmax_mhz")
@@ -298,29 +343,43 @@ def write_page(results, out_dir):
                 f"{same} |")
         speed = [r["cycles_per_second"] for r in rtl["rows"] if r.get("cycles_per_second")]
         if speed:
-            lines += ["", f"Simulation: {min(speed):,} to {max(speed):,} cycles/s under "
-                      "cocotb (one await per cycle).", ""]
+            # rows measured before the engine ran the accelerator carry no runner
+            runners = {r.get("runner", "cocotb") for r in rtl["rows"]}
+            how = {"engine": "on the engine (the C++ driver, no per-cycle Python)",
+                   "cocotb": "under cocotb (one await per cycle)"}
+            lines += ["", f"Simulation: {min(speed):,} to {max(speed):,} cycles/s "
+                      f"{' and '.join(how[r] for r in sorted(runners))}.", ""]
         if rtl.get("note"):
             lines += ["", rtl["note"], ""]
     if "layers" in results:
         ly = results["layers"]
+        on_rtl = all("codes_sparse_rtl_cycles" in r for r in ly["rows"])
+        where = ("each run on the Verilated accelerator (the engine), every code equal to "
+                 "the numpy model's and every cycle count to `sim.accel_perf`'s (model = "
+                 "RTL); raw cycles from the model" if on_rtl else
+                 "from `sim.accel_perf` (equal to the RTL on every codes job of the tests)")
         lines += ["## Layers: the fused output stage's codes out", "",
                   f"The same MiniLM GEMMs as `codes` jobs: the output stage behind the core "
                   f"turns each result tile into codes of the core's activation format (its "
                   f"bias, multiplier and shift per output channel loaded after B), at "
-                  f"{ly['bandwidth']} bytes per cycle, from `sim.accel_perf` (equal to the "
-                  "RTL on every codes job of the tests). The output stage adds its latency "
-                  "and the parameter words to each job, and cuts the result bytes.", "",
+                  f"{ly['bandwidth']} bytes per cycle, {where}. The output stage adds its "
+                  "latency and the parameter words to each job, and cuts the result bytes.",
+                  "",
                   "| preset | GEMM (M x K) | codes sparse cycles | codes dense cycles | "
-                  "speed-up | raw sparse cycles | result bytes codes / raw |",
-                  "|---|---|---|---|---|---|---|"]
+                  "speed-up | raw sparse cycles | result bytes codes / raw |"
+                  + (" model = RTL, codes exact |" if on_rtl else ""),
+                  "|---|---|---|---|---|---|---|" + ("---|" if on_rtl else "")]
         for r in ly["rows"]:
-            lines.append(
-                f"| {r['preset']} | {r['shape']} | {r['codes_sparse_cycles']:,} | "
-                f"{r['codes_dense_cycles']:,} | "
-                f"{r['codes_dense_cycles'] / r['codes_sparse_cycles']:.3f} | "
-                f"{r['raw_sparse_cycles']:,} | {r['codes_result_bytes']:,} / "
-                f"{r['raw_result_bytes']:,} |")
+            line = (f"| {r['preset']} | {r['shape']} | {r['codes_sparse_cycles']:,} | "
+                    f"{r['codes_dense_cycles']:,} | "
+                    f"{r['codes_dense_cycles'] / r['codes_sparse_cycles']:.3f} | "
+                    f"{r['raw_sparse_cycles']:,} | {r['codes_result_bytes']:,} / "
+                    f"{r['raw_result_bytes']:,} |")
+            if on_rtl:
+                ok = all(r[f"codes_{m}_rtl_cycles"] == r[f"codes_{m}_cycles"]
+                         and r[f"codes_{m}_exact"] for m in ("sparse", "dense"))
+                line += f" {'yes' if ok else 'NO'} |"
+            lines.append(line)
         lines.append("")
     if "roofline" in results:
         rf = results["roofline"]
@@ -423,7 +482,7 @@ def main(argv=None):
         if "roofline" in parts:
             results["roofline"] = roofline_part()
         if "layers" in parts:
-            results["layers"] = layers_part()
+            results["layers"] = layers_part(rtl=True)
         if "synth" in parts:
             results["synth"] = synth_part(Path(args.cache))
         if "rtl" in parts:

@@ -71,3 +71,26 @@ def test_layers_part_codes_cost():
         for mode in ("sparse", "dense"):
             assert r[f"codes_{mode}_cycles"] - r[f"raw_{mode}_cycles"] == extra, (r, mode)
         assert r["codes_result_bytes"] < r["raw_result_bytes"]
+
+
+def test_layers_on_the_rtl_page_and_targets(tmp_path):
+    """Layer rows run on the RTL: the table says, per row, whether the codes job's cycles
+    equal the model's and its codes were exact; the targets count every codes job."""
+    def layer(shape, rtl_sparse, exact=True):
+        return {"preset": "default", "shape": shape, "m": 384, "k": 384, "n": 128,
+                "raw_sparse_cycles": 100, "raw_dense_cycles": 200, "codes_sparse_cycles": 110,
+                "codes_dense_cycles": 210, "codes_sparse_rtl_cycles": rtl_sparse,
+                "codes_dense_rtl_cycles": 210, "codes_sparse_exact": exact,
+                "codes_dense_exact": True, "codes_result_bytes": 10, "raw_result_bytes": 40}
+    results = {"layers": {"bandwidth": 16, "tokens": 128, "rows": [
+        layer("MiniLM 384x384", 110), layer("MiniLM 1536x384", 111)]}}
+    rows = {t.split(" (")[0]: (measured, ok) for t, _, measured, ok in targets(results)}
+    assert rows["cycle model = RTL on every layer"] == ("differs", False)
+    assert rows["every code from the RTL equal to the numpy model"] == ("exact", True)
+    page = write_page(results, tmp_path)[0].read_text()
+    assert "| default | MiniLM 384x384 | 110 | 210 | 1.909 | 100 | 10 / 40 | yes |" in page
+    assert "| default | MiniLM 1536x384 | 110 | 210 | 1.909 | 100 | 10 / 40 | NO |" in page
+    results["layers"]["rows"] = [layer("MiniLM 384x384", 110, exact=False)]
+    rows = {t.split(" (")[0]: (measured, ok) for t, _, measured, ok in targets(results)}
+    assert rows["cycle model = RTL on every layer"] == ("exact", True)
+    assert rows["every code from the RTL equal to the numpy model"] == ("differs", False)

@@ -379,6 +379,9 @@ def outcomes(tmp_path_factory):
     return results
 
 
+# One worker runs every case (make test: --dist loadgroup); split over workers, each
+# would run the whole module fixture.
+@pytest.mark.xdist_group("cli_hostile_cases")
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input(outcomes, case):
     """Exit 2, one stderr line naming the file and the problem, no traceback, and every
@@ -491,8 +494,8 @@ def interrupt(proc, sig, watched):
     return out, err
 
 
-# The accelerator runs under the cocotb runner (a Python testbench inside the simulator);
-# --bandwidth 4 shares test_accel_runner.py's build. 32 x 1024 x 256 takes minutes there.
+# The accelerator runs on the engine too; 512 x 1536 x 256 is 8 jobs, 12.7 million cycles
+# (about 10 s on an idle machine), so that it is still running when the signal comes.
 ACCEL = ["--accel", "--bandwidth", "4"]
 
 
@@ -503,10 +506,10 @@ ACCEL = ["--accel", "--bandwidth", "4"]
                          ids=["SIGTERM", "SIGINT-waves", "SIGTERM-accel"])
 def test_signal_stops_simulator_and_cleans_up(tmp_path, sig, extra):
     """A signal while the simulator runs (the engine, the tracing engine, the accelerator
-    under cocotb): 143/130, no simulator left, no job folder, no run folder, no output
+    on the engine): 143/130, no simulator left, no job folder, no run folder, no output
     (C, or the VCD being recorded)."""
     if extra == ACCEL:
-        big_operands(tmp_path, n=32, k=1024, n_cols=256)
+        big_operands(tmp_path, n=512, k=1536, n_cols=256)
     else:
         big_operands(tmp_path)
     tmp = tmp_path / "tmp"

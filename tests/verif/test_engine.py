@@ -351,6 +351,31 @@ def test_run_job_refuses_bad_streams(tiny_engine):
                 {"results": tiles})
 
 
+def test_edges_of_beats(tiny_engine):
+    """``edges``: at full rate the core takes a beat at every edge from the first, and the
+    last result beat's edge is the run's cycle count; with stalls every beat still has
+    its edge, in order. A stream the design lacks, or one played before, is refused."""
+    weights, acts, tiles = _job(tiny_engine)
+    run = run_job(tiny_engine, {"weights": weights, "activations": acts}, {"results": tiles},
+                  edges=("weights", "results"))
+    np.testing.assert_array_equal(run.edges["weights"], np.arange(1, len(weights) + 1))
+    assert len(run.edges["results"]) == tiles and run.edges["results"][-1] == run.cycles
+    assert set(run.edges) == {"weights", "results"}
+    stalled = run_job(tiny_engine, {"weights": weights, "activations": acts},
+                      {"results": tiles}, stalls=StallPattern(0.4, 0.4, seed=3),
+                      edges=("activations", "results"))
+    moved = stalled.edges["activations"]
+    assert len(moved) == len(acts) and (np.diff(moved) > 0).all()
+    assert moved[-1] > len(acts), "the stalls held no beat back"
+    assert stalled.edges["results"][-1] == stalled.cycles > run.cycles
+    inputs = {"weights": weights, "activations": acts}
+    with pytest.raises(ValueError, match="edges must name streams"):
+        run_job(tiny_engine, inputs, {"results": tiles}, edges=("nope",))
+    with pytest.raises(ValueError, match="edges must name streams"):
+        run_job(tiny_engine, inputs, {"results": tiles}, edges=("weights",),
+                before=("weights",))
+
+
 def test_indexed_beats_equal_played_beats(tiny_engine):
     """A stream played as table[index] gives what the beats themselves give."""
     weights, acts, tiles = _job(tiny_engine)

@@ -22,6 +22,7 @@ simulator run and written to ``core_coverage.json`` in the run folder):
 """
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,13 @@ __all__ = ["CoreTB", "COVERAGE", "STATS", "COVERAGE_FILE", "define_coverage"]
 COVERAGE = Coverage()
 STATS = {"mac_checks": 0, "tiles_checked": 0, "beats": 0, "cycles": 0}
 COVERAGE_FILE = "core_coverage.json"
+MACS_ENV = "SPARSECORE_CORE_MACS"   # random MAC checks of test_random_tiles
+DEFAULT_MACS = 120_000
+
+
+def mac_target():
+    """The random MAC checks test_random_tiles does: SPARSECORE_CORE_MACS, else 120000."""
+    return int(os.environ.get(MACS_ENV, DEFAULT_MACS))
 SUMMARY = {}   # pytest side: config name -> {"stats", "coverage", "seed", "build_s", "run_s"}
 MODES = ("sparse", "dense")
 STALL_BINS = ("weights wait for activations", "activations wait for weights",

@@ -5,8 +5,6 @@ each result beat with sim/, and ends drained. ``SPARSECORE_CORE_MACS`` sets how
 many random MAC checks ``test_random_tiles`` does (default 120000).
 """
 
-import os
-
 import cocotb
 import numpy as np
 
@@ -14,9 +12,9 @@ from sparsecore.sim.formats import get_format
 from sparsecore.sim.sparsity import prune_2to4
 from sparsecore.sim.tiling import Beats, Geometry, expected_results, tile_gemm
 from sparsecore.verif.build import testbench_manifest
-from sparsecore.verif.core.tb import COVERAGE, STATS, CoreTB, save_coverage
+from sparsecore.verif.core.tb import COVERAGE, STATS, CoreTB, mac_target, save_coverage
 
-MAC_TARGET = int(os.environ.get("SPARSECORE_CORE_MACS", "120000"))
+MAC_TARGET = mac_target()
 
 _MANIFEST = testbench_manifest()
 _CONFIG = _MANIFEST["config"]
