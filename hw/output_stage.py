@@ -128,10 +128,10 @@ class OutputStage(wiring.Component):
         total = [Signal(signed(cfg.sum_bits), name=f"total{n}") for n in lanes]
         product = [Signal(signed(cfg.product_bits), name=f"product{n}") for n in lanes]
         rounded = [Signal(signed(round_bits), name=f"rounded{n}") for n in lanes]
-        # shift and relu travel alongside the data
+        # shift and relu travel alongside the data (the shift as far as the shift step)
         mult1 = [Signal(unsigned(cfg.mult_bits), name=f"mult1_{n}") for n in lanes]
         shift = [[Signal(unsigned(cfg.shift_bits), name=f"shift{s}_{n}") for n in lanes]
-                 for s in range(1, depth + 1)]
+                 for s in range(1, depth + 1 - shift_extra)]
         relu = [Signal(name=f"relu{s}") for s in range(1, depth + 1)]
         half_bits = cfg.mult_bits // 2   # split_mult: the multiplier's low half
         round_stage = 1 + mult_extra     # index of the shift register beside the product
