@@ -410,12 +410,22 @@ class SparseAccelerator(wiring.Component):
         with m.If(tile_fire):
             m.d.sync += j_col.eq(Mux(j_col == n_tiles - 1, 0, j_col + 1))
 
+        # A one-row skid register after the stage: the stage's o.ready is a register, so
+        # the results port's ready and the serializer's reach neither the stage's enables
+        # nor, through its i.ready, the core's result register (the clock's path across
+        # the device). It fills only when the gather is held, never at the sequencer's
+        # pacing, so it adds no cycle; a held row waits in it and the stage holds after.
+        skid = Signal(row_bits)
+        skid_valid = Signal()
+        row_valid = skid_valid | stage.o.valid
+        row = Mux(skid_valid, skid, stage.o.p.as_value())
+
         # rows of codes out of the stage -> one tile (row 0 in the low bits)
         r_out = Signal(range(max(2, R)))
         gathered = Signal(max(1, (R - 1) * row_bits))
         out_last = r_out == R - 1
-        codes_tile = (Cat(gathered[len(gathered) - (R - 1) * row_bits:], stage.o.p)
-                      if R > 1 else stage.o.p.as_value())
+        codes_tile = (Cat(gathered[len(gathered) - (R - 1) * row_bits:], row)
+                      if R > 1 else row)
 
         # -- serializer: one result tile (raw or codes) -> out_beats / code_beats beats --
         O8 = 8 * c.out_bytes
@@ -428,16 +438,21 @@ class SparseAccelerator(wiring.Component):
         ser_free = ~ser_valid | (self.results.ready & ser_last)
         out_taken = self.results.valid & self.results.ready
         raw_fire = core.results.valid & core.results.ready & ~codes
-        codes_fire = stage.o.valid & stage.o.ready
+        gather_ready = ~out_last | ser_free
+        codes_fire = row_valid & gather_ready
         m.d.comb += [
             self.results.valid.eq(ser_valid), self.results.p.eq(ser[:O8]),
             core.results.ready.eq(Mux(codes, stage.i.ready & in_last, ser_free)),
-            stage.o.ready.eq(~out_last | ser_free),
+            stage.o.ready.eq(~skid_valid),
         ]
+        with m.If(stage.o.valid & ~skid_valid & ~gather_ready):
+            m.d.sync += [skid.eq(stage.o.p), skid_valid.eq(1)]
+        with m.Elif(skid_valid & gather_ready):
+            m.d.sync += skid_valid.eq(0)
         with m.If(codes_fire):
             m.d.sync += r_out.eq(Mux(out_last, 0, r_out + 1))
             if R > 1:
-                m.d.sync += gathered.eq(Cat(gathered[row_bits:], stage.o.p))
+                m.d.sync += gathered.eq(Cat(gathered[row_bits:], row))
         with m.If(out_taken):
             m.d.sync += [ser.eq(ser[O8:]), ser_beat.eq(ser_beat + 1)]
             with m.If(ser_last):
