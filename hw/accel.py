@@ -227,10 +227,17 @@ class SparseAccelerator(wiring.Component):
 
         m.submodules.a_mem = a_mem = Memory(shape=self.a_word_layout, depth=2 * c.a_depth,
                                             init=[])
-        m.submodules.b_mem = b_mem = Memory(shape=core.acts_layout, depth=c.b_depth, init=[])
         m.submodules.p_mem = p_mem = Memory(shape=self.p_word_layout, depth=c.p_depth, init=[])
-        a_wr, b_wr, p_wr = a_mem.write_port(), b_mem.write_port(), p_mem.write_port()
-        a_rd, b_rd, p_rd = a_mem.read_port(), b_mem.read_port(), p_mem.read_port()
+        a_wr, p_wr = a_mem.write_port(), p_mem.write_port()
+        a_rd, p_rd = a_mem.read_port(), p_mem.read_port()
+        # B in b_banks interleaved banks (word w in bank w % b_banks at w // b_banks)
+        NB = c.b_banks
+        bank_bits = (NB - 1).bit_length()
+        b_banks = []
+        for k in range(NB):
+            mem = Memory(shape=core.acts_layout, depth=c.b_bank_depth, init=[])
+            m.submodules[f"b_mem{k}" if NB > 1 else "b_mem"] = mem
+            b_banks.append((mem.write_port(), mem.read_port()))
 
         # -- descriptor ------------------------------------------------------------
         m_tiles = Signal(cb)
@@ -304,11 +311,24 @@ class SparseAccelerator(wiring.Component):
         m.d.comb += [
             a_wr.addr.eq(Mux(l_stripe[0], c.a_depth, 0) + l_word),
             a_wr.data.eq(word_of(nb_a)),
-            b_wr.addr.eq(l_word),
-            b_wr.data.eq(word_of(nb_b)),
             p_wr.addr.eq(l_word),
             p_wr.data.eq(word_of(nb_p)),
         ]
+        # B's writes go through one register per bank, placed by its block RAMs: each
+        # bank's copy loads only for its own words (distinct enables, so synthesis keeps
+        # the copies apart). A word is written an edge after its last beat; the sequencer
+        # reads B only once an A stripe (at least one more beat) is loaded, so no read
+        # comes before its write.
+        b_write = Signal()
+        for k, (wr, _) in enumerate(b_banks):
+            mine = b_write & (l_word[:bank_bits] == k) if NB > 1 else b_write
+            w_addr = Signal(range(c.b_bank_depth), name=f"b_wr_addr{k}")
+            w_data = Signal(core.acts_layout.size, name=f"b_wr_data{k}")
+            w_en = Signal(name=f"b_wr_en{k}")
+            m.d.sync += w_en.eq(mine)
+            with m.If(mine):
+                m.d.sync += [w_addr.eq(l_word >> bank_bits), w_data.eq(word_of(nb_b))]
+            m.d.comb += [wr.addr.eq(w_addr), wr.data.eq(w_data), wr.en.eq(w_en)]
         with m.If(self.load.valid & self.load.ready):
             if nb_max > 1:
                 m.d.sync += collect.eq(Cat(collect[W8:], beat))
@@ -317,7 +337,7 @@ class SparseAccelerator(wiring.Component):
             with m.Else():
                 m.d.sync += [l_beat.eq(0), l_word.eq(l_word + 1)]
                 m.d.comb += [a_wr.en.eq(l_phase_a), p_wr.en.eq(l_phase_p),
-                             b_wr.en.eq(~l_phase_a & ~l_phase_p)]
+                             b_write.eq(~l_phase_a & ~l_phase_p)]
                 with m.If(l_word == words - 1):
                     m.d.sync += l_word.eq(0)
                     with m.If(l_phase_p):
@@ -348,9 +368,17 @@ class SparseAccelerator(wiring.Component):
 
         m.d.comb += [
             a_rd.addr.eq(Mux(c_stripe[0], c.a_depth, 0) + chunk),
-            b_rd.addr.eq(b_addr),
-            a_rd.en.eq(advance), b_rd.en.eq(advance),
+            a_rd.en.eq(advance),
         ]
+        b_bank = Signal(max(1, bank_bits))   # bank of the word on the read ports
+        for _, rd in b_banks:
+            m.d.comb += [rd.addr.eq(b_addr >> bank_bits), rd.en.eq(advance)]
+        with m.If(advance):
+            m.d.sync += b_bank.eq(b_addr[:bank_bits] if NB > 1 else 0)
+        b_data = b_banks[0][1].data.as_value()
+        for k, (_, rd) in enumerate(b_banks[1:], 1):
+            b_data = Mux(b_bank == k, rd.data.as_value(), b_data)
+        b_word = core.acts_layout(b_data)
         with m.If(issue & first):
             m.d.sync += pace.eq(Mux(codes, CP - 1, OB - 1))
         with m.Elif(pace != 0):
@@ -374,9 +402,9 @@ class SparseAccelerator(wiring.Component):
         ]
         # A dense chunk is one half of a B word: the odd chunk's rows move down to 0..2G-1.
         for k in range(4 * G):
-            src = b_rd.data[k]
+            src = b_word[k]
             if k < 2 * G:
-                src = Mux(dense & s1_half, b_rd.data[k + 2 * G].as_value(), src.as_value())
+                src = Mux(dense & s1_half, b_word[k + 2 * G].as_value(), src.as_value())
             m.d.comb += a.p[k].eq(src)
 
         # -- output stage: a codes job's tiles, a row per cycle, with the stripe's parameters
