@@ -30,6 +30,8 @@ from sparsecore.sim.sparsity import prune_2to4
     ({"a_depth": -1}, "a_depth must be a positive integer, not -1"),
     ({"b_depth": True}, "b_depth must be a positive integer, not True"),
     ({"count_bits": 40}, "count_bits must be in 1..32, not 40"),
+    ({"b_banks": 0}, "b_banks must be a positive integer, not 0"),
+    ({"b_banks": 3}, "b_banks must be a power of two, not 3"),
 ])
 def test_config_refuses(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -44,6 +46,9 @@ def test_config_sizes():
     assert (cfg.a_word_bits, cfg.b_word_bits, cfg.result_bits) == (160, 256, 512)
     assert (cfg.a_word_beats, cfg.b_word_beats, cfg.out_beats) == (2, 2, 4)
     assert cfg.a_buffer_bits == 2 * 384 * 160 and cfg.b_buffer_bits == 6144 * 256
+    # B in 4 banks of 1,536 words (24 block RAMs each on ECP5); a last bank may be short
+    assert (cfg.b_banks, cfg.b_bank_depth) == (4, 1536)
+    assert AccelConfig.of(PRESETS["default"], b_depth=10, b_banks=4).b_bank_depth == 3
     with pytest.raises(ValueError, match="config must be an AccelConfig"):
         SparseAccelerator(PRESETS["default"])
     ter = AccelConfig.of(PRESETS["ternary_uint4"])
@@ -150,9 +155,15 @@ def _random_params(rng, cfg, m):
 # every word and every result tile in one beat
 CFG_WIDE = AccelConfig.of(CFG.core, load_bytes=16, out_bytes=16, a_depth=5, b_depth=12,
                           out="int4")
+# B in one bank and in two (CFG has the default four)
+CFG_B1 = AccelConfig.of(CFG.core, load_bytes=2, out_bytes=4, a_depth=6, b_depth=20, p_depth=3,
+                        b_banks=1)
+CFG_B2 = AccelConfig.of(CFG.core, load_bytes=4, out_bytes=4, a_depth=6, b_depth=15, p_depth=3,
+                        b_banks=2)
 
 
-@pytest.mark.parametrize("cfg,stall", [(CFG, 0.0), (CFG, 0.3), (CFG_WIDE, 0.0)])
+@pytest.mark.parametrize("cfg,stall", [(CFG, 0.0), (CFG, 0.3), (CFG_WIDE, 0.0), (CFG_B1, 0.0),
+                                       (CFG_B2, 0.2)])
 def test_random_jobs_match_model(cfg, stall):
     """Random sparse and dense GEMMs, raw or through the output stage (modes and kinds
     switching), each C or code equal to the model; with no stalls every job's cycles
