@@ -73,11 +73,13 @@ class Refusal(enum.IntFlag):
 def model_record(config):
     """What the cycle model (``sim.accel_perf.AccelGeometry.of``) reads of an accelerator,
     without emitting it: the manifest's ``config``, ``derived``, ``latency``,
-    ``stage_latency`` and ``check_cycles`` for ``config`` (an AccelConfig)."""
+    ``stage_latency``, ``check_cycles`` and ``b_write_latency`` for ``config`` (an
+    AccelConfig)."""
     accel = SparseAccelerator(config)
     accel._MustUse__silence = True   # asked for its numbers only, never elaborated
     return {"config": config.as_dict(), "derived": derived(config), "latency": accel.latency,
-            "stage_latency": accel.stage_latency, "check_cycles": accel.check_cycles}
+            "stage_latency": accel.stage_latency, "check_cycles": accel.check_cycles,
+            "b_write_latency": accel.b_write_latency}
 
 
 class SparseAccelerator(wiring.Component):
@@ -180,6 +182,13 @@ class SparseAccelerator(wiring.Component):
         return self._config.count_bits + 1
 
     @property
+    def b_write_latency(self):
+        """Edges from a B word's last load beat to its write into the B buffer (two
+        register steps, the second one per bank). The sequencer's first read of a job
+        comes no sooner than the edge after."""
+        return 2
+
+    @property
     def core_latency(self):
         return self._core.latency
 
@@ -195,6 +204,7 @@ class SparseAccelerator(wiring.Component):
             "latency": self.latency,
             "core_latency": self.core_latency,
             "check_cycles": self.check_cycles,
+            "b_write_latency": self.b_write_latency,
             "stage_latency": self.stage_latency,
             "throughput": core["throughput"],
             "pipeline": core["pipeline"],
@@ -315,20 +325,29 @@ class SparseAccelerator(wiring.Component):
             p_wr.addr.eq(l_word),
             p_wr.data.eq(word_of(nb_p)),
         ]
-        # B's writes go through one register per bank, placed by its block RAMs: each
-        # bank's copy loads only for its own words (distinct enables, so synthesis keeps
-        # the copies apart). A word is written an edge after its last beat; the sequencer
-        # reads B only once an A stripe (at least one more beat) is loaded, so no read
-        # comes before its write.
+        # B's writes take two register steps: a word's first step (its data, address and
+        # one go bit per bank) sits by the load logic; its second, one copy per bank, by the
+        # bank's block RAMs, each copy loaded only by its own bank's go bit (a register: no
+        # handshake logic reaches the block RAMs or the copies' enables, and distinct
+        # enables keep synthesis from merging the copies). A word is written
+        # b_write_latency edges after its last beat; until then the sequencer issues no
+        # read (b_busy), so no read of B comes before its write.
         b_write = Signal()
+        w1_data = Signal(core.acts_layout.size)
+        w1_addr = Signal(cb + kb)
+        b_busy = Signal(2)              # a B word taken 1 and 2 edges ago: not yet written
+        m.d.sync += b_busy.eq(Cat(b_write, b_busy[0]))
+        with m.If(b_write):
+            m.d.sync += [w1_data.eq(word_of(nb_b)), w1_addr.eq(l_word)]
         for k, (wr, _) in enumerate(b_banks):
-            mine = b_write & (l_word[:bank_bits] == k) if NB > 1 else b_write
+            go = Signal(name=f"b_wr_go{k}")
             w_addr = Signal(range(c.b_bank_depth), name=f"b_wr_addr{k}")
             w_data = Signal(core.acts_layout.size, name=f"b_wr_data{k}")
             w_en = Signal(name=f"b_wr_en{k}")
-            m.d.sync += w_en.eq(mine)
-            with m.If(mine):
-                m.d.sync += [w_addr.eq(l_word >> bank_bits), w_data.eq(word_of(nb_b))]
+            m.d.sync += [go.eq(b_write & (l_word[:bank_bits] == k) if NB > 1 else b_write),
+                         w_en.eq(go)]
+            with m.If(go):
+                m.d.sync += [w_addr.eq(w1_addr >> bank_bits), w_data.eq(w1_data)]
             m.d.comb += [wr.addr.eq(w_addr), wr.data.eq(w_data), wr.en.eq(w_en)]
         with m.If(self.load.valid & self.load.ready):
             if nb_max > 1:
@@ -360,7 +379,7 @@ class SparseAccelerator(wiring.Component):
         OB, CB, CP = c.out_beats, c.code_beats, c.codes_period
         pace = Signal(range(max(2, OB, CP)))
         advance = ~s1_valid | core.weights.ready
-        loaded = l_phase_a & (c_stripe != l_stripe)
+        loaded = l_phase_a & (c_stripe != l_stripe) & ~b_busy.any()
         active = running & (c_stripe != m_tiles)
         first = chunk == 0
         issue = Signal()

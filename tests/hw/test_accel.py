@@ -203,6 +203,31 @@ def test_random_jobs_match_model(cfg, stall):
             assert cycles == perf.cycles, (job, cycles, perf.cycles)
 
 
+@pytest.mark.parametrize("dense", [False, True])
+def test_first_read_waits_for_b_write(dense):
+    """One B word (one tile, one word of K) and a one-beat stripe right after it: the
+    sequencer's first read would come before the word's write (b_write_latency edges
+    after its last beat) and waits for it. Every B bank's word is still right, and the
+    cycles are the model's, one more than without the wait."""
+    rng = np.random.default_rng(3)
+    dut = SparseAccelerator(CFG_WIDE)
+    geo = _geometry(CFG_WIDE, dut)
+    assert geo.a_word_beats == geo.b_word_beats == 1 and dut.b_write_latency == 2
+    jobs, gemms = [], []
+    for n in (1, CFG_WIDE.cols + 1):    # one B word (bank 0), then two (banks 0 and 1)
+        a, b = _random_gemm(rng, CFG_WIDE, geo, dense, n=n, k=geo.core.k_per_beat(dense))
+        job, beats = load_stream(geo, b, a=a, dense=dense)
+        assert job.k_chunks == 1 and job.n_tiles * job.b_words == -(-n // CFG_WIDE.cols)
+        jobs.append((job, beats))
+        gemms.append((a, b))
+    _, log = _run(CFG_WIDE, jobs)
+    for (a, b), (job, _), (out, status, cycles, _) in zip(gemms, jobs, log, strict=True):
+        got = split_results(geo, job, out, a.shape[0], b.shape[1])
+        np.testing.assert_array_equal(got, a @ b)
+        no_wait = predict_job(dataclasses.replace(geo, b_write_latency=0), job).cycles
+        assert status == (0, 0) and cycles == predict_job(geo, job).cycles == no_wait + 1
+
+
 def _plain_codes(cfg, c, params, relu):
     """round_half_even((c + bias) * mult / 2**shift), ReLU, clip: Python integers."""
     fmt = cfg.out_format
