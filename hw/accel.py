@@ -73,13 +73,11 @@ class Refusal(enum.IntFlag):
 def model_record(config):
     """What the cycle model (``sim.accel_perf.AccelGeometry.of``) reads of an accelerator,
     without emitting it: the manifest's ``config``, ``derived``, ``latency``,
-    ``stage_latency``, ``check_cycles`` and ``b_write_latency`` for ``config`` (an
-    AccelConfig)."""
+    ``stage_latency`` and ``check_cycles`` for ``config`` (an AccelConfig)."""
     accel = SparseAccelerator(config)
     accel._MustUse__silence = True   # asked for its numbers only, never elaborated
     return {"config": config.as_dict(), "derived": derived(config), "latency": accel.latency,
-            "stage_latency": accel.stage_latency, "check_cycles": accel.check_cycles,
-            "b_write_latency": accel.b_write_latency}
+            "stage_latency": accel.stage_latency, "check_cycles": accel.check_cycles}
 
 
 class SparseAccelerator(wiring.Component):
@@ -182,13 +180,6 @@ class SparseAccelerator(wiring.Component):
         return self._config.count_bits + 1
 
     @property
-    def b_write_latency(self):
-        """Edges from a B word's last load beat to its write into the B buffer (two
-        register steps, the second one per bank). The sequencer's first read of a job
-        comes no sooner than the edge after."""
-        return 2
-
-    @property
     def core_latency(self):
         return self._core.latency
 
@@ -204,7 +195,6 @@ class SparseAccelerator(wiring.Component):
             "latency": self.latency,
             "core_latency": self.core_latency,
             "check_cycles": self.check_cycles,
-            "b_write_latency": self.b_write_latency,
             "stage_latency": self.stage_latency,
             "throughput": core["throughput"],
             "pipeline": core["pipeline"],
@@ -212,8 +202,7 @@ class SparseAccelerator(wiring.Component):
                 "a": {"words": 2 * c.a_depth, "word_bits": c.a_word_bits,
                       "bits": c.a_buffer_bits, "scheme": "two stripes (ping-pong)"},
                 "b": {"words": c.b_depth, "word_bits": c.b_word_bits, "bits": c.b_buffer_bits,
-                      "banks": c.b_banks, "bank_words": c.b_bank_depth,
-                      "scheme": "whole B of a job, loaded once; word w in bank w % banks"},
+                      "scheme": "whole B of a job, loaded once"},
                 "p": {"words": c.p_depth, "word_bits": c.p_word_bits, "bits": c.p_buffer_bits,
                       "scheme": "a codes job's output-stage parameters, one word per stripe"},
             },
@@ -238,17 +227,10 @@ class SparseAccelerator(wiring.Component):
 
         m.submodules.a_mem = a_mem = Memory(shape=self.a_word_layout, depth=2 * c.a_depth,
                                             init=[])
+        m.submodules.b_mem = b_mem = Memory(shape=core.acts_layout, depth=c.b_depth, init=[])
         m.submodules.p_mem = p_mem = Memory(shape=self.p_word_layout, depth=c.p_depth, init=[])
-        a_wr, p_wr = a_mem.write_port(), p_mem.write_port()
-        a_rd, p_rd = a_mem.read_port(), p_mem.read_port()
-        # B in b_banks interleaved banks (word w in bank w % b_banks at w // b_banks)
-        NB = c.b_banks
-        bank_bits = (NB - 1).bit_length()
-        b_banks = []
-        for k in range(NB):
-            mem = Memory(shape=core.acts_layout, depth=c.b_bank_depth, init=[])
-            m.submodules[f"b_mem{k}" if NB > 1 else "b_mem"] = mem
-            b_banks.append((mem.write_port(), mem.read_port()))
+        a_wr, b_wr, p_wr = a_mem.write_port(), b_mem.write_port(), p_mem.write_port()
+        a_rd, b_rd, p_rd = a_mem.read_port(), b_mem.read_port(), p_mem.read_port()
 
         # -- descriptor ------------------------------------------------------------
         m_tiles = Signal(cb)
@@ -322,33 +304,11 @@ class SparseAccelerator(wiring.Component):
         m.d.comb += [
             a_wr.addr.eq(Mux(l_stripe[0], c.a_depth, 0) + l_word),
             a_wr.data.eq(word_of(nb_a)),
+            b_wr.addr.eq(l_word),
+            b_wr.data.eq(word_of(nb_b)),
             p_wr.addr.eq(l_word),
             p_wr.data.eq(word_of(nb_p)),
         ]
-        # B's writes take two register steps: a word's first step (its data, address and
-        # one go bit per bank) sits by the load logic; its second, one copy per bank, by the
-        # bank's block RAMs, each copy loaded only by its own bank's go bit (a register: no
-        # handshake logic reaches the block RAMs or the copies' enables, and distinct
-        # enables keep synthesis from merging the copies). A word is written
-        # b_write_latency edges after its last beat; until then the sequencer issues no
-        # read (b_busy), so no read of B comes before its write.
-        b_write = Signal()
-        w1_data = Signal(core.acts_layout.size)
-        w1_addr = Signal(cb + kb)
-        b_busy = Signal(2)              # a B word taken 1 and 2 edges ago: not yet written
-        m.d.sync += b_busy.eq(Cat(b_write, b_busy[0]))
-        with m.If(b_write):
-            m.d.sync += [w1_data.eq(word_of(nb_b)), w1_addr.eq(l_word)]
-        for k, (wr, _) in enumerate(b_banks):
-            go = Signal(name=f"b_wr_go{k}")
-            w_addr = Signal(range(c.b_bank_depth), name=f"b_wr_addr{k}")
-            w_data = Signal(core.acts_layout.size, name=f"b_wr_data{k}")
-            w_en = Signal(name=f"b_wr_en{k}")
-            m.d.sync += [go.eq(b_write & (l_word[:bank_bits] == k) if NB > 1 else b_write),
-                         w_en.eq(go)]
-            with m.If(go):
-                m.d.sync += [w_addr.eq(w1_addr >> bank_bits), w_data.eq(w1_data)]
-            m.d.comb += [wr.addr.eq(w_addr), wr.data.eq(w_data), wr.en.eq(w_en)]
         with m.If(self.load.valid & self.load.ready):
             if nb_max > 1:
                 m.d.sync += collect.eq(Cat(collect[W8:], beat))
@@ -357,7 +317,7 @@ class SparseAccelerator(wiring.Component):
             with m.Else():
                 m.d.sync += [l_beat.eq(0), l_word.eq(l_word + 1)]
                 m.d.comb += [a_wr.en.eq(l_phase_a), p_wr.en.eq(l_phase_p),
-                             b_write.eq(~l_phase_a & ~l_phase_p)]
+                             b_wr.en.eq(~l_phase_a & ~l_phase_p)]
                 with m.If(l_word == words - 1):
                     m.d.sync += l_word.eq(0)
                     with m.If(l_phase_p):
@@ -379,7 +339,7 @@ class SparseAccelerator(wiring.Component):
         OB, CB, CP = c.out_beats, c.code_beats, c.codes_period
         pace = Signal(range(max(2, OB, CP)))
         advance = ~s1_valid | core.weights.ready
-        loaded = l_phase_a & (c_stripe != l_stripe) & ~b_busy.any()
+        loaded = l_phase_a & (c_stripe != l_stripe)
         active = running & (c_stripe != m_tiles)
         first = chunk == 0
         issue = Signal()
@@ -388,17 +348,9 @@ class SparseAccelerator(wiring.Component):
 
         m.d.comb += [
             a_rd.addr.eq(Mux(c_stripe[0], c.a_depth, 0) + chunk),
-            a_rd.en.eq(advance),
+            b_rd.addr.eq(b_addr),
+            a_rd.en.eq(advance), b_rd.en.eq(advance),
         ]
-        b_bank = Signal(max(1, bank_bits))   # bank of the word on the read ports
-        for _, rd in b_banks:
-            m.d.comb += [rd.addr.eq(b_addr >> bank_bits), rd.en.eq(advance)]
-        with m.If(advance):
-            m.d.sync += b_bank.eq(b_addr[:bank_bits] if NB > 1 else 0)
-        b_data = b_banks[0][1].data.as_value()
-        for k, (_, rd) in enumerate(b_banks[1:], 1):
-            b_data = Mux(b_bank == k, rd.data.as_value(), b_data)
-        b_word = core.acts_layout(b_data)
         with m.If(issue & first):
             m.d.sync += pace.eq(Mux(codes, CP - 1, OB - 1))
         with m.Elif(pace != 0):
@@ -422,9 +374,9 @@ class SparseAccelerator(wiring.Component):
         ]
         # A dense chunk is one half of a B word: the odd chunk's rows move down to 0..2G-1.
         for k in range(4 * G):
-            src = b_word[k]
+            src = b_rd.data[k]
             if k < 2 * G:
-                src = Mux(dense & s1_half, b_word[k + 2 * G].as_value(), src.as_value())
+                src = Mux(dense & s1_half, b_rd.data[k + 2 * G].as_value(), src.as_value())
             m.d.comb += a.p[k].eq(src)
 
         # -- output stage: a codes job's tiles, a row per cycle, with the stripe's parameters
@@ -458,22 +410,12 @@ class SparseAccelerator(wiring.Component):
         with m.If(tile_fire):
             m.d.sync += j_col.eq(Mux(j_col == n_tiles - 1, 0, j_col + 1))
 
-        # A one-row skid register after the stage: the stage's o.ready is a register, so
-        # the results port's ready and the serializer's reach neither the stage's enables
-        # nor, through its i.ready, the core's result register (the clock's path across
-        # the device). It fills only when the gather is held, never at the sequencer's
-        # pacing, so it adds no cycle; a held row waits in it and the stage holds after.
-        skid = Signal(row_bits)
-        skid_valid = Signal()
-        row_valid = skid_valid | stage.o.valid
-        row = Mux(skid_valid, skid, stage.o.p.as_value())
-
         # rows of codes out of the stage -> one tile (row 0 in the low bits)
         r_out = Signal(range(max(2, R)))
         gathered = Signal(max(1, (R - 1) * row_bits))
         out_last = r_out == R - 1
-        codes_tile = (Cat(gathered[len(gathered) - (R - 1) * row_bits:], row)
-                      if R > 1 else row)
+        codes_tile = (Cat(gathered[len(gathered) - (R - 1) * row_bits:], stage.o.p)
+                      if R > 1 else stage.o.p.as_value())
 
         # -- serializer: one result tile (raw or codes) -> out_beats / code_beats beats --
         O8 = 8 * c.out_bytes
@@ -486,21 +428,16 @@ class SparseAccelerator(wiring.Component):
         ser_free = ~ser_valid | (self.results.ready & ser_last)
         out_taken = self.results.valid & self.results.ready
         raw_fire = core.results.valid & core.results.ready & ~codes
-        gather_ready = ~out_last | ser_free
-        codes_fire = row_valid & gather_ready
+        codes_fire = stage.o.valid & stage.o.ready
         m.d.comb += [
             self.results.valid.eq(ser_valid), self.results.p.eq(ser[:O8]),
             core.results.ready.eq(Mux(codes, stage.i.ready & in_last, ser_free)),
-            stage.o.ready.eq(~skid_valid),
+            stage.o.ready.eq(~out_last | ser_free),
         ]
-        with m.If(stage.o.valid & ~skid_valid & ~gather_ready):
-            m.d.sync += [skid.eq(stage.o.p), skid_valid.eq(1)]
-        with m.Elif(skid_valid & gather_ready):
-            m.d.sync += skid_valid.eq(0)
         with m.If(codes_fire):
             m.d.sync += r_out.eq(Mux(out_last, 0, r_out + 1))
             if R > 1:
-                m.d.sync += gathered.eq(Cat(gathered[row_bits:], row))
+                m.d.sync += gathered.eq(Cat(gathered[row_bits:], stage.o.p))
         with m.If(out_taken):
             m.d.sync += [ser.eq(ser[O8:]), ser_beat.eq(ser_beat + 1)]
             with m.If(ser_last):

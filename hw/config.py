@@ -375,10 +375,6 @@ class AccelConfig(CoreConfig):
         p_depth: words in the output-stage parameter buffer, one word (bias, mult,
             shift of each of the ``rows`` output channels) per stripe: the most
             stripes a ``codes`` job takes.
-        b_banks: block-RAM banks the activation buffer is split into (a power of
-            two; word ``w`` lives in bank ``w % b_banks``). Each bank has its own
-            write address, data and enable registers next to its block RAMs, so no
-            net reaches all of B's block RAMs; one write cycle later, no read later.
 
     Buffer sizes, word widths and the beats a word takes on the load stream are
     derived here (and so land in the manifest's ``derived``); the output stage is
@@ -394,15 +390,12 @@ class AccelConfig(CoreConfig):
     mult_bits: int = DEFAULT_MULT_BITS
     shift_bits: int = DEFAULT_SHIFT_BITS
     p_depth: int = 512
-    b_banks: int = 4
 
     def __post_init__(self):
         super().__post_init__()
         for name in ("load_bytes", "out_bytes", "a_depth", "b_depth", "count_bits",
-                     "p_depth", "b_banks"):
+                     "p_depth"):
             _check_positive_int(name, getattr(self, name))
-        if self.b_banks & (self.b_banks - 1):
-            raise ValueError(f"b_banks must be a power of two, not {self.b_banks!r}")
         if self.count_bits > 32:
             raise ValueError(f"count_bits must be in 1..32, not {self.count_bits!r}")
         if self.out is None:
@@ -503,11 +496,6 @@ class AccelConfig(CoreConfig):
     def a_buffer_bits(self):
         """Both weight-stripe buffers."""
         return 2 * self.a_depth * self.a_word_bits
-
-    @property
-    def b_bank_depth(self):
-        """Words in each bank of the activation buffer."""
-        return -(-self.b_depth // self.b_banks)
 
     @property
     def b_buffer_bits(self):

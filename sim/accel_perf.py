@@ -19,9 +19,7 @@ load stream always valid and the result stream always ready:
   edges after the previous tile's first read (``codes_period = max(code_beats,
   rows, 2)`` for a ``codes`` job: the serializer, the row-serial output stage
   and its parameter reads keep up), and no sooner than the edge after the
-  previous tile's last read; the first read also waits for B's last word to be
-  written, ``b_write_latency`` edges after its last beat (it binds only when the
-  first stripe loads in one beat right after B);
+  previous tile's last read;
 - the core takes a read one edge later; its result leaves ``latency`` edges
   after the tile's last beat into the serializer, then ``out_beats`` beats; a
   codes job's tile enters the output stage a row per edge and its codes go
@@ -86,13 +84,12 @@ class AccelGeometry:
     latency: int
     stage_latency: int
     check_cycles: int
-    b_write_latency: int
 
     CONFIG = ("rows", "cols", "groups", "weights", "acts", "acc_bits", "load_bytes",
               "out_bytes", "a_depth", "b_depth", "p_depth", "out", "mult_bits", "shift_bits")
     DERIVED = ("a_word_bits", "b_word_bits", "p_word_bits", "a_word_beats", "b_word_beats",
                "p_word_beats", "out_beats", "code_beats", "codes_period")
-    TOP = ("latency", "stage_latency", "check_cycles", "b_write_latency")
+    TOP = ("latency", "stage_latency", "check_cycles")
 
     def __post_init__(self):
         for name in (*self.CONFIG, *self.DERIVED):
@@ -109,7 +106,7 @@ class AccelGeometry:
     @classmethod
     def of(cls, manifest):
         """From an accelerator manifest (``config``, ``derived``, ``latency``,
-        ``stage_latency``, ``check_cycles``, ``b_write_latency``)."""
+        ``stage_latency``, ``check_cycles``)."""
         if not isinstance(manifest, Mapping) or not {"config", "derived"} <= set(manifest):
             raise ValueError(f"manifest must be an accelerator manifest, not {manifest!r}")
         cfg, der = manifest["config"], manifest["derived"]
@@ -216,8 +213,6 @@ def predict_job(geometry, job):
     if job.codes:   # the parameter words follow B
         lb += job.m_tiles * g.p_word_beats
     la = kc * g.a_word_beats
-    # no read before B's last word is written: its last beat, then b_write_latency edges
-    b_written = g.check_cycles + n_t * job.b_words * g.b_word_beats + g.b_write_latency
     period = max(kc, pace)          # first read to first read of the next tile
     next_load = g.check_cycles + 1 + lb
     stripe_end = []                 # edge of each stripe's last read
@@ -227,7 +222,7 @@ def predict_job(geometry, job):
         start = next_load if s < 2 else max(next_load, stripe_end[s - 2] + 1)
         loaded = start + la - 1
         next_load = loaded + 1
-        first = max(loaded, b_written) + 1
+        first = loaded + 1
         if prev_first is not None:
             first = max(first, prev_first + pace, prev_last + 1)
         last_first = first + (n_t - 1) * period

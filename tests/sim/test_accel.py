@@ -65,14 +65,9 @@ def test_cycles_by_hand():
     at edges 2-5, stripe 0 at 6-7, stripe 1 at 8-9. Stripe 0 reads at 8-11 (two tiles of
     two chunks), stripe 1 at 12-15; stripe 2 loads into stripe 0's buffer once its reads
     are done (edges 12-13) and reads at 16-19. The core takes the last read at 20, its
-    result leaves at 20 + latency 4, its one result beat at 25.
-
-    Job 1 x 1 tile, 1 chunk: B's one word at edge 2, the stripe at 3; the word is written
-    at 2 + b_write_latency 2 = 4, so the read waits for edge 5 (not 4); the core takes it
-    at 6, its result leaves at 10, its beat at 11."""
+    result leaves at 20 + latency 4, its one result beat at 25."""
     g = _geometry()
-    assert g.b_write_latency == 2
-    assert predict_job(g, AccelJob(1, 1, 1, False)).cycles == 1 + 1 + 2 + 1 + 1 + 4 + 1
+    assert predict_job(g, AccelJob(1, 1, 1, False)).cycles == 1 + 1 + 1 + 1 + 1 + 4 + 1
     perf = predict_job(g, AccelJob(3, 2, 2, False))
     assert perf.cycles == 25
     assert perf.load_beats == 4 + 3 * 2 and perf.load_bytes == 16 * 10
@@ -99,14 +94,13 @@ def test_codes_job_by_hand():
     1 x 1 tile, 1 chunk: command at 0, check 1, B at 2, parameters at 3, the stripe at 4,
     its read at 5, the core takes it at 6, its result at 6 + 4; row 0 enters the stage at
     10, row 1 at 11, whose codes come out at 11 + 6 (the stage's latency with its split
-    multiply and split shift) and go as one beat at 18. The raw job's read waits for B's
-    write (edge 4) to edge 5 as well: its beat at 11."""
+    multiply and split shift) and go as one beat at 18 (raw: 10)."""
     g = _geometry()
     assert (g.p_word_bits, g.p_word_beats, g.code_beats) == (2 * (32 + 16 + 5), 1, 1)
     raw = predict_job(g, AccelJob(1, 1, 1, False))
     codes = predict_job(g, AccelJob(1, 1, 1, False, codes=True))
     assert g.stage_latency == 6
-    assert (raw.cycles, codes.cycles) == (11, 18)
+    assert (raw.cycles, codes.cycles) == (10, 18)
     assert codes.load_beats == raw.load_beats + 1
     assert predict_job(g, AccelJob(5, 1, 1, False, codes=True)).refused == 8   # p_depth 4
     assert predict_job(g, AccelJob(5, 1, 1, False)).refused == 0
