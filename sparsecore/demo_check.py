@@ -32,28 +32,15 @@ from sparsecore.sim.inference import integer_network, predict, run_network
 from sparsecore.workflow import core_for, layer_config, train_seeds
 from sparsecore.workflow_check import (
     LAYER_ARRAYS,
+    CheckFailed,
     codes_digest,
+    compare_records,
     load_networks,
     short_training,
     weights_digest,
 )
 
 __all__ = ["CheckFailed", "check", "main"]
-
-
-class CheckFailed(AssertionError):
-    """A rerun differs from the committed record; the message names the first difference."""
-
-
-def _compare_records(what, got, want):
-    """Raise CheckFailed on the first key whose value differs."""
-    for name, want_rec in want.items():
-        if name not in got:
-            raise CheckFailed(f"{what}: variant {name!r} missing from the rerun")
-        for key, value in want_rec.items():
-            if got[name][key] != value:
-                raise CheckFailed(f"{what}: {name} {key} = {got[name][key]!r}, recorded "
-                                  f"{value!r}")
 
 
 def _check_inference(info, networks, x_test, log):
@@ -120,7 +107,7 @@ def check(doc_dir, full=False, log=print):
     log(f"short training: seed {rec['seed']}, {rec['epochs']} epochs, every variant")
     with threadpool_limits(1):
         got = short_training(data, rec["seed"], rec["epochs"])
-    _compare_records("short training", got, rec["variants"])
+    compare_records("short training", got, rec["variants"])
     log("  weights to the bit and accuracies as recorded")
 
     if full:

@@ -27,13 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from sparsecore.seeds import final_codes, load_nets, short_training
-from sparsecore.workflow_check import codes_digest
+from sparsecore.workflow_check import CheckFailed, codes_digest, compare_records
 
 __all__ = ["CheckFailed", "check", "main"]
-
-
-class CheckFailed(AssertionError):
-    """A rerun differs from the committed record; the message names the first difference."""
 
 
 def _check_inference(info, nets, x_test, y_test, log):
@@ -124,13 +120,7 @@ def check(doc_dir, log=print):
         "images")
     with threadpool_limits(1):
         got = short_training(data, rec["seed"], rec["epochs"], rec["images"])
-    for name, want in rec["variants"].items():
-        if name not in got:
-            raise CheckFailed(f"short training: variant {name!r} missing from the rerun")
-        for key, value in want.items():
-            if got[name][key] != value:
-                raise CheckFailed(f"short training: {name} {key} = {got[name][key]!r}, "
-                                  f"recorded {value!r}")
+    compare_records("short training", got, rec["variants"])
     log("  weights to the bit and accuracies as recorded")
     log(f"check passed in {time.monotonic() - start:.1f} s")
 

@@ -29,12 +29,29 @@ from sparsecore.sim.inference import (
 
 __all__ = ["weights_digest", "codes_digest", "save_networks", "load_networks",
            "short_training", "cross_kernel_runs", "SHORT_SEED", "SHORT_EPOCHS", "LAYER_ARRAYS",
-           "net_arrays", "net_from_arrays"]
+           "net_arrays", "net_from_arrays", "CheckFailed", "compare_records"]
 
 SHORT_SEED = 0
 SHORT_EPOCHS = 2
 LAYER_ARRAYS = ("weights", "mult", "shift", "bias")
 _NET_FIELDS = ("weights", "acts", "act_bits", "acc_bits", "mult_bits", "shift_bits")
+
+
+class CheckFailed(AssertionError):
+    """A rerun differs from the committed record; the message names the first difference
+    (``sparsecore demo --check``, ``sparsecore seeds --check``)."""
+
+
+def compare_records(what, got, want):
+    """Raise CheckFailed on the first variant or key of ``want`` that ``got`` lacks or
+    differs in."""
+    for name, want_rec in want.items():
+        if name not in got:
+            raise CheckFailed(f"{what}: variant {name!r} missing from the rerun")
+        for key, value in want_rec.items():
+            if got[name][key] != value:
+                raise CheckFailed(f"{what}: {name} {key} = {got[name][key]!r}, recorded "
+                                  f"{value!r}")
 
 
 def weights_digest(layers):
