@@ -121,6 +121,16 @@ class CodeTableTB(TestBench):
     def random_table(self):
         return self.rng.integers(self.out_fmt.min, self.out_fmt.max + 1, self.size)
 
+    async def reload_and_look_up(self, table, what):
+        """The host's reload: ``table`` once the last job's beats are all accepted (their
+        results may still be held in the pipeline by backpressure), checked whole, then
+        every code looked up through it."""
+        await self.loop.run(lambda: self.source.done, max_cycles=100 * self.size)
+        self.load(table)
+        await self.loop.run(lambda: self.writer.done, max_cycles=100 * self.size)
+        assert (self.table == table).all(), f"the {what} table did not go in whole"
+        self.send(self.all_codes())
+
     async def drain(self, what):
         """Run until every write and lookup went in and every beat came out; check them all
         and that nothing is left over."""

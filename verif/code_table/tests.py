@@ -25,13 +25,7 @@ async def test_functions_reloaded(dut):
     tables = _function_tables(tb)
     assert len({tuple(t) for t in tables.values()}) == len(tables), "tables must differ"
     for name, table in tables.items():
-        # the host's reload: the new table once the last job's beats are all accepted,
-        # while their results may still be held in the pipeline by backpressure
-        await tb.loop.run(lambda: tb.source.done, max_cycles=100 * tb.size)
-        tb.load(table)
-        await tb.loop.run(lambda: tb.writer.done, max_cycles=100 * tb.size)
-        assert (tb.table == table).all(), f"the {name} table did not go in whole"
-        tb.send(tb.all_codes())
+        await tb.reload_and_look_up(table, name)
     await tb.drain("sigmoid, tanh, GELU jobs")
     assert tb.scoreboard.checked == len(tables) * tb.size
 
@@ -64,11 +58,7 @@ async def test_every_cell_both_ways(dut):
     table = tb.random_table()
     complement = tb.out_fmt.min + tb.out_fmt.max - table   # ~x in the format's bits
     for name, values in (("random", table), ("complement", complement), ("again", table)):
-        await tb.loop.run(lambda: tb.source.done, max_cycles=100 * tb.size)
-        tb.load(values)
-        await tb.loop.run(lambda: tb.writer.done, max_cycles=100 * tb.size)
-        assert (tb.table == values).all(), f"the {name} table did not go in whole"
-        tb.send(tb.all_codes())
+        await tb.reload_and_look_up(values, name)
     await tb.drain("random table, complement, again")
     assert tb.scoreboard.checked == 3 * tb.size
 
