@@ -9,36 +9,20 @@ difference when the record is wrong.
 """
 
 import json
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
+from committed_record import DOCS, copy_record, edit_json, quiet
 
 from sparsecore.cli import main as cli_main
 from sparsecore.seeds import load_nets, save_nets
 from sparsecore.seeds_check import CheckFailed, check
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"  # the committed record
-
-
-def _quiet(message):
-    pass
-
 
 @pytest.fixture
 def record(tmp_path):
     """A copy of the committed record that a test may break."""
-    for name in ("seeds.json", "seeds_nets.npz"):
-        shutil.copy(DOCS / name, tmp_path / name)
-    return tmp_path
-
-
-def _edit_json(folder, edit):
-    path = folder / "seeds.json"
-    info = json.loads(path.read_text())
-    edit(info)
-    path.write_text(json.dumps(info))
+    return copy_record(tmp_path, ("seeds.json", "seeds_nets.npz"))
 
 
 def _keep_only(folder, key):
@@ -46,7 +30,7 @@ def _keep_only(folder, key):
     nets = load_nets(folder / "seeds_nets.npz")
     kind, name = key.split(":", 1)
     save_nets(folder / "seeds_nets.npz", {(kind, name): nets[(kind, name)]})
-    _edit_json(folder, lambda info: info["check"].update(
+    edit_json(folder / "seeds.json", lambda info: info["check"].update(
         nets={key: info["check"]["nets"][key]}))
 
 
@@ -72,16 +56,17 @@ def test_check_names_a_wrong_prediction(record):
         pred = info["check"]["nets"][key]["predictions"]
         wrong = str((int(pred[3]) + 1) % 10)
         info["check"]["nets"][key]["predictions"] = pred[:3] + wrong + pred[4:]
-    _edit_json(record, flip)
+    edit_json(record / "seeds.json", flip)
     with pytest.raises(CheckFailed, match=f"{key}: prediction of test image 3"):
-        check(record, log=_quiet)
+        check(record, log=quiet)
 
 
 def test_check_names_a_wrong_code_digest(record):
     key = next(iter(json.loads((record / "seeds.json").read_text())["check"]["nets"]))
-    _edit_json(record, lambda info: info["check"]["nets"][key].update(codes_sha256="0" * 64))
+    edit_json(record / "seeds.json",
+              lambda info: info["check"]["nets"][key].update(codes_sha256="0" * 64))
     with pytest.raises(CheckFailed, match=f"{key}: output codes differ"):
-        check(record, log=_quiet)
+        check(record, log=quiet)
 
 
 def test_check_names_wrong_rtl_cycles(record):
@@ -92,19 +77,19 @@ def test_check_names_wrong_rtl_cycles(record):
 
     def slower(info):
         info["rows"][kind][name]["sparse_runs"][1][-1] += 1
-    _edit_json(record, slower)
+    edit_json(record / "seeds.json", slower)
     with pytest.raises(CheckFailed, match=f"{kind}:{name} sparse run 1 .* the RTL counted"):
-        check(record, log=_quiet)
+        check(record, log=quiet)
 
 
 def test_check_names_a_wrong_training_digest(record):
     info = json.loads((record / "seeds.json").read_text())
     _keep_only(record, next(iter(info["check"]["nets"])))
     victim = sorted(info["check"]["short"]["variants"])[-1]
-    _edit_json(record, lambda info: info["check"]["short"]["variants"][victim].update(
+    edit_json(record / "seeds.json", lambda info: info["check"]["short"]["variants"][victim].update(
         weights_sha256="0" * 64))
     with pytest.raises(CheckFailed, match=f"short training: {victim} weights_sha256"):
-        check(record, log=_quiet)
+        check(record, log=quiet)
 
 
 def test_nets_round_trip(tmp_path):

@@ -9,13 +9,12 @@ The check must also name the first difference when the record is wrong.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from committed_record import copy_record, edit_json, quiet
 
 from sparsecore.cli import main as cli_main
 from sparsecore.demo_check import CheckFailed, check
@@ -25,26 +24,11 @@ from sparsecore.sim.requant import fixed_point_scale
 from sparsecore.verif.stamp import numpy_simd
 from sparsecore.workflow_check import load_networks, save_networks, short_training
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"  # the committed record
-
-
-def _quiet(message):
-    pass
-
 
 @pytest.fixture
 def record(tmp_path):
     """A copy of the committed record that a test may break."""
-    for name in ("workflow.json", "workflow_nets.npz"):
-        shutil.copy(DOCS / name, tmp_path / name)
-    return tmp_path
-
-
-def _edit_json(folder, edit):
-    path = folder / "workflow.json"
-    info = json.loads(path.read_text())
-    edit(info)
-    path.write_text(json.dumps(info))
+    return copy_record(tmp_path, ("workflow.json", "workflow_nets.npz"))
 
 
 def test_committed_record_reproduces_through_the_cli(record, capsys):
@@ -53,18 +37,19 @@ def test_committed_record_reproduces_through_the_cli(record, capsys):
 
 
 def test_cli_check_fails_naming_the_difference(record, capsys):
-    _edit_json(record, lambda info: info["rows"]["int4"]["dense_layer_cycles"].__setitem__(
-        1, info["rows"]["int4"]["dense_layer_cycles"][1] + 1))
+    edit_json(record / "workflow.json",
+              lambda info: info["rows"]["int4"]["dense_layer_cycles"].__setitem__(
+                  1, info["rows"]["int4"]["dense_layer_cycles"][1] + 1))
     assert cli_main(["demo", "--check", "--out", str(record)]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("check FAILED: int4 dense layer 1:") and "the RTL counted" in err
 
 
 def test_check_names_a_wrong_code_digest(record):
-    _edit_json(record, lambda info: info["rows"]["int4"]["codes_sha256"].__setitem__(
-        1, "0" * 64))
+    edit_json(record / "workflow.json",
+              lambda info: info["rows"]["int4"]["codes_sha256"].__setitem__(1, "0" * 64))
     with pytest.raises(CheckFailed, match="int4 dense layer 1: output codes differ"):
-        check(record, log=_quiet)
+        check(record, log=quiet)
 
 
 def test_check_names_a_wrong_prediction(record):
@@ -75,14 +60,15 @@ def test_check_names_a_wrong_prediction(record):
     save_networks(record / "workflow_nets.npz", {k: v[0] for k, v in nets.items()},
                   {k: (pred if k == "int4" else v[1]) for k, v in nets.items()})
     with pytest.raises(CheckFailed, match="int4 dense: prediction of test image 7 is"):
-        check(record, log=_quiet)
+        check(record, log=quiet)
 
 
 def test_check_names_a_wrong_training_digest(record):
-    _edit_json(record, lambda info: info["check"]["variants"]["fp32_2x"].__setitem__(
-        "weights_sha256", "0" * 64))
+    edit_json(record / "workflow.json",
+              lambda info: info["check"]["variants"]["fp32_2x"].__setitem__(
+                  "weights_sha256", "0" * 64))
     with pytest.raises(CheckFailed, match="short training: fp32_2x weights_sha256"):
-        check(record, log=_quiet)
+        check(record, log=quiet)
 
 
 def test_networks_round_trip(tmp_path):
