@@ -12,7 +12,7 @@
                                          raw job ┌──────────────────┤
                                                  │   codes job: OutputStage (P word of
                                                  │              the tile's stripe)
-            results <── [serializer: out_bytes per beat] <──────────┘
+            results <── [serializer: out_bytes per beat] <── [result queue] <┘
 
 Reuse scheme (docs/accel.md): B is loaded once per job and stays on chip; A
 comes one stripe of ``rows`` rows at a time (all of K), and each stripe is
@@ -49,6 +49,7 @@ import enum
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -115,6 +116,11 @@ class SparseAccelerator(wiring.Component):
     stage ever holds. The output stage (``cols`` lanes) takes a codes job's tile a
     row per cycle: its codes reach the serializer :attr:`stage_latency` +
     ``rows - 1`` cycles after the raw tile would.
+
+    Backpressure on ``results`` never reaches the core or the output stage: a tile
+    takes one of :attr:`result_credits` places (the serializer and a queue) when its
+    last chunk is issued, so the sequencer waits before that chunk, and what is
+    already in the pipeline always finds a place.
     """
 
 
@@ -180,6 +186,23 @@ class SparseAccelerator(wiring.Component):
         return self._config.count_bits + 1
 
     @property
+    def result_credits(self):
+        """Places for result tiles: the serializer's and ``result_credits - 1`` in the queue.
+
+        A tile holds one from the edge that issues its last chunk to the one that sends
+        its last beat: at most ``latency + out_beats + 2`` edges for a raw tile, ``latency
+        + rows + stage_latency + code_beats + 5`` for a codes tile, and tiles start
+        ``out_beats`` (``codes_period``) edges apart or more. With one place more than
+        tiles that fit in that window, the sequencer never waits for a credit while
+        ``results`` is ready, and the cycle model stays exact.
+        """
+        c = self._config
+        raw = (self.latency + c.out_beats + 2) // c.out_beats + 1
+        codes = ((self.latency + c.rows + self.stage_latency + c.code_beats + 5)
+                 // c.codes_period + 1)
+        return max(raw, codes) + 1
+
+    @property
     def core_latency(self):
         return self._core.latency
 
@@ -196,6 +219,7 @@ class SparseAccelerator(wiring.Component):
             "core_latency": self.core_latency,
             "check_cycles": self.check_cycles,
             "stage_latency": self.stage_latency,
+            "result_credits": self.result_credits,
             "throughput": core["throughput"],
             "pipeline": core["pipeline"],
             "buffers": {
@@ -301,11 +325,21 @@ class SparseAccelerator(wiring.Component):
             top = (n - 1) * W8
             return Cat(collect[len(collect) - top:], beat) if top else beat
 
+        # B's write port is a register stage: its address, data and enable nets reach
+        # every block RAM of B (the largest buffer, spread over the device), so they
+        # start at flops, not at the load handshake. A word lands one edge after its
+        # last beat; B is read only once an A stripe has loaded after it, so no read
+        # sees it early.
+        b_wr_addr = Signal.like(b_wr.addr)
+        b_wr_data = Signal(core.acts_layout)
+        b_wr_en = Signal()
+        m.d.sync += [b_wr_addr.eq(l_word), b_wr_data.eq(word_of(nb_b)), b_wr_en.eq(0)]
         m.d.comb += [
             a_wr.addr.eq(Mux(l_stripe[0], c.a_depth, 0) + l_word),
             a_wr.data.eq(word_of(nb_a)),
-            b_wr.addr.eq(l_word),
-            b_wr.data.eq(word_of(nb_b)),
+            b_wr.addr.eq(b_wr_addr),
+            b_wr.data.eq(b_wr_data),
+            b_wr.en.eq(b_wr_en),
             p_wr.addr.eq(l_word),
             p_wr.data.eq(word_of(nb_p)),
         ]
@@ -316,8 +350,8 @@ class SparseAccelerator(wiring.Component):
                 m.d.sync += l_beat.eq(l_beat + 1)
             with m.Else():
                 m.d.sync += [l_beat.eq(0), l_word.eq(l_word + 1)]
-                m.d.comb += [a_wr.en.eq(l_phase_a), p_wr.en.eq(l_phase_p),
-                             b_wr.en.eq(~l_phase_a & ~l_phase_p)]
+                m.d.comb += [a_wr.en.eq(l_phase_a), p_wr.en.eq(l_phase_p)]
+                m.d.sync += b_wr_en.eq(~l_phase_a & ~l_phase_p)
                 with m.If(l_word == words - 1):
                     m.d.sync += l_word.eq(0)
                     with m.If(l_phase_p):
@@ -343,8 +377,12 @@ class SparseAccelerator(wiring.Component):
         active = running & (c_stripe != m_tiles)
         first = chunk == 0
         issue = Signal()
-        m.d.comb += issue.eq(active & loaded & (~first | (pace == 0)) & advance)
         last_chunk = chunk == k_chunks - 1
+        # A tile's last chunk takes a place for its result (a credit, see the results
+        # queue below): after it, nothing downstream of the sequencer waits.
+        credits = Signal(range(self.result_credits + 1), init=self.result_credits)
+        m.d.comb += issue.eq(active & loaded & (~first | (pace == 0)) & advance
+                             & (~last_chunk | (credits != 0)))
 
         m.d.comb += [
             a_rd.addr.eq(Mux(c_stripe[0], c.a_depth, 0) + chunk),
@@ -417,23 +455,39 @@ class SparseAccelerator(wiring.Component):
         codes_tile = (Cat(gathered[len(gathered) - (R - 1) * row_bits:], stage.o.p)
                       if R > 1 else stage.o.p.as_value())
 
-        # -- serializer: one result tile (raw or codes) -> out_beats / code_beats beats --
+        # -- results: tiles -> queue -> serializer (out_beats / code_beats beats a tile) --
+        # Neither the core nor the output stage ever waits for the results stream: a
+        # tile took a credit when its last chunk was issued and gives it back when its
+        # last beat leaves, and there is a place for every credit (the serializer and
+        # the queue). So results.ready reaches the serializer and the queue only, and the
+        # core's results are always taken (a codes job's after the stage read its rows).
         O8 = 8 * c.out_bytes
         ser = Signal(max(OB, CB) * O8)
+        m.submodules.queue = queue = SyncFIFO(width=len(ser), depth=self.result_credits - 1)
         ser_valid = Signal()
         ser_beat = Signal(range(max(2, OB, CB)))
         out_col = Signal(cb)            # tile column and stripe of the tile going out
         out_stripe = Signal(cb)
         ser_last = ser_beat == Mux(codes, CB - 1, OB - 1)
-        ser_free = ~ser_valid | (self.results.ready & ser_last)
         out_taken = self.results.valid & self.results.ready
+        ser_free = ~ser_valid | (out_taken & ser_last)
         raw_fire = core.results.valid & core.results.ready & ~codes
         codes_fire = stage.o.valid & stage.o.ready
+        tile_in = raw_fire | (codes_fire & out_last)
+        tile = Mux(codes, codes_tile, core.results.p.as_value())
         m.d.comb += [
             self.results.valid.eq(ser_valid), self.results.p.eq(ser[:O8]),
-            core.results.ready.eq(Mux(codes, stage.i.ready & in_last, ser_free)),
-            stage.o.ready.eq(~out_last | ser_free),
+            core.results.ready.eq(~codes | (stage.i.ready & in_last)),
+            stage.o.ready.eq(1),
+            queue.w_data.eq(tile),
+            queue.w_en.eq(tile_in & ~(ser_free & ~queue.r_rdy)),
+            queue.r_en.eq(ser_free),
         ]
+        take, give = issue & last_chunk, out_taken & ser_last
+        with m.If(take & ~give):
+            m.d.sync += credits.eq(credits - 1)
+        with m.Elif(give & ~take):
+            m.d.sync += credits.eq(credits + 1)
         with m.If(codes_fire):
             m.d.sync += r_out.eq(Mux(out_last, 0, r_out + 1))
             if R > 1:
@@ -449,8 +503,7 @@ class SparseAccelerator(wiring.Component):
                                  l_phase_a.eq(0), l_phase_p.eq(0), l_done.eq(0),
                                  l_stripe.eq(0), c_stripe.eq(0), j_col.eq(0),
                                  p_addr.eq(0)]
-        with m.If(raw_fire):
-            m.d.sync += [ser.eq(core.results.p.as_value()), ser_valid.eq(1), ser_beat.eq(0)]
-        with m.If(codes_fire & out_last):
-            m.d.sync += [ser.eq(codes_tile), ser_valid.eq(1), ser_beat.eq(0)]
+        with m.If(ser_free & (queue.r_rdy | tile_in)):
+            m.d.sync += [ser.eq(Mux(queue.r_rdy, queue.r_data, tile)), ser_valid.eq(1),
+                         ser_beat.eq(0)]
         return m

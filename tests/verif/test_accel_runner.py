@@ -111,6 +111,37 @@ def test_engine_equals_cocotb_player():
             assert engine_run.cycles > model, f"the stalls slowed nothing down: {case}"
 
 
+def test_engine_equals_cocotb_player_at_a_second_bandwidth():
+    """The same equality on another accelerator and stream width: the tiny preset at 4
+    bytes per cycle (one-beat words, a tile in one result beat; the command-line tests'
+    build). A raw job with stalls on every stream and a codes job at full rate, whose
+    cycles are sim.accel_perf's."""
+    config = AccelConfig.of(preset("tiny"), load_bytes=4)
+    rng = np.random.default_rng(SEED + 3)
+    for codes, stalls in ((False, StallPattern(idle=0.4, backpressure=0.6, seed=9)),
+                          (True, None)):
+        a = prune_2to4(rng.integers(-128, 128, (6, 40)))
+        b = rng.integers(-128, 128, (40, 5))
+        params = ((rng.integers(-3000, 3000, 6), rng.integers(0, 1 << 16, 6),
+                   rng.integers(22, 27, 6)) if codes else None)
+        want = plain_codes(a @ b, *params, True, -128, 127) if codes else a @ b
+        assert len(set(want.ravel().tolist())) > 3, "results that say little"
+        runs = {runner: run_accel_gemm(config, b, a=a, params=params, relu=codes,
+                                       stalls=stalls, progress=False, runner=runner)
+                for runner in ("engine", "cocotb")}
+        for runner, result in runs.items():
+            np.testing.assert_array_equal(result.c, want, err_msg=f"{runner} codes={codes}")
+        engine_run, player = runs["engine"], runs["cocotb"]
+        assert engine_run.jobs == player.jobs
+        assert (engine_run.cycles, engine_run.load_bytes) == (player.cycles, player.load_bytes)
+        model = predict_jobs(AccelGeometry.of(engine_run.build.manifest),
+                             [job for job, _, _ in engine_run.jobs])
+        if stalls is None:
+            assert engine_run.cycles == model
+        else:
+            assert engine_run.cycles > model, "the stalls slowed nothing down"
+
+
 def test_cycle_limit_from_the_model():
     """The engine's default limit is made from beat counts; an accelerator job whose compute
     outweighs its beats (the tiny preset at 16 bytes per cycle, 128 x 256 x 64: each load

@@ -66,11 +66,18 @@ async def test_full_rate_cycles(dut):
                                n=g.b_depth // 4 * g.cols)),
     ]
     gemms += [(d, tb.random_gemm(d)) for d in (False, True, True, False, False)]
+    # one chunk per tile: tiles as close as the serializer allows, the most results in
+    # flight (the sequencer must never wait for a place for them at full rate)
+    gemms += [(d, tb.random_gemm(d, m=3 * g.rows, n=4 * g.cols, k=g.core.k_per_beat(d)))
+              for d in (False, True)]
     for dense, (a, b) in gemms:
         tb.submit(a, b, dense)
-    # codes jobs: the largest (p_depth stripes), a dense one, a multi-column one
+    # codes jobs: the largest (p_depth stripes), a dense one, a multi-column one, and
+    # one of one-chunk tiles
     for dense, shape in ((False, {"m": g.p_depth * g.rows}), (True, {}),
-                         (False, {"n": 3 * g.cols})):
+                         (False, {"n": 3 * g.cols}),
+                         (False, {"m": g.p_depth * g.rows, "n": 4 * g.cols,
+                                  "k": g.core.k_sparse})):
         a, b = tb.random_gemm(dense, **shape)
         tb.submit(a, b, dense, tb.random_params(a.shape[0]), bool(tb.rng.integers(2)))
     for job in _oversized(tb):
@@ -97,6 +104,12 @@ async def test_starved_and_held(dut):
         a, b = tb.random_gemm(False, m=g.p_depth * g.rows)
         tb.submit(a, b, False, tb.random_params(a.shape[0]), True)
         await tb.drain(f"codes job, load idle {idle}, results stall {stall}")
+        # one-chunk tiles: the results queue fills while the sink holds
+        a, b = tb.random_gemm(False, m=3 * g.rows, n=4 * g.cols, k=g.core.k_sparse)
+        tb.submit(a, b, False)
+        a, b = tb.random_gemm(False, m=g.p_depth * g.rows, n=4 * g.cols, k=g.core.k_sparse)
+        tb.submit(a, b, False, tb.random_params(a.shape[0]), False)
+        await tb.drain(f"one-chunk tiles, load idle {idle}, results stall {stall}")
     save_coverage()
 
 
