@@ -12,7 +12,7 @@
                                          raw job ┌──────────────────┤
                                                  │   codes job: OutputStage (P word of
                                                  │              the tile's stripe)
-            results <── [serializer: out_bytes per beat] <── [result queue] <┘
+            results <── [result queue: out_bytes per beat] <───────────┘
 
 Reuse scheme (docs/accel.md): B is loaded once per job and stays on chip; A
 comes one stripe of ``rows`` rows at a time (all of K), and each stripe is
@@ -59,7 +59,10 @@ from sparsecore.hw.emit import derived
 from sparsecore.hw.layer import drive_stage_input
 from sparsecore.hw.output_stage import OutputStage
 
-__all__ = ["SparseAccelerator", "Refusal", "model_record"]
+__all__ = ["SparseAccelerator", "Refusal", "model_record", "B_SLICES"]
+
+# B's buffer is up to this many memories side by side, each with its own address registers.
+B_SLICES = 4
 
 
 class Refusal(enum.IntFlag):
@@ -118,7 +121,7 @@ class SparseAccelerator(wiring.Component):
     ``rows - 1`` cycles after the raw tile would.
 
     Backpressure on ``results`` never reaches the core or the output stage: a tile
-    takes one of :attr:`result_credits` places (the serializer and a queue) when its
+    takes one of :attr:`result_credits` places in the result queue when its
     last chunk is issued, so the sequencer waits before that chunk, and what is
     already in the pipeline always finds a place.
     """
@@ -187,7 +190,7 @@ class SparseAccelerator(wiring.Component):
 
     @property
     def result_credits(self):
-        """Places for result tiles: the serializer's and ``result_credits - 1`` in the queue.
+        """Places for result tiles in the result queue (its depth).
 
         A tile holds one from the edge that issues its last chunk to the one that sends
         its last beat: at most ``latency + out_beats + 2`` edges for a raw tile, ``latency
@@ -251,10 +254,24 @@ class SparseAccelerator(wiring.Component):
 
         m.submodules.a_mem = a_mem = Memory(shape=self.a_word_layout, depth=2 * c.a_depth,
                                             init=[])
-        m.submodules.b_mem = b_mem = Memory(shape=core.acts_layout, depth=c.b_depth, init=[])
+        # B, the largest buffer, is B_SLICES memories side by side (bits of one word), each
+        # with its own address registers: one address register would drive every block
+        # RAM of B across the device. Each slice counts its own read and write address
+        # (the same count, kept apart: synthesis merges equal registers, not counters).
+        # Slices are a multiple of 9 bits wide (the block RAMs' 9/18/36-bit ports), so
+        # they take no more block RAMs than one memory of the whole word would.
+        b_bits = core.acts_layout.size
+        width = -(-b_bits // B_SLICES // 9) * 9
+        cuts = [*range(0, b_bits, width), b_bits]
+        b_mems = []
+        for i, (lo, hi) in enumerate(zip(cuts, cuts[1:])):
+            b_mems.append(Memory(shape=hi - lo, depth=c.b_depth, init=[]))
+            m.submodules[f"b_mem{i}"] = b_mems[-1]
         m.submodules.p_mem = p_mem = Memory(shape=self.p_word_layout, depth=c.p_depth, init=[])
-        a_wr, b_wr, p_wr = a_mem.write_port(), b_mem.write_port(), p_mem.write_port()
-        a_rd, b_rd, p_rd = a_mem.read_port(), b_mem.read_port(), p_mem.read_port()
+        a_wr, p_wr = a_mem.write_port(), p_mem.write_port()
+        a_rd, p_rd = a_mem.read_port(), p_mem.read_port()
+        b_wrs = [mem.write_port() for mem in b_mems]
+        b_rds = [mem.read_port() for mem in b_mems]
 
         # -- descriptor ------------------------------------------------------------
         m_tiles = Signal(cb)
@@ -325,21 +342,26 @@ class SparseAccelerator(wiring.Component):
             top = (n - 1) * W8
             return Cat(collect[len(collect) - top:], beat) if top else beat
 
-        # B's write port is a register stage: its address, data and enable nets reach
+        # B's write ports are a register stage: their address, data and enable nets reach
         # every block RAM of B (the largest buffer, spread over the device), so they
         # start at flops, not at the load handshake. A word lands one edge after its
         # last beat; B is read only once an A stripe has loaded after it, so no read
-        # sees it early.
-        b_wr_addr = Signal.like(b_wr.addr)
-        b_wr_data = Signal(core.acts_layout)
+        # sees it early. B's words come in order, so a slice's write address counts its
+        # writes since the command.
+        b_wr_data = Signal(b_bits)
         b_wr_en = Signal()
-        m.d.sync += [b_wr_addr.eq(l_word), b_wr_data.eq(word_of(nb_b)), b_wr_en.eq(0)]
+        m.d.sync += [b_wr_data.eq(word_of(nb_b)), b_wr_en.eq(0)]
+        for i, (port, lo, hi) in enumerate(zip(b_wrs, cuts, cuts[1:])):
+            addr = Signal.like(port.addr, name=f"b_wr_addr{i}")
+            with m.If(self.cmd.valid & idle):
+                m.d.sync += addr.eq(0)
+            with m.Elif(b_wr_en):
+                m.d.sync += addr.eq(addr + 1)
+            m.d.comb += [port.addr.eq(addr), port.data.eq(b_wr_data[lo:hi]),
+                         port.en.eq(b_wr_en)]
         m.d.comb += [
             a_wr.addr.eq(Mux(l_stripe[0], c.a_depth, 0) + l_word),
             a_wr.data.eq(word_of(nb_a)),
-            b_wr.addr.eq(b_wr_addr),
-            b_wr.data.eq(b_wr_data),
-            b_wr.en.eq(b_wr_en),
             p_wr.addr.eq(l_word),
             p_wr.data.eq(word_of(nb_p)),
         ]
@@ -369,7 +391,7 @@ class SparseAccelerator(wiring.Component):
         s1_half = Signal()
         chunk = Signal(kb)
         col = Signal(cb)
-        b_addr = Signal(cb + kb)
+        b_addrs = [Signal.like(port.addr, name=f"b_rd_addr{i}") for i, port in enumerate(b_rds)]
         OB, CB, CP = c.out_beats, c.code_beats, c.codes_period
         pace = Signal(range(max(2, OB, CP)))
         advance = ~s1_valid | core.weights.ready
@@ -386,9 +408,10 @@ class SparseAccelerator(wiring.Component):
 
         m.d.comb += [
             a_rd.addr.eq(Mux(c_stripe[0], c.a_depth, 0) + chunk),
-            b_rd.addr.eq(b_addr),
-            a_rd.en.eq(advance), b_rd.en.eq(advance),
+            a_rd.en.eq(advance),
         ]
+        for port, addr in zip(b_rds, b_addrs):
+            m.d.comb += [port.addr.eq(addr), port.en.eq(advance)]
         with m.If(issue & first):
             m.d.sync += pace.eq(Mux(codes, CP - 1, OB - 1))
         with m.Elif(pace != 0):
@@ -398,11 +421,12 @@ class SparseAccelerator(wiring.Component):
         with m.If(issue):
             m.d.sync += [s1_last.eq(last_chunk), s1_half.eq(chunk[0]), chunk.eq(chunk + 1)]
             with m.If(~dense | chunk[0] | last_chunk):
-                m.d.sync += b_addr.eq(b_addr + 1)
+                m.d.sync += [addr.eq(addr + 1) for addr in b_addrs]
             with m.If(last_chunk):
                 m.d.sync += [chunk.eq(0), col.eq(col + 1)]
                 with m.If(col == n_tiles - 1):
-                    m.d.sync += [col.eq(0), b_addr.eq(0), c_stripe.eq(c_stripe + 1)]
+                    m.d.sync += [col.eq(0), c_stripe.eq(c_stripe + 1)]
+                    m.d.sync += [addr.eq(0) for addr in b_addrs]
 
         w, a = core.weights, core.activations
         m.d.comb += [
@@ -411,10 +435,11 @@ class SparseAccelerator(wiring.Component):
             w.p.dense.eq(dense), w.p.last.eq(s1_last), w.p.accumulate.eq(0),
         ]
         # A dense chunk is one half of a B word: the odd chunk's rows move down to 0..2G-1.
+        b_data = core.acts_layout(Cat(*(port.data for port in b_rds)))
         for k in range(4 * G):
-            src = b_rd.data[k]
+            src = b_data[k]
             if k < 2 * G:
-                src = Mux(dense & s1_half, b_rd.data[k + 2 * G].as_value(), src.as_value())
+                src = Mux(dense & s1_half, b_data[k + 2 * G].as_value(), src.as_value())
             m.d.comb += a.p[k].eq(src)
 
         # -- output stage: a codes job's tiles, a row per cycle, with the stripe's parameters
@@ -451,51 +476,48 @@ class SparseAccelerator(wiring.Component):
         # rows of codes out of the stage -> one tile (row 0 in the low bits)
         r_out = Signal(range(max(2, R)))
         gathered = Signal(max(1, (R - 1) * row_bits))
-        out_last = r_out == R - 1
+        row_last = r_out == R - 1
         codes_tile = (Cat(gathered[len(gathered) - (R - 1) * row_bits:], stage.o.p)
                       if R > 1 else stage.o.p.as_value())
 
-        # -- results: tiles -> queue -> serializer (out_beats / code_beats beats a tile) --
+        # -- results: tiles -> queue -> beats (out_beats / code_beats a tile) ------------
         # Neither the core nor the output stage ever waits for the results stream: a
         # tile took a credit when its last chunk was issued and gives it back when its
-        # last beat leaves, and there is a place for every credit (the serializer and
-        # the queue). So results.ready reaches the serializer and the queue only, and the
-        # core's results are always taken (a codes job's after the stage read its rows).
+        # last beat leaves, and the queue has a place for every credit. results.ready
+        # moves the queue's read side only (its beat counter and read pointer): no wide
+        # register's enable, no path back to the core, the stage or the sequencer.
         O8 = 8 * c.out_bytes
-        ser = Signal(max(OB, CB) * O8)
-        m.submodules.queue = queue = SyncFIFO(width=len(ser), depth=self.result_credits - 1)
-        ser_valid = Signal()
-        ser_beat = Signal(range(max(2, OB, CB)))
+        m.submodules.queue = queue = SyncFIFO(width=max(OB, CB) * O8,
+                                              depth=self.result_credits)
+        out_beat = Signal(range(max(2, OB, CB)))
         out_col = Signal(cb)            # tile column and stripe of the tile going out
         out_stripe = Signal(cb)
-        ser_last = ser_beat == Mux(codes, CB - 1, OB - 1)
+        out_last = out_beat == Mux(codes, CB - 1, OB - 1)
         out_taken = self.results.valid & self.results.ready
-        ser_free = ~ser_valid | (out_taken & ser_last)
         raw_fire = core.results.valid & core.results.ready & ~codes
         codes_fire = stage.o.valid & stage.o.ready
-        tile_in = raw_fire | (codes_fire & out_last)
-        tile = Mux(codes, codes_tile, core.results.p.as_value())
         m.d.comb += [
-            self.results.valid.eq(ser_valid), self.results.p.eq(ser[:O8]),
+            self.results.valid.eq(queue.r_rdy),
+            self.results.p.eq(queue.r_data.word_select(out_beat, O8)),
             core.results.ready.eq(~codes | (stage.i.ready & in_last)),
             stage.o.ready.eq(1),
-            queue.w_data.eq(tile),
-            queue.w_en.eq(tile_in & ~(ser_free & ~queue.r_rdy)),
-            queue.r_en.eq(ser_free),
+            queue.w_data.eq(Mux(codes, codes_tile, core.results.p.as_value())),
+            queue.w_en.eq(raw_fire | (codes_fire & row_last)),
+            queue.r_en.eq(out_taken & out_last),
         ]
-        take, give = issue & last_chunk, out_taken & ser_last
+        take, give = issue & last_chunk, out_taken & out_last
         with m.If(take & ~give):
             m.d.sync += credits.eq(credits - 1)
         with m.Elif(give & ~take):
             m.d.sync += credits.eq(credits + 1)
         with m.If(codes_fire):
-            m.d.sync += r_out.eq(Mux(out_last, 0, r_out + 1))
+            m.d.sync += r_out.eq(Mux(row_last, 0, r_out + 1))
             if R > 1:
                 m.d.sync += gathered.eq(Cat(gathered[row_bits:], stage.o.p))
         with m.If(out_taken):
-            m.d.sync += [ser.eq(ser[O8:]), ser_beat.eq(ser_beat + 1)]
-            with m.If(ser_last):
-                m.d.sync += [ser_valid.eq(0), ser_beat.eq(0), out_col.eq(out_col + 1)]
+            m.d.sync += out_beat.eq(out_beat + 1)
+            with m.If(out_last):
+                m.d.sync += [out_beat.eq(0), out_col.eq(out_col + 1)]
                 with m.If(out_col == n_tiles - 1):
                     m.d.sync += [out_col.eq(0), out_stripe.eq(out_stripe + 1)]
                 with m.If((out_col == n_tiles - 1) & (out_stripe == m_tiles - 1)):
@@ -503,7 +525,4 @@ class SparseAccelerator(wiring.Component):
                                  l_phase_a.eq(0), l_phase_p.eq(0), l_done.eq(0),
                                  l_stripe.eq(0), c_stripe.eq(0), j_col.eq(0),
                                  p_addr.eq(0)]
-        with m.If(ser_free & (queue.r_rdy | tile_in)):
-            m.d.sync += [ser.eq(Mux(queue.r_rdy, queue.r_data, tile)), ser_valid.eq(1),
-                         ser_beat.eq(0)]
         return m
