@@ -59,8 +59,12 @@ from sparsecore.hw.emit import derived
 from sparsecore.hw.layer import drive_stage_input
 from sparsecore.hw.output_stage import OutputStage
 
-__all__ = ["SparseAccelerator", "Refusal", "model_record", "B_SLICES"]
+__all__ = ["SparseAccelerator", "Refusal", "model_record", "B_SLICES", "READ_STAGES"]
 
+# Registers between the buffers' read ports and the core's inputs: the block RAMs sit
+# where the device has them, the core's multipliers elsewhere; the register lets
+# placement put one step at each end.
+READ_STAGES = 1
 # B's buffer is up to this many memories side by side, each with its own address registers.
 B_SLICES = 4
 
@@ -115,9 +119,9 @@ class SparseAccelerator(wiring.Component):
     load stream is then taken every cycle while a buffer is free; the sequencer
     issues one core beat per cycle whenever the stripe it needs is loaded, and
     starts a tile no sooner than ``out_beats`` (``codes_period``) cycles after the
-    previous one, so the serializer keeps up and neither the core nor the output
+    previous one, so the result queue keeps up and neither the core nor the output
     stage ever holds. The output stage (``cols`` lanes) takes a codes job's tile a
-    row per cycle: its codes reach the serializer :attr:`stage_latency` +
+    row per cycle: its codes reach the queue :attr:`stage_latency` +
     ``rows - 1`` cycles after the raw tile would.
 
     Backpressure on ``results`` never reaches the core or the output stage: a tile
@@ -211,8 +215,9 @@ class SparseAccelerator(wiring.Component):
 
     @property
     def latency(self):
-        """The core's latency (last beat of a tile in -> its result beat out)."""
-        return self._core.latency
+        """Edges from a tile's last read's into the core's input to its result beat: the
+        read-data register (:data:`READ_STAGES`) and the core's latency."""
+        return READ_STAGES + self._core.latency
 
     def manifest_extra(self):
         c = self._config
@@ -386,15 +391,17 @@ class SparseAccelerator(wiring.Component):
                             m.d.sync += l_done.eq(1)
 
         # -- sequencer: one core beat per cycle ------------------------------------
-        s1_valid = Signal()
+        s1_valid = Signal()             # the read ports hold a beat
         s1_last = Signal()
         s1_half = Signal()
+        s2_valid = Signal()             # the read-data register holds a beat (the core's input)
+        s2_last = Signal()
         chunk = Signal(kb)
         col = Signal(cb)
         b_addrs = [Signal.like(port.addr, name=f"b_rd_addr{i}") for i, port in enumerate(b_rds)]
         OB, CB, CP = c.out_beats, c.code_beats, c.codes_period
         pace = Signal(range(max(2, OB, CP)))
-        advance = ~s1_valid | core.weights.ready
+        advance = ~s2_valid | core.weights.ready
         loaded = l_phase_a & (c_stripe != l_stripe)
         active = running & (c_stripe != m_tiles)
         first = chunk == 0
@@ -417,7 +424,7 @@ class SparseAccelerator(wiring.Component):
         with m.Elif(pace != 0):
             m.d.sync += pace.eq(pace - 1)
         with m.If(advance):
-            m.d.sync += s1_valid.eq(issue)
+            m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), s2_last.eq(s1_last)]
         with m.If(issue):
             m.d.sync += [s1_last.eq(last_chunk), s1_half.eq(chunk[0]), chunk.eq(chunk + 1)]
             with m.If(~dense | chunk[0] | last_chunk):
@@ -428,19 +435,25 @@ class SparseAccelerator(wiring.Component):
                     m.d.sync += [col.eq(0), c_stripe.eq(c_stripe + 1)]
                     m.d.sync += [addr.eq(0) for addr in b_addrs]
 
+        # The read-data register: the A word and the B word (a dense chunk is one half of
+        # a B word: the odd chunk's rows move down to 0..2G-1) as the core takes them.
+        a_word = Signal(self.a_word_layout)
+        b_word = Signal(core.acts_layout)
+        b_data = core.acts_layout(Cat(*(port.data for port in b_rds)))
+        with m.If(advance):
+            m.d.sync += a_word.eq(a_rd.data)
+            for k in range(4 * G):
+                src = b_data[k]
+                if k < 2 * G:
+                    src = Mux(dense & s1_half, b_data[k + 2 * G].as_value(), src.as_value())
+                m.d.sync += b_word[k].eq(src)
         w, a = core.weights, core.activations
         m.d.comb += [
-            w.valid.eq(s1_valid), a.valid.eq(s1_valid),
-            w.p.values.eq(a_rd.data.values), w.p.meta.eq(a_rd.data.meta),
-            w.p.dense.eq(dense), w.p.last.eq(s1_last), w.p.accumulate.eq(0),
+            w.valid.eq(s2_valid), a.valid.eq(s2_valid),
+            w.p.values.eq(a_word.values), w.p.meta.eq(a_word.meta),
+            w.p.dense.eq(dense), w.p.last.eq(s2_last), w.p.accumulate.eq(0),
+            a.p.eq(b_word),
         ]
-        # A dense chunk is one half of a B word: the odd chunk's rows move down to 0..2G-1.
-        b_data = core.acts_layout(Cat(*(port.data for port in b_rds)))
-        for k in range(4 * G):
-            src = b_data[k]
-            if k < 2 * G:
-                src = Mux(dense & s1_half, b_data[k + 2 * G].as_value(), src.as_value())
-            m.d.comb += a.p[k].eq(src)
 
         # -- output stage: a codes job's tiles, a row per cycle, with the stripe's parameters
         # The stage has cols lanes: row r of the core's result tile enters it with row r's

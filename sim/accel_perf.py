@@ -20,11 +20,12 @@ load stream always valid and the result stream always ready:
   rows, 2)`` for a ``codes`` job: the serializer, the row-serial output stage
   and its parameter reads keep up), and no sooner than the edge after the
   previous tile's last read;
-- the core takes a read one edge later; its result leaves ``latency`` edges
-  after the tile's last beat into the serializer, then ``out_beats`` beats; a
-  codes job's tile enters the output stage a row per edge and its codes go
-  into the serializer ``latency + stage_latency + rows - 1`` edges after the
-  tile's last beat, then ``code_beats`` beats.
+- a read shows at the read ports one edge later; a tile's result goes into the
+  result queue ``latency`` edges after its last read shows there (the
+  manifest's ``latency``: the read-data register, then the core), then
+  ``out_beats`` beats; a codes job's tile enters the output stage a row per
+  edge and its codes go into the queue ``latency + stage_latency + rows - 1``
+  edges after, then ``code_beats`` beats.
 
 Word widths and beats per word are the manifest's (:class:`AccelGeometry`).
 
@@ -132,9 +133,9 @@ class AccelGeometry:
         return self.codes_period if codes else self.out_beats
 
     def tile_latency(self, codes):
-        """Edges from a tile's last beat into the core to its first result beat's load
-        into the serializer: the core's latency, then (codes) the stage's and one edge per
-        further row (the stage takes a row per edge)."""
+        """Edges from a tile's last read at the read ports to its result's write into the
+        result queue: ``latency`` (read-data register and core), then (codes) the stage's
+        and one edge per further row (the stage takes a row per edge)."""
         return self.latency + (self.stage_latency + self.rows - 1 if codes else 0)
 
 

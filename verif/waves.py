@@ -23,15 +23,16 @@ __all__ = ["trace_groups", "write_gtkw", "verilog_names", "read_vcd", "vcd_names
 # Internal signals of hw.core.SparseTensorCore worth a look, by name pattern.
 ACCUMULATOR = re.compile(r"acc_\d+_\d+")
 PIPELINE = ("adv", "take", "pending", "first")
-# hw.accel.SparseAccelerator's descriptor registers, load engine, sequencer and serializer.
+# hw.accel.SparseAccelerator's descriptor registers, load engine, sequencer and result side.
 ACCEL_STATE = {
     "descriptor": ("idle", "check", "running", "m_tiles", "n_tiles", "k_chunks", "dense",
                    "codes", "relu", "b_total", "reason"),
     "load engine (B, parameters, A stripes)": ("l_phase_p", "l_phase_a", "l_word", "l_beat",
                                                "l_stripe", "l_done"),
-    "sequencer": ("c_stripe", "col", "chunk", "b_addr", "pace", "s1_valid", "s1_last"),
-    "output stage and serializer": ("j_stripe", "j_col", "ser_valid", "ser_beat", "out_col",
-                                    "out_stripe"),
+    "sequencer": ("c_stripe", "col", "chunk", "b_rd_addr0", "pace", "credits", "s1_valid",
+                  "s1_last", "s2_valid", "s2_last"),
+    "output stage and result queue": ("j_col", "r_in", "r_out", "out_beat", "out_col",
+                                      "out_stripe"),
 }
 
 

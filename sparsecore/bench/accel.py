@@ -416,7 +416,7 @@ def write_page(results, out_dir):
             lines.append(f"| {name} | {d['luts']:,} | {d['ff']:,} | {d['ebr']} | "
                          f"{fmax} | {path} |")
         acc, core = sy["accel_default"], sy["core_default"]
-        lines += ["", f"The buffers, sequencer, output stage and serializer add "
+        lines += ["", f"The buffers, sequencer, output stage and result queue add "
                   f"{acc['luts'] - core['luts']:,} "
                   f"LUTs ({acc['luts'] / core['luts'] - 1:+.1%}) and "
                   f"{acc['ff'] - core['ff']:,} flip-flops to the core; the EBRs hold A, B "

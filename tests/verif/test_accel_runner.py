@@ -242,7 +242,7 @@ def test_cli_accel(capsys, tmp_path, monkeypatch):
     vcd, gtkw = (tmp_path / "y.vcd").read_text(), (tmp_path / "y.gtkw").read_text()
     for port in ("cmd__valid", "load__ready", "results__payload", "status__valid"):
         assert port in vcd and port in gtkw, port
-    for group in ("cmd stream", "load stream", "sequencer", "output stage and serializer"):
+    for group in ("cmd stream", "load stream", "sequencer", "output stage and result queue"):
         assert group in gtkw, group
     assert list(tmp.iterdir()) == [], "job files left behind"
 

@@ -66,7 +66,7 @@ async def test_full_rate_cycles(dut):
                                n=g.b_depth // 4 * g.cols)),
     ]
     gemms += [(d, tb.random_gemm(d)) for d in (False, True, True, False, False)]
-    # one chunk per tile: tiles as close as the serializer allows, the most results in
+    # one chunk per tile: tiles as close as the result beats allow, the most results in
     # flight (the sequencer must never wait for a place for them at full rate)
     gemms += [(d, tb.random_gemm(d, m=3 * g.rows, n=4 * g.cols, k=g.core.k_per_beat(d)))
               for d in (False, True)]
