@@ -126,8 +126,8 @@ class SparseAccelerator(wiring.Component):
 
     Backpressure on ``results`` never reaches the core or the output stage: a tile
     takes one of :attr:`result_credits` places in the result queue when its
-    last chunk is issued, so the sequencer waits before that chunk, and what is
-    already in the pipeline always finds a place.
+    first chunk is issued, so the sequencer waits before that chunk, and what is
+    already in the pipeline always finds a place; the core never holds.
     """
 
 
@@ -196,17 +196,18 @@ class SparseAccelerator(wiring.Component):
     def result_credits(self):
         """Places for result tiles in the result queue (its depth).
 
-        A tile holds one from the edge that issues its last chunk to the one that sends
-        its last beat: at most ``latency + out_beats + 2`` edges for a raw tile, ``latency
-        + rows + stage_latency + code_beats + 5`` for a codes tile, and tiles start
-        ``out_beats`` (``codes_period``) edges apart or more. With one place more than
-        tiles that fit in that window, the sequencer never waits for a credit while
-        ``results`` is ready, and the cycle model stays exact.
+        A tile holds one from the edge that issues its first chunk to the one that sends
+        its last beat: its ``k_chunks - 1`` further chunks, then at most ``latency +
+        out_beats + 2`` edges for a raw tile, ``latency + rows + stage_latency +
+        code_beats + 5`` for a codes tile; tiles start ``k_chunks`` and ``out_beats``
+        (``codes_period``) edges apart or more. With one place more than tiles that fit
+        in that window, the sequencer never waits for a credit while ``results`` is
+        ready, and the cycle model stays exact.
         """
         c = self._config
-        raw = (self.latency + c.out_beats + 2) // c.out_beats + 1
+        raw = (self.latency + c.out_beats + 2) // c.out_beats + 2
         codes = ((self.latency + c.rows + self.stage_latency + c.code_beats + 5)
-                 // c.codes_period + 1)
+                 // c.codes_period + 2)
         return max(raw, codes) + 1
 
     @property
@@ -401,30 +402,28 @@ class SparseAccelerator(wiring.Component):
         b_addrs = [Signal.like(port.addr, name=f"b_rd_addr{i}") for i, port in enumerate(b_rds)]
         OB, CB, CP = c.out_beats, c.code_beats, c.codes_period
         pace = Signal(range(max(2, OB, CP)))
-        advance = ~s2_valid | core.weights.ready
         loaded = l_phase_a & (c_stripe != l_stripe)
         active = running & (c_stripe != m_tiles)
         first = chunk == 0
         issue = Signal()
         last_chunk = chunk == k_chunks - 1
-        # A tile's last chunk takes a place for its result (a credit, see the results
-        # queue below): after it, nothing downstream of the sequencer waits.
+        # A tile's first chunk takes a place for its result (a credit, see the result
+        # queue below); its other chunks follow on the next edges. So tiles reach the
+        # core as far apart as their first chunks (codes_period, >= rows, for a codes
+        # job), and nothing after the sequencer ever waits: the core never holds (its
+        # ``weights.ready`` is always high, which the formal harness proves), and the
+        # read ports and the read-data register have no enable.
         credits = Signal(range(self.result_credits + 1), init=self.result_credits)
-        m.d.comb += issue.eq(active & loaded & (~first | (pace == 0)) & advance
-                             & (~last_chunk | (credits != 0)))
+        m.d.comb += issue.eq(active & loaded & (~first | ((pace == 0) & (credits != 0))))
 
-        m.d.comb += [
-            a_rd.addr.eq(Mux(c_stripe[0], c.a_depth, 0) + chunk),
-            a_rd.en.eq(advance),
-        ]
+        m.d.comb += a_rd.addr.eq(Mux(c_stripe[0], c.a_depth, 0) + chunk)
         for port, addr in zip(b_rds, b_addrs):
-            m.d.comb += [port.addr.eq(addr), port.en.eq(advance)]
+            m.d.comb += port.addr.eq(addr)
         with m.If(issue & first):
             m.d.sync += pace.eq(Mux(codes, CP - 1, OB - 1))
         with m.Elif(pace != 0):
             m.d.sync += pace.eq(pace - 1)
-        with m.If(advance):
-            m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), s2_last.eq(s1_last)]
+        m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), s2_last.eq(s1_last)]
         with m.If(issue):
             m.d.sync += [s1_last.eq(last_chunk), s1_half.eq(chunk[0]), chunk.eq(chunk + 1)]
             with m.If(~dense | chunk[0] | last_chunk):
@@ -440,13 +439,12 @@ class SparseAccelerator(wiring.Component):
         a_word = Signal(self.a_word_layout)
         b_word = Signal(core.acts_layout)
         b_data = core.acts_layout(Cat(*(port.data for port in b_rds)))
-        with m.If(advance):
-            m.d.sync += a_word.eq(a_rd.data)
-            for k in range(4 * G):
-                src = b_data[k]
-                if k < 2 * G:
-                    src = Mux(dense & s1_half, b_data[k + 2 * G].as_value(), src.as_value())
-                m.d.sync += b_word[k].eq(src)
+        m.d.sync += a_word.eq(a_rd.data)
+        for k in range(4 * G):
+            src = b_data[k]
+            if k < 2 * G:
+                src = Mux(dense & s1_half, b_data[k + 2 * G].as_value(), src.as_value())
+            m.d.sync += b_word[k].eq(src)
         w, a = core.weights, core.activations
         m.d.comb += [
             w.valid.eq(s2_valid), a.valid.eq(s2_valid),
@@ -459,15 +457,19 @@ class SparseAccelerator(wiring.Component):
         # The stage has cols lanes: row r of the core's result tile enters it with row r's
         # bias, mult and shift; the tile is taken from the core with its last row. The
         # parameter buffer's address is a register (no logic between the stream handshakes
-        # and the block RAM): p_addr is the stripe of the tile entering now or next. Row 0
-        # of a tile takes its word from the read port and keeps a copy (p_cur) for the
-        # other rows; at row 0 of a stripe's last tile p_addr moves on, and the next
-        # stripe's row 0 comes codes_period >= 2 edges later, when the port shows its word.
+        # and the block RAM): p_addr is the stripe of the tile entering now or next. The
+        # port's word is registered (p_next: nothing but routing after the block RAM's
+        # slow output). Row 0 of a tile takes p_next and keeps a copy (p_cur) for the
+        # other rows; at row 0 of a stripe's last tile p_addr moves on, the port shows
+        # the next word an edge later and p_next at the edge after, and the next stripe's
+        # row 0 comes codes_period >= 3 edges later.
         R, row_bits = c.rows, c.cols * c.out_format.bits
         r_in = Signal(range(max(2, R)))  # row of the tile entering the stage
         j_col = Signal(cb)              # tile column of the tile entering it
         p_addr = Signal(range(c.p_depth))
         p_cur = Signal(self.p_word_layout)
+        p_next = Signal(self.p_word_layout)
+        m.d.sync += p_next.eq(p_rd.data)
         row_fire = stage.i.valid & stage.i.ready
         in_first, in_last = r_in == 0, r_in == R - 1
         tile_fire = row_fire & in_last
@@ -475,12 +477,12 @@ class SparseAccelerator(wiring.Component):
             p_rd.addr.eq(p_addr),
             stage.i.valid.eq(core.results.valid & codes),
         ]
-        word = self.p_word_layout(Mux(in_first, p_rd.data.as_value(), p_cur.as_value()))
+        word = self.p_word_layout(Mux(in_first, p_next.as_value(), p_cur.as_value()))
         drive_stage_input(m, stage.i, core.results.p, word, relu, c.rows, c.cols, row=r_in)
         with m.If(row_fire):
             m.d.sync += r_in.eq(Mux(in_last, 0, r_in + 1))
             with m.If(in_first):
-                m.d.sync += p_cur.eq(p_rd.data)
+                m.d.sync += p_cur.eq(p_next)
                 with m.If(j_col == n_tiles - 1):
                     m.d.sync += p_addr.eq(p_addr + 1)
         with m.If(tile_fire):
@@ -495,7 +497,7 @@ class SparseAccelerator(wiring.Component):
 
         # -- results: tiles -> queue -> beats (out_beats / code_beats a tile) ------------
         # Neither the core nor the output stage ever waits for the results stream: a
-        # tile took a credit when its last chunk was issued and gives it back when its
+        # tile took a credit when its first chunk was issued and gives it back when its
         # last beat leaves, and the queue has a place for every credit. results.ready
         # moves the queue's read side only (its beat counter and read pointer): no wide
         # register's enable, no path back to the core, the stage or the sequencer.
@@ -518,7 +520,7 @@ class SparseAccelerator(wiring.Component):
             queue.w_en.eq(raw_fire | (codes_fire & row_last)),
             queue.r_en.eq(out_taken & out_last),
         ]
-        take, give = issue & last_chunk, out_taken & out_last
+        take, give = issue & first, out_taken & out_last
         with m.If(take & ~give):
             m.d.sync += credits.eq(credits - 1)
         with m.Elif(give & ~take):

@@ -460,9 +460,9 @@ class AccelConfig(CoreConfig):
     @property
     def codes_period(self):
         """Fewest cycles between a codes job's tiles: its code beats, its rows through the
-        stage, and 2 (the parameter buffer's registered address moves on at a stripe's
-        last tile, and its word shows an edge later)."""
-        return max(self.code_beats, self.rows, 2)
+        stage, and 3 (the parameter buffer's registered address moves on at a stripe's
+        last tile, its word shows an edge later and is registered at the next)."""
+        return max(self.code_beats, self.rows, 3)
 
     @property
     def out_format(self):

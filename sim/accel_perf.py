@@ -17,7 +17,7 @@ load stream always valid and the result stream always ready:
 - the sequencer reads one (A word, B word) pair per edge from the edge after
   its stripe is loaded; a tile's first read comes no sooner than ``out_beats``
   edges after the previous tile's first read (``codes_period = max(code_beats,
-  rows, 2)`` for a ``codes`` job: the serializer, the row-serial output stage
+  rows, 3)`` for a ``codes`` job: the result beats, the row-serial output stage
   and its parameter reads keep up), and no sooner than the edge after the
   previous tile's last read;
 - a read shows at the read ports one edge later; a tile's result goes into the

@@ -370,9 +370,14 @@ def accel_harness(dut):
             "a job's status follows exactly m_tiles*n_tiles*out_beats result beats, "
             "code_beats for a codes job (none when refused)")
         h.properties["results.only_in_a_job"] = "no result beat outside a job"
+        h.properties["core.never_holds"] = (
+            "the core takes every beat the sequencer gives it (the buffers' read ports "
+            "and the read-data register have no enable)")
         with m.If(~after_reset):
             m.d.comb += Assert(~status_fire | busy, "status.one_per_command")
             m.d.comb += Assert(~result_fire | busy, "results.only_in_a_job")
+            core_in = dut._core.weights
+            m.d.comb += Assert(~core_in.valid | core_in.ready, "core.never_holds")
             with m.If(status_fire):
                 m.d.comb += Assert(beats == Mux(dut.status.p.error, 0, expected),
                                    "results.beats_per_job")
