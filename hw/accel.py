@@ -62,9 +62,10 @@ from sparsecore.hw.output_stage import OutputStage
 __all__ = ["SparseAccelerator", "Refusal", "model_record", "B_SLICES", "READ_STAGES"]
 
 # Registers between the buffers' read ports and the core's inputs: the block RAMs sit
-# where the device has them, the core's multipliers elsewhere; the register lets
-# placement put one step at each end.
-READ_STAGES = 1
+# where the device has them (their data comes late after the clock) and the core's
+# multipliers elsewhere; one register beside the block RAMs, one beside the core,
+# and nothing but routing between them.
+READ_STAGES = 2
 # B's buffer is up to this many memories side by side, each with its own address registers.
 B_SLICES = 4
 
@@ -216,8 +217,8 @@ class SparseAccelerator(wiring.Component):
 
     @property
     def latency(self):
-        """Edges from a tile's last read's into the core's input to its result beat: the
-        read-data register (:data:`READ_STAGES`) and the core's latency."""
+        """Edges from a tile's last read at the read ports to its result beat: the
+        read-data registers (:data:`READ_STAGES`) and the core's latency."""
         return READ_STAGES + self._core.latency
 
     def manifest_extra(self):
@@ -395,8 +396,9 @@ class SparseAccelerator(wiring.Component):
         s1_valid = Signal()             # the read ports hold a beat
         s1_last = Signal()
         s1_half = Signal()
-        s2_valid = Signal()             # the read-data register holds a beat (the core's input)
-        s2_last = Signal()
+        # the read-data registers hold beats; the last one is the core's input
+        s2_valid = [Signal(name=f"s{2 + n}_valid") for n in range(READ_STAGES)]
+        s2_last = [Signal(name=f"s{2 + n}_last") for n in range(READ_STAGES)]
         chunk = Signal(kb)
         col = Signal(cb)
         b_addrs = [Signal.like(port.addr, name=f"b_rd_addr{i}") for i, port in enumerate(b_rds)]
@@ -423,7 +425,9 @@ class SparseAccelerator(wiring.Component):
             m.d.sync += pace.eq(Mux(codes, CP - 1, OB - 1))
         with m.Elif(pace != 0):
             m.d.sync += pace.eq(pace - 1)
-        m.d.sync += [s1_valid.eq(issue), s2_valid.eq(s1_valid), s2_last.eq(s1_last)]
+        m.d.sync += [s1_valid.eq(issue), s2_valid[0].eq(s1_valid), s2_last[0].eq(s1_last)]
+        m.d.sync += [s2_valid[n].eq(s2_valid[n - 1]) for n in range(1, READ_STAGES)]
+        m.d.sync += [s2_last[n].eq(s2_last[n - 1]) for n in range(1, READ_STAGES)]
         with m.If(issue):
             m.d.sync += [s1_last.eq(last_chunk), s1_half.eq(chunk[0]), chunk.eq(chunk + 1)]
             with m.If(~dense | chunk[0] | last_chunk):
@@ -434,22 +438,29 @@ class SparseAccelerator(wiring.Component):
                     m.d.sync += [col.eq(0), c_stripe.eq(c_stripe + 1)]
                     m.d.sync += [addr.eq(0) for addr in b_addrs]
 
-        # The read-data register: the A word and the B word (a dense chunk is one half of
-        # a B word: the odd chunk's rows move down to 0..2G-1) as the core takes them.
-        a_word = Signal(self.a_word_layout)
-        b_word = Signal(core.acts_layout)
-        b_data = core.acts_layout(Cat(*(port.data for port in b_rds)))
-        m.d.sync += a_word.eq(a_rd.data)
-        for k in range(4 * G):
-            src = b_data[k]
-            if k < 2 * G:
-                src = Mux(dense & s1_half, b_data[k + 2 * G].as_value(), src.as_value())
-            m.d.sync += b_word[k].eq(src)
+        # The read-data registers: the A word and the B word, the first register right
+        # after the ports; a dense chunk is one half of a B word (the odd chunk's rows move
+        # down to 0..2G-1), picked on the way out of the first register.
+        def dense_half(word, odd):
+            word = core.acts_layout(word)
+            return Cat(Mux(dense & odd, word[k + 2 * G].as_value(), word[k].as_value())
+                       if k < 2 * G else word[k].as_value() for k in range(4 * G))
+
+        a_words = [Signal(self.a_word_layout, name=f"a_word{n}") for n in range(READ_STAGES)]
+        b_words = [Signal(core.acts_layout.size, name=f"b_word{n}") for n in range(READ_STAGES)]
+        odd = [Signal(name=f"odd{n}") for n in range(READ_STAGES)]
+        m.d.sync += [a_words[0].eq(a_rd.data), odd[0].eq(s1_half),
+                     b_words[0].eq(Cat(*(port.data for port in b_rds)))]
+        for n in range(1, READ_STAGES):
+            b_in = dense_half(b_words[0], odd[0]) if n == 1 else b_words[n - 1]
+            m.d.sync += [a_words[n].eq(a_words[n - 1]), odd[n].eq(odd[n - 1]),
+                         b_words[n].eq(b_in)]
+        b_word = b_words[-1] if READ_STAGES > 1 else dense_half(b_words[0], odd[0])
         w, a = core.weights, core.activations
         m.d.comb += [
-            w.valid.eq(s2_valid), a.valid.eq(s2_valid),
-            w.p.values.eq(a_word.values), w.p.meta.eq(a_word.meta),
-            w.p.dense.eq(dense), w.p.last.eq(s2_last), w.p.accumulate.eq(0),
+            w.valid.eq(s2_valid[-1]), a.valid.eq(s2_valid[-1]),
+            w.p.values.eq(a_words[-1].values), w.p.meta.eq(a_words[-1].meta),
+            w.p.dense.eq(dense), w.p.last.eq(s2_last[-1]), w.p.accumulate.eq(0),
             a.p.eq(b_word),
         ]
 

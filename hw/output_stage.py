@@ -128,9 +128,14 @@ class OutputStage(wiring.Component):
         total = [Signal(signed(cfg.sum_bits), name=f"total{n}") for n in lanes]
         product = [Signal(signed(cfg.product_bits), name=f"product{n}") for n in lanes]
         rounded = [Signal(signed(round_bits), name=f"rounded{n}") for n in lanes]
-        # shift and relu travel alongside the data (the shift as far as the shift step)
-        mult1 = [Signal(unsigned(cfg.mult_bits), name=f"mult1_{n}") for n in lanes]
-        shift = [[Signal(unsigned(cfg.shift_bits), name=f"shift{s}_{n}") for n in lanes]
+        # shift and relu travel alongside the data (the shift as far as the shift step).
+        # Lanes often get the same multiplier and shift (a layer row's): odd lanes' copies
+        # reset to all ones, even lanes' to zero (never used before a beat), so synthesis
+        # keeps two copies, each wired to half the lanes' multipliers, not one for all.
+        def copy(shape, n, name):
+            return Signal(shape, name=name, init=0 if n % 2 == 0 else (1 << shape.width) - 1)
+        mult1 = [copy(unsigned(cfg.mult_bits), n, f"mult1_{n}") for n in lanes]
+        shift = [[copy(unsigned(cfg.shift_bits), n, f"shift{s}_{n}") for n in lanes]
                  for s in range(1, depth + 1 - shift_extra)]
         relu = [Signal(name=f"relu{s}") for s in range(1, depth + 1)]
         half_bits = cfg.mult_bits // 2   # split_mult: the multiplier's low half
