@@ -264,10 +264,13 @@ def pick_ecp5(netlist_luts):
     return "ecp5_25k" if netlist_luts <= ECP5_25K_FILL * DEVICES["ecp5_25k"][2] else "ecp5_85k"
 
 
-def place_and_route(design, synth, device, cache, *, timeout=PNR_TIMEOUT_S):
+def place_and_route(design, synth, device, cache, *, timeout=PNR_TIMEOUT_S, seed=PNR_SEED):
     """nextpnr's Fmax estimate for a synthesized design on ``device``; cached.
 
-    ``synth`` is what :func:`synthesize` returned for the device's family.
+    ``synth`` is what :func:`synthesize` returned for the device's family; ``seed``
+    is nextpnr's placement seed (each seed a cache entry of its own).
+    A run that places but does not route (nextpnr's "Failed to route") comes back
+    with ``fmax_mhz`` None and a ``note``.
     Returns ``{"device", "fits", "luts", "capacity", "fmax_mhz", "used",
     "seconds"}``; ``fits`` False (no Fmax) when the netlist has more LUTs than
     the device, without running nextpnr.
@@ -281,14 +284,15 @@ def place_and_route(design, synth, device, cache, *, timeout=PNR_TIMEOUT_S):
         return {**out, "fits": False, "fmax_mhz": None, "seconds": 0.0, "cached": False}
     netlist = Path(synth["netlist"])
     target = PNR_TARGET_MHZ[device]
-    full_args = [*args, "--freq", str(target), "--seed", str(PNR_SEED), "--timing-allow-fail"]
+    full_args = [*args, "--freq", str(target), "--seed", str(seed), "--timing-allow-fail"]
     key = _digest(netlist.read_text(), full_args, tool_versions())
     entry = cache / f"{design.name}-{device}-{key}.json"
     report = entry.with_suffix(".report.json")
     if entry.is_file() and report.is_file():
         return {**json.loads(entry.read_text()), "cached": True,
                 "critical_path": critical_path(json.loads(report.read_text()))}
-    log = cache / f"{design.name}-{device}.log"
+    log = cache / (f"{design.name}-{device}.log" if seed == PNR_SEED
+                   else f"{design.name}-{device}-seed{seed}.log")
     try:
         code, seconds = _run(_tool(module, [*full_args, "--json", _from(cache, netlist),
                                             "--report", _from(cache, report)]),
@@ -301,6 +305,14 @@ def place_and_route(design, synth, device, cache, *, timeout=PNR_TIMEOUT_S):
         if "but device only has" in text or "Unable to place" in text:
             return {**out, "fits": False, "fmax_mhz": None, "seconds": round(seconds, 2),
                     "cached": False, "note": text.strip().splitlines()[-1][:200]}
+        failed = [line for line in text.splitlines() if "Failed to route" in line]
+        if failed:
+            result = {**out, "fits": True, "fmax_mhz": None, "seconds": round(seconds, 2),
+                      "note": f"placed but not routed (seed {seed}): "
+                              f"{failed[0].removeprefix('ERROR: ')[:160]}"}
+            write_text(entry, json.dumps(result, indent=1) + "\n")
+            write_text(report, "{}\n")
+            return {**result, "cached": False}
         raise RuntimeError(f"place and route of {design.name} on {device} failed "
                            f"(exit {code}); see {log}")
     rep = json.loads(report.read_text())
