@@ -63,9 +63,13 @@ __all__ = ["SparseAccelerator", "Refusal", "model_record", "B_SLICES", "READ_STA
 
 # Registers between the buffers' read ports and the core's inputs: the block RAMs sit
 # where the device has them (their data comes late after the clock) and the core's
-# multipliers elsewhere; one register beside the block RAMs, one beside the core,
-# and nothing but routing between them.
-READ_STAGES = 2
+# multipliers elsewhere; one register beside the block RAMs, one beside the core.
+READ_STAGES = 2          # the read path in elaborate() has exactly these two
+# Words in one bank of B (an ECP5 DP16KD holds 2,048 words of 9 bits): a deeper memory
+# is cascaded block RAMs with a multiplexer on their slow outputs; in banks, each
+# bank's word is registered first and the bank picked after.
+B_BANK_BITS = 11
+B_BANK_WORDS = 1 << B_BANK_BITS
 # B's buffer is up to this many memories side by side, each with its own address registers.
 B_SLICES = 4
 
@@ -270,15 +274,24 @@ class SparseAccelerator(wiring.Component):
         b_bits = core.acts_layout.size
         width = -(-b_bits // B_SLICES // 9) * 9
         cuts = [*range(0, b_bits, width), b_bits]
-        b_mems = []
+        # Each slice is banks of B_BANK_WORDS words (the last one shorter): all banks read
+        # at once, each into its own register, and the bank is picked after that register.
+        banks = [(lo, min(lo + B_BANK_WORDS, c.b_depth))
+                 for lo in range(0, c.b_depth, B_BANK_WORDS)]
+        bank_bits = max(1, (len(banks) - 1).bit_length())
+        b_wrs, b_rds = [], []           # [slice][bank]
         for i, (lo, hi) in enumerate(zip(cuts, cuts[1:])):
-            b_mems.append(Memory(shape=hi - lo, depth=c.b_depth, init=[]))
-            m.submodules[f"b_mem{i}"] = b_mems[-1]
+            b_wrs.append([]), b_rds.append([])
+            for d, (first_word, end_word) in enumerate(banks):
+                mem = Memory(shape=hi - lo, depth=end_word - first_word, init=[])
+                m.submodules[f"b_mem{i}_{d}"] = mem
+                b_wrs[-1].append(mem.write_port())
+                b_rds[-1].append(mem.read_port())
+        word_bits = (c.b_depth - 1).bit_length() or 1
+        bank_of = (lambda addr: addr[B_BANK_BITS:word_bits]) if len(banks) > 1 else None
         m.submodules.p_mem = p_mem = Memory(shape=self.p_word_layout, depth=c.p_depth, init=[])
         a_wr, p_wr = a_mem.write_port(), p_mem.write_port()
         a_rd, p_rd = a_mem.read_port(), p_mem.read_port()
-        b_wrs = [mem.write_port() for mem in b_mems]
-        b_rds = [mem.read_port() for mem in b_mems]
 
         # -- descriptor ------------------------------------------------------------
         m_tiles = Signal(cb)
@@ -358,14 +371,16 @@ class SparseAccelerator(wiring.Component):
         b_wr_data = Signal(b_bits)
         b_wr_en = Signal()
         m.d.sync += [b_wr_data.eq(word_of(nb_b)), b_wr_en.eq(0)]
-        for i, (port, lo, hi) in enumerate(zip(b_wrs, cuts, cuts[1:])):
-            addr = Signal.like(port.addr, name=f"b_wr_addr{i}")
+        for i, (ports, lo, hi) in enumerate(zip(b_wrs, cuts, cuts[1:])):
+            addr = Signal(word_bits, name=f"b_wr_addr{i}")
             with m.If(self.cmd.valid & idle):
                 m.d.sync += addr.eq(0)
             with m.Elif(b_wr_en):
                 m.d.sync += addr.eq(addr + 1)
-            m.d.comb += [port.addr.eq(addr), port.data.eq(b_wr_data[lo:hi]),
-                         port.en.eq(b_wr_en)]
+            for d, port in enumerate(ports):
+                here = (bank_of(addr) == d) if bank_of else 1
+                m.d.comb += [port.addr.eq(addr), port.data.eq(b_wr_data[lo:hi]),
+                             port.en.eq(b_wr_en & here)]
         m.d.comb += [
             a_wr.addr.eq(Mux(l_stripe[0], c.a_depth, 0) + l_word),
             a_wr.data.eq(word_of(nb_a)),
@@ -401,7 +416,7 @@ class SparseAccelerator(wiring.Component):
         s2_last = [Signal(name=f"s{2 + n}_last") for n in range(READ_STAGES)]
         chunk = Signal(kb)
         col = Signal(cb)
-        b_addrs = [Signal.like(port.addr, name=f"b_rd_addr{i}") for i, port in enumerate(b_rds)]
+        b_addrs = [Signal(word_bits, name=f"b_rd_addr{i}") for i in range(len(b_rds))]
         OB, CB, CP = c.out_beats, c.code_beats, c.codes_period
         pace = Signal(range(max(2, OB, CP)))
         loaded = l_phase_a & (c_stripe != l_stripe)
@@ -419,8 +434,8 @@ class SparseAccelerator(wiring.Component):
         m.d.comb += issue.eq(active & loaded & (~first | ((pace == 0) & (credits != 0))))
 
         m.d.comb += a_rd.addr.eq(Mux(c_stripe[0], c.a_depth, 0) + chunk)
-        for port, addr in zip(b_rds, b_addrs):
-            m.d.comb += port.addr.eq(addr)
+        for ports, addr in zip(b_rds, b_addrs):
+            m.d.comb += [port.addr.eq(addr) for port in ports]
         with m.If(issue & first):
             m.d.sync += pace.eq(Mux(codes, CP - 1, OB - 1))
         with m.Elif(pace != 0):
@@ -438,24 +453,34 @@ class SparseAccelerator(wiring.Component):
                     m.d.sync += [col.eq(0), c_stripe.eq(c_stripe + 1)]
                     m.d.sync += [addr.eq(0) for addr in b_addrs]
 
-        # The read-data registers: the A word and the B word, the first register right
-        # after the ports; a dense chunk is one half of a B word (the odd chunk's rows move
-        # down to 0..2G-1), picked on the way out of the first register.
-        def dense_half(word, odd):
-            word = core.acts_layout(word)
-            return Cat(Mux(dense & odd, word[k + 2 * G].as_value(), word[k].as_value())
-                       if k < 2 * G else word[k].as_value() for k in range(4 * G))
-
+        # The read-data registers: the A word and the B word. The first register takes
+        # the ports' words (every bank of B, and the bank each slice read), nothing else:
+        # a block RAM's data comes late after the clock. On the way into the second, each
+        # slice's bank is picked and a dense chunk's half (the odd chunk's rows move down
+        # to 0..2G-1).
         a_words = [Signal(self.a_word_layout, name=f"a_word{n}") for n in range(READ_STAGES)]
-        b_words = [Signal(core.acts_layout.size, name=f"b_word{n}") for n in range(READ_STAGES)]
+        b_word = Signal(core.acts_layout.size, name="b_word")
         odd = [Signal(name=f"odd{n}") for n in range(READ_STAGES)]
-        m.d.sync += [a_words[0].eq(a_rd.data), odd[0].eq(s1_half),
-                     b_words[0].eq(Cat(*(port.data for port in b_rds)))]
-        for n in range(1, READ_STAGES):
-            b_in = dense_half(b_words[0], odd[0]) if n == 1 else b_words[n - 1]
-            m.d.sync += [a_words[n].eq(a_words[n - 1]), odd[n].eq(odd[n - 1]),
-                         b_words[n].eq(b_in)]
-        b_word = b_words[-1] if READ_STAGES > 1 else dense_half(b_words[0], odd[0])
+        m.d.sync += [a_words[0].eq(a_rd.data), odd[0].eq(s1_half)]
+        m.d.sync += [a_words[n].eq(a_words[n - 1]) for n in range(1, READ_STAGES)]
+        m.d.sync += [odd[n].eq(odd[n - 1]) for n in range(1, READ_STAGES)]
+        picked = []
+        for i, (ports, addr) in enumerate(zip(b_rds, b_addrs)):
+            held = [Signal(len(port.data), name=f"b_bank{i}_{d}") for d, port in enumerate(ports)]
+            m.d.sync += [h.eq(port.data) for h, port in zip(held, ports)]
+            if bank_of:
+                read, took = (Signal(bank_bits, name=f"b_sel{i}_{n}") for n in range(2))
+                m.d.sync += [read.eq(bank_of(addr)), took.eq(read)]
+                pick = held[0]
+                for d in range(1, len(held)):
+                    pick = Mux(took == d, held[d], pick)
+                picked.append(pick)
+            else:
+                picked.append(held[0])
+        word = core.acts_layout(Cat(*picked))
+        m.d.sync += b_word.eq(Cat(
+            Mux(dense & odd[0], word[k + 2 * G].as_value(), word[k].as_value())
+            if k < 2 * G else word[k].as_value() for k in range(4 * G)))
         w, a = core.weights, core.activations
         m.d.comb += [
             w.valid.eq(s2_valid[-1]), a.valid.eq(s2_valid[-1]),

@@ -142,6 +142,24 @@ def test_engine_equals_cocotb_player_at_a_second_bandwidth():
             assert engine_run.cycles > model, "the stalls slowed nothing down"
 
 
+def test_b_buffer_banks():
+    """B past its first bank (hw.accel.B_BANK_WORDS words): the tiny preset's accelerator
+    at 4 bytes per cycle with 2,100 B words (K = 400, N = 42), sparse and dense, C equal
+    to plain numpy and the cycles to sim.accel_perf's."""
+    from sparsecore.hw.accel import B_BANK_WORDS
+    config = AccelConfig.of(preset("tiny"), load_bytes=4)
+    rng = np.random.default_rng(SEED + 4)
+    for dense in (False, True):
+        a = rng.integers(-128, 128, (3, 400))
+        a = a if dense else prune_2to4(a)
+        b = rng.integers(-128, 128, (400, 42))
+        result = run_accel_gemm(config, b, a=a, dense=dense, progress=False)
+        np.testing.assert_array_equal(result.c, a @ b)
+        (job, rtl, model), = result.jobs
+        assert job.n_tiles * job.b_words > B_BANK_WORDS, job
+        assert rtl == model
+
+
 def test_cycle_limit_from_the_model():
     """The engine's default limit is made from beat counts; an accelerator job whose compute
     outweighs its beats (the tiny preset at 16 bytes per cycle, 128 x 256 x 64: each load
