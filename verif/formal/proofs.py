@@ -372,7 +372,7 @@ def accel_harness(dut):
         h.properties["results.only_in_a_job"] = "no result beat outside a job"
         h.properties["core.never_holds"] = (
             "the core takes every beat the sequencer gives it (the buffers' read ports "
-            "and the read-data register have no enable)")
+            "and the read-data registers have no enable)")
         with m.If(~after_reset):
             m.d.comb += Assert(~status_fire | busy, "status.one_per_command")
             m.d.comb += Assert(~result_fire | busy, "results.only_in_a_job")
