@@ -412,8 +412,8 @@ class SparseAccelerator(wiring.Component):
         s1_last = Signal()
         s1_half = Signal()
         # the read-data registers hold beats; the last one is the core's input
-        s2_valid = [Signal(name=f"s{2 + n}_valid") for n in range(READ_STAGES)]
-        s2_last = [Signal(name=f"s{2 + n}_last") for n in range(READ_STAGES)]
+        rd_valid = [Signal(name=f"s{2 + n}_valid") for n in range(READ_STAGES)]
+        rd_last = [Signal(name=f"s{2 + n}_last") for n in range(READ_STAGES)]
         chunk = Signal(kb)
         col = Signal(cb)
         b_addrs = [Signal(word_bits, name=f"b_rd_addr{i}") for i in range(len(b_rds))]
@@ -429,7 +429,7 @@ class SparseAccelerator(wiring.Component):
         # core as far apart as their first chunks (codes_period, >= rows, for a codes
         # job), and nothing after the sequencer ever waits: the core never holds (its
         # ``weights.ready`` is always high, which the formal harness proves), and the
-        # read ports and the read-data register have no enable.
+        # read ports and the read-data registers have no enable.
         credits = Signal(range(self.result_credits + 1), init=self.result_credits)
         m.d.comb += issue.eq(active & loaded & (~first | ((pace == 0) & (credits != 0))))
 
@@ -440,9 +440,9 @@ class SparseAccelerator(wiring.Component):
             m.d.sync += pace.eq(Mux(codes, CP - 1, OB - 1))
         with m.Elif(pace != 0):
             m.d.sync += pace.eq(pace - 1)
-        m.d.sync += [s1_valid.eq(issue), s2_valid[0].eq(s1_valid), s2_last[0].eq(s1_last)]
-        m.d.sync += [s2_valid[n].eq(s2_valid[n - 1]) for n in range(1, READ_STAGES)]
-        m.d.sync += [s2_last[n].eq(s2_last[n - 1]) for n in range(1, READ_STAGES)]
+        m.d.sync += [s1_valid.eq(issue), rd_valid[0].eq(s1_valid), rd_last[0].eq(s1_last)]
+        m.d.sync += [rd_valid[n].eq(rd_valid[n - 1]) for n in range(1, READ_STAGES)]
+        m.d.sync += [rd_last[n].eq(rd_last[n - 1]) for n in range(1, READ_STAGES)]
         with m.If(issue):
             m.d.sync += [s1_last.eq(last_chunk), s1_half.eq(chunk[0]), chunk.eq(chunk + 1)]
             with m.If(~dense | chunk[0] | last_chunk):
@@ -483,9 +483,9 @@ class SparseAccelerator(wiring.Component):
             if k < 2 * G else word[k].as_value() for k in range(4 * G)))
         w, a = core.weights, core.activations
         m.d.comb += [
-            w.valid.eq(s2_valid[-1]), a.valid.eq(s2_valid[-1]),
+            w.valid.eq(rd_valid[-1]), a.valid.eq(rd_valid[-1]),
             w.p.values.eq(a_words[-1].values), w.p.meta.eq(a_words[-1].meta),
-            w.p.dense.eq(dense), w.p.last.eq(s2_last[-1]), w.p.accumulate.eq(0),
+            w.p.dense.eq(dense), w.p.last.eq(rd_last[-1]), w.p.accumulate.eq(0),
             a.p.eq(b_word),
         ]
 
