@@ -73,8 +73,9 @@ class MutationDesign:
         if self.area == "core":
             return PRESETS["tiny"]
         if self.area == "output stage":
+            # both pipeline options, as the accelerator builds its stage
             return OutputStageConfig(acc_bits=18, acts="int8", lanes=2, mult_bits=10,
-                                     shift_bits=6)
+                                     shift_bits=6, split_mult=True, split_shift=True)
         if self.area == "layer":
             return LayerConfig(rows=2, cols=3, groups=1, weights="int4", acts="uint4",
                                acc_bits=16, out="int8", mult_bits=10, shift_bits=5)
@@ -101,7 +102,7 @@ DESIGNS = {d.key: d for d in [
                     "test_format_extremes", "test_back_to_back_mode_switches",
                     "test_accumulate_and_fresh", "test_reset_mid_tile"),
                    _FAST + (("SPARSECORE_CORE_MACS", "1500"),)),
-    MutationDesign("output_stage_int8", "output stage", "sparsecore.verif.output_stage.tests",
+    MutationDesign("output_stage_int8_split", "output stage", "sparsecore.verif.output_stage.tests",
                    ("test_corners", "test_random", "test_full_rate", "test_reset_midway"),
                    _FAST),
     MutationDesign("layer_int4_uint4", "layer", "sparsecore.verif.layer.tests",
