@@ -64,7 +64,7 @@ __all__ = ["SparseAccelerator", "Refusal", "model_record", "B_SLICES", "READ_STA
 # Registers between the buffers' read ports and the core's inputs: the block RAMs sit
 # where the device has them (their data comes late after the clock) and the core's
 # multipliers elsewhere; one register beside the block RAMs, one beside the core.
-READ_STAGES = 2          # the read path in elaborate() has exactly these two
+READ_STAGES = 2
 # Words in one bank of B (an ECP5 DP16KD holds 2,048 words of 9 bits): a deeper memory
 # is cascaded block RAMs with a multiplexer on their slow outputs; in banks, each
 # bank's word is registered first and the bank picked after.
@@ -281,7 +281,8 @@ class SparseAccelerator(wiring.Component):
         bank_bits = max(1, (len(banks) - 1).bit_length())
         b_wrs, b_rds = [], []           # [slice][bank]
         for i, (lo, hi) in enumerate(zip(cuts, cuts[1:])):
-            b_wrs.append([]), b_rds.append([])
+            b_wrs.append([])
+            b_rds.append([])
             for d, (first_word, end_word) in enumerate(banks):
                 mem = Memory(shape=hi - lo, depth=end_word - first_word, init=[])
                 m.submodules[f"b_mem{i}_{d}"] = mem
@@ -411,7 +412,7 @@ class SparseAccelerator(wiring.Component):
         s1_valid = Signal()             # the read ports hold a beat
         s1_last = Signal()
         s1_half = Signal()
-        # the read-data registers hold beats; the last one is the core's input
+        # the two read-data registers hold beats; the second is the core's input
         rd_valid = [Signal(name=f"s{2 + n}_valid") for n in range(READ_STAGES)]
         rd_last = [Signal(name=f"s{2 + n}_last") for n in range(READ_STAGES)]
         chunk = Signal(kb)
@@ -440,9 +441,8 @@ class SparseAccelerator(wiring.Component):
             m.d.sync += pace.eq(Mux(codes, CP - 1, OB - 1))
         with m.Elif(pace != 0):
             m.d.sync += pace.eq(pace - 1)
-        m.d.sync += [s1_valid.eq(issue), rd_valid[0].eq(s1_valid), rd_last[0].eq(s1_last)]
-        m.d.sync += [rd_valid[n].eq(rd_valid[n - 1]) for n in range(1, READ_STAGES)]
-        m.d.sync += [rd_last[n].eq(rd_last[n - 1]) for n in range(1, READ_STAGES)]
+        m.d.sync += [s1_valid.eq(issue), rd_valid[0].eq(s1_valid), rd_last[0].eq(s1_last),
+                     rd_valid[1].eq(rd_valid[0]), rd_last[1].eq(rd_last[0])]
         with m.If(issue):
             m.d.sync += [s1_last.eq(last_chunk), s1_half.eq(chunk[0]), chunk.eq(chunk + 1)]
             with m.If(~dense | chunk[0] | last_chunk):
@@ -460,10 +460,8 @@ class SparseAccelerator(wiring.Component):
         # to 0..2G-1).
         a_words = [Signal(self.a_word_layout, name=f"a_word{n}") for n in range(READ_STAGES)]
         b_word = Signal(core.acts_layout.size, name="b_word")
-        odd = [Signal(name=f"odd{n}") for n in range(READ_STAGES)]
-        m.d.sync += [a_words[0].eq(a_rd.data), odd[0].eq(s1_half)]
-        m.d.sync += [a_words[n].eq(a_words[n - 1]) for n in range(1, READ_STAGES)]
-        m.d.sync += [odd[n].eq(odd[n - 1]) for n in range(1, READ_STAGES)]
+        odd = Signal(name="odd0")       # the first register's B word holds an odd chunk
+        m.d.sync += [a_words[0].eq(a_rd.data), a_words[1].eq(a_words[0]), odd.eq(s1_half)]
         picked = []
         for i, (ports, addr) in enumerate(zip(b_rds, b_addrs)):
             held = [Signal(len(port.data), name=f"b_bank{i}_{d}") for d, port in enumerate(ports)]
@@ -479,7 +477,7 @@ class SparseAccelerator(wiring.Component):
                 picked.append(held[0])
         word = core.acts_layout(Cat(*picked))
         m.d.sync += b_word.eq(Cat(
-            Mux(dense & odd[0], word[k + 2 * G].as_value(), word[k].as_value())
+            Mux(dense & odd, word[k + 2 * G].as_value(), word[k].as_value())
             if k < 2 * G else word[k].as_value() for k in range(4 * G)))
         w, a = core.weights, core.activations
         m.d.comb += [

@@ -22,7 +22,7 @@ load stream always valid and the result stream always ready:
   previous tile's last read;
 - a read shows at the read ports one edge later; a tile's result goes into the
   result queue ``latency`` edges after its last read shows there (the
-  manifest's ``latency``: the read-data register, then the core), then
+  manifest's ``latency``: the read-data registers, then the core), then
   ``out_beats`` beats; a codes job's tile enters the output stage a row per
   edge and its codes go into the queue ``latency + stage_latency + rows - 1``
   edges after, then ``code_beats`` beats.

@@ -55,6 +55,30 @@ def test_page_and_targets(tmp_path):
     assert targets({}) == [], "no measured part, no target rows"
 
 
+def test_fmax_compared_by_seed_and_median(tmp_path):
+    """The Fmax target compares the medians over the placement seeds (hand-worked here:
+    62, 69, 67 against 70, 75, 72 -> 67 / 72); a seed that placed but did not route
+    counts as 0 MHz and shows its note on the page."""
+    def design(mhz, note=None):
+        by_seed = {str(s): ({"fmax_mhz": f} if f else {"fmax_mhz": None, "note": note})
+                   for s, f in zip((1, 2, 3), mhz)}
+        return {"luts": 100, "ff": 10, "ebr": 1, "cells": {}, "fmax": by_seed["1"],
+                "fmax_by_seed": by_seed, "cached": True}
+    results = {"synth": {"accel_default": design((62.0, 69.0, 67.0)),
+                         "core_default": design((70.0, 75.0, 72.0)),
+                         "buffer_bits": {"a": 1024, "b": 2048, "p": 1024}}}
+    (row,) = [r for r in targets(results) if r[0].startswith("accelerator Fmax")]
+    assert "median of seeds 1, 2, 3" in row[0]
+    assert row[2] == "93.1% (67.0 vs 72.0 MHz)" and row[3] is True
+    results["synth"]["accel_default"] = design((62.0, None, 60.0), note="placed but not routed")
+    (row,) = [r for r in targets(results) if r[0].startswith("accelerator Fmax")]
+    assert row[2] == "83.3% (60.0 vs 72.0 MHz)" and row[3] is False
+    write_page(results, tmp_path)
+    page = (tmp_path / "accel_report.md").read_text()
+    assert "| 2 | placed but not routed | 75.0 | - |" in page
+    assert "| median | 60.0 | 72.0 | 83.3% |" in page
+
+
 def test_layers_part_codes_cost():
     """A codes job costs its raw twin the parameter words (after B, before the first
     stripe), the output stage's latency and one edge per further tile row (the stage takes
